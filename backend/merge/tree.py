@@ -1,0 +1,133 @@
+"""Hierarchical merge: pair models level by level (2^n → 2^(n−1) → … → 1), keeping every node.
+
+Why a tree: two models can share a basin after one permutation, but n models rarely can at once.
+Merging pairwise, level by level, keeps every merge between two models; each intermediate node is a
+model of its own that is stored and evaluated, so metrics can be plotted against the level.
+
+Node numbering: nodes[0:n] are the leaves in the order given (level 0, parents ()), then every
+level-1 node, then level 2, …; the last node is the root.
+
+A plan is a list of levels; level k is a list of tuples of node positions *within level k−1*:
+a pair (i, j) merges node j into node i's basin (i is "A", j is "B"); a single (i,) carries node i
+up unchanged. Odd counts: with the built-in pairings an odd level carries its last node up as a
+node with one parent, so 5 leaves go 5 → 3 → 2 → 1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from torch import Tensor
+
+from backend.matching import MatchResult
+from backend.merge.common import MergeError, Params, check_compatible, check_lam
+from backend.merge.pair import merge_pair
+from backend.progress import ProgressFn, report
+
+Level = list[tuple[int, ...]]
+PAIRINGS = ("as_listed", "random")
+
+
+@dataclass
+class TreeNode:
+    index: int  # position in the returned node list
+    level: int  # 0 = leaf
+    parents: tuple[int, ...]  # node indices; () for leaves, one index for a carried-up node
+    params: Params
+    match: MatchResult | None  # weight matching of parents[1] onto parents[0]; None unless merged
+    seconds: float  # time to build this node (0 for leaves and carried nodes)
+
+
+def _adjacent(m: int) -> Level:
+    """(0, 1), (2, 3), …, and (m−1,) when m is odd."""
+    return [tuple(range(i, min(i + 2, m))) for i in range(0, m, 2)]
+
+
+def _check_plan(n_leaves: int, levels: Sequence[Sequence[Sequence[int]]]) -> list[Level]:
+    if isinstance(levels, str | bytes) or not isinstance(levels, Sequence) or len(levels) == 0:
+        raise MergeError("an explicit pairing must be a non-empty list of levels, each a list of index tuples")
+    size, checked = n_leaves, []
+    for k, level in enumerate(levels, start=1):
+        if isinstance(level, str | bytes) or not isinstance(level, Sequence) or len(level) == 0:
+            raise MergeError(f"pairing level {k} must be a non-empty list of index tuples")
+        groups: Level = []
+        for group in level:
+            if isinstance(group, str | bytes) or not isinstance(group, Sequence) or len(group) not in (1, 2):
+                raise MergeError(f"pairing level {k}: {group!r} must be a pair (i, j) or a single (i,)")
+            if not all(isinstance(i, int | np.integer) and not isinstance(i, bool) for i in group):
+                raise MergeError(f"pairing level {k}: {group!r} must hold integer node positions")
+            groups.append(tuple(int(i) for i in group))
+        used = sorted(i for g in groups for i in g)
+        if used != list(range(size)):
+            raise MergeError(
+                f"pairing level {k} must use each of the {size} nodes of the level below (0..{size - 1}) "
+                f"exactly once, got {[list(g) for g in groups]}"
+            )
+        if all(len(g) == 1 for g in groups):
+            raise MergeError(f"pairing level {k} merges nothing: it needs at least one pair")
+        checked.append(groups)
+        size = len(groups)
+    if size != 1:
+        raise MergeError(f"the pairing ends with {size} nodes; its last level must merge into a single root")
+    return checked
+
+
+def plan_tree(n_leaves: int, pairing: str | Sequence = "as_listed", seed: int = 0) -> list[Level]:
+    """The tree's levels as index tuples, without touching weights (so the UI can draw it first).
+
+    "as_listed" pairs leaves (0, 1), (2, 3), …; "random" pairs a seeded shuffle of the leaves, then
+    adjacent nodes; a list of levels is validated and returned as tuples.
+    """
+    if isinstance(n_leaves, bool) or not isinstance(n_leaves, int) or n_leaves < 2:
+        raise MergeError(f"a merge tree needs at least 2 leaf models, got {n_leaves!r}")
+    if not isinstance(pairing, str):
+        return _check_plan(n_leaves, pairing)
+    if pairing not in PAIRINGS:
+        raise MergeError(f"unknown pairing {pairing!r}; use one of {list(PAIRINGS)} or an explicit list of levels")
+    order = list(range(n_leaves))
+    if pairing == "random":
+        order = [int(i) for i in np.random.default_rng(seed).permutation(n_leaves)]
+    levels = [[tuple(order[i] for i in g) for g in _adjacent(n_leaves)]]
+    while len(levels[-1]) > 1:
+        levels.append(_adjacent(len(levels[-1])))
+    return levels
+
+
+def hierarchical_merge(
+    leaves: Sequence[Mapping[str, Tensor]],
+    *,
+    lam: float = 0.5,
+    pairing: str | Sequence = "as_listed",
+    seed: int = 0,
+    max_iter: int = 100,
+    progress: ProgressFn | None = None,
+) -> list[TreeNode]:
+    """Merge `leaves` along plan_tree(len(leaves), pairing, seed); every merge is merge_pair(A, B, lam)."""
+    lam = check_lam(lam)
+    check_compatible(leaves)
+    levels = plan_tree(len(leaves), pairing, seed)
+    nodes = [TreeNode(i, 0, (), dict(p), None, 0.0) for i, p in enumerate(leaves)]
+    below = list(range(len(leaves)))  # node indices of the level below
+    total = sum(len(g) == 2 for level in levels for g in level)
+    done = 0
+    for k, level in enumerate(levels, start=1):
+        current = []
+        for group in level:
+            parents = tuple(below[i] for i in group)
+            if len(parents) == 1:
+                node = TreeNode(len(nodes), k, parents, dict(nodes[parents[0]].params), None, 0.0)
+            else:
+                report(progress, "merge", done, total, f"level {k}: merging node {parents[1]} into {parents[0]}")
+                start = time.perf_counter()
+                a, b = nodes[parents[0]].params, nodes[parents[1]].params
+                pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter)
+                node = TreeNode(len(nodes), k, parents, pair.params, pair.match, time.perf_counter() - start)
+                done += 1
+            nodes.append(node)
+            current.append(node.index)
+        below = current
+    report(progress, "merge", done, total, f"tree done: root is node {nodes[-1].index}")
+    return nodes
