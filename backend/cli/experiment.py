@@ -1,0 +1,96 @@
+"""`python -m backend experiment --preset demo --dataset fashion_mnist [--out report.md] [--background]`.
+
+Runs the same experiment job the Report page starts: in the foreground by default (progress lines on
+stdout, then the report), or queued for a worker process with --background. Rerunning resumes: finished
+zoos, trees and evaluations are cache hits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    from backend.data import DATASETS
+    from backend.experiment import PRESETS
+
+    p = subparsers.add_parser("experiment", help="run a whole study preset (train, merge, evaluate, report)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", choices=list(PRESETS), default="demo", help="experiment size (default: demo)")
+    p.add_argument("--dataset", choices=list(DATASETS), default=None,
+                   help="dataset (default: the preset's — cifar10 for paper, fashion_mnist otherwise)")
+    p.add_argument("--out", default=None, help="also write the report here (.md or .html)")
+    p.add_argument("--overrides", default=None, help="JSON object of plan fields, e.g. '{\"epochs\": 2}'")
+    p.add_argument("--background", action="store_true", help="queue the job for a worker and return at once")
+    p.add_argument("--estimate", action="store_true", help="print the time estimate and exit")
+    p.set_defaults(func=run)
+    return p
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def run(args) -> int:
+    from backend.data import DatasetUnavailable, dataset_status
+    from backend.estimate import describe, estimate_breakdown
+    from backend.experiment import PRESETS, plan_for
+    from backend.jobs.spec import ExperimentSpec
+
+    try:
+        overrides = json.loads(args.overrides) if args.overrides else {}
+        if not isinstance(overrides, dict):
+            raise ValueError("--overrides must be a JSON object")
+        dataset = args.dataset or PRESETS[args.preset].dataset
+        spec = ExperimentSpec(preset=args.preset, dataset=dataset, overrides=overrides)
+        spec.validate()
+        plan = plan_for(spec.preset, spec.dataset, spec.overrides)
+        if args.out and not args.out.lower().endswith((".md", ".markdown", ".html", ".htm")):
+            raise ValueError(f"the report file must end in .md or .html, got {args.out!r}")
+        if dataset_status(dataset) == "missing":
+            raise DatasetUnavailable(f"{dataset} is neither on this machine nor downloadable; use "
+                                     "--dataset fashion_mnist (Debian package dataset-fashion-mnist) offline")
+        est = estimate_breakdown(plan)
+    except json.JSONDecodeError as e:
+        return _fail(f"--overrides is not valid JSON ({e.msg})")
+    except (ValueError, DatasetUnavailable) as e:
+        return _fail(" ".join(str(e).split()))
+    print(f"experiment {plan.preset} on {plan.dataset}: {plan.n_trained} models to train, "
+          f"{est['n_evaluated']} to evaluate; estimate {describe(est['total'])} on {est['device']} "
+          f"(train {describe(est['train'])}, merge {describe(est['merge'])}, evaluate {describe(est['evaluate'])})",
+          flush=True)
+    if args.estimate:
+        return 0
+    if args.background:
+        from backend.jobs.queue import submit
+
+        job_id = submit(spec)
+        print(f"queued as job {job_id}; follow it with `python -m backend jobs` or on the Report page")
+        return 0
+    return _foreground(spec, args.out)
+
+
+def _foreground(spec, out: str | None) -> int:
+    from backend.jobs.runner import run_job
+    from store import jobs as store_jobs
+
+    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    status = run_job(job_id, echo=lambda line: print(line, flush=True))
+    job = store_jobs.get_job(job_id)
+    if status != "done":
+        return _fail(f"job {job_id} {status}: {job.get('error') or 'stopped before the end'}", 1)
+    result = job.get("result")
+    result = json.loads(result) if isinstance(result, str) else result
+    path = result.get("report_path")
+    if out:
+        from backend.report import write_report
+
+        try:
+            path = write_report(int(result["experiment_id"]), out)
+        except ValueError as e:
+            return _fail(str(e))
+    print(f"experiment {result['experiment_id']} done; report: {path}")
+    return 0

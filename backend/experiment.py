@@ -1,0 +1,231 @@
+"""The study in one click: presets that reproduce hierarchical Re-Basin end to end, as one resumable job.
+
+An experiment (Franke et al., "Robustness and Regularization in Hierarchical Re-Basin", arXiv 2510.09174)
+is: a plain zoo whose models are cut into disjoint leaf groups (T trees of 4 leaves, T of 8, ...); an
+L1- and an L2-regularised zoo of the same training config as unmerged references; for every leaf group
+the hierarchical merge, MergeMany and naive averaging over the *same* leaves (so the comparison is paired);
+every model and node evaluated with one EvalConfig; a report with the study's figures and tables.
+
+Each step goes through backend.jobs.steps, which caches by key (zoos, trees, evaluations), so rerunning an
+interrupted experiment recomputes nothing that finished. Estimates: see backend/estimate.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from backend.progress import Cancelled
+
+METHODS = ("hierarchical", "merge_many", "average")
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """Everything an experiment trains, merges and evaluates (a preset plus the user's overrides)."""
+
+    preset: str
+    dataset: str = "fashion_mnist"
+    widths: tuple[int, ...] = (512, 512, 512, 256)
+    epochs: int = 10
+    batch_size: int = 512
+    lr: float = 1e-3
+    train_subset: int | None = None  # None = the whole train split
+    augment: bool | None = None  # None = the dataset's default (crop+flip for CIFAR-10)
+    trees: tuple[tuple[int, int], ...] = ((2, 4), (2, 8))  # (number of trees, leaves per tree)
+    reg_models: int = 8  # models in each of the L1 and L2 zoos
+    l1_strength: float = 1e-5
+    l2_strength: float = 1e-4
+    lam: float = 0.5
+    seed: int = 0
+    eval: dict = field(default_factory=dict)  # EvalConfig overrides (subset, grids, ...); {} = full protocol
+    note: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "trees", tuple((int(t), int(n)) for t, n in self.trees))
+        if not self.trees or any(t < 1 or n < 2 for t, n in self.trees):
+            raise ValueError(f"trees must be (count >= 1, leaves >= 2) pairs, got {list(self.trees)}")
+        if self.epochs < 1 or self.reg_models < 1 or not self.widths or min(self.widths) < 1:
+            raise ValueError("epochs, reg_models and every width must be positive")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ValueError(f"train_subset must be positive or None, got {self.train_subset}")
+
+    @property
+    def n_leaves(self) -> int:
+        """Models in the plain zoo: every tree gets its own leaves."""
+        return sum(t * n for t, n in self.trees)
+
+    @property
+    def n_trained(self) -> int:
+        return self.n_leaves + 2 * self.reg_models
+
+    def leaf_groups(self) -> list[tuple[int, int]]:
+        """(start, leaves) of each tree's slice of the plain zoo, in order."""
+        out, start = [], 0
+        for count, leaves in self.trees:
+            for _ in range(count):
+                out.append((start, leaves))
+                start += leaves
+        return out
+
+    def train_dict(self, reg: str = "none") -> dict:
+        """A TrainConfig dict for the plain (reg="none"), L1 or L2 zoo; normalised by TrainConfig."""
+        strength = {"none": 0.0, "l1": self.l1_strength, "l2": self.l2_strength}[reg]
+        raw = {"dataset": self.dataset, "widths": list(self.widths), "epochs": self.epochs,
+               "batch_size": self.batch_size, "optimizer": "adam", "lr": self.lr, "reg": reg,
+               "reg_strength": strength, "augment": self.augment, "train_subset": self.train_subset}
+        from backend.train import TrainConfig
+
+        return TrainConfig.from_dict(raw).to_dict()
+
+    def eval_config(self):
+        from backend.evaluate.config import EvalConfig
+
+        return EvalConfig.from_dict(dict(self.eval))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["widths"], d["trees"] = list(self.widths), [list(t) for t in self.trees]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExperimentPlan:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown experiment setting(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+# The small presets evaluate a recorded test subset with the full metric set; "paper" uses the protocol's
+# defaults (whole test split, 11-point grids). Regularisation strengths are penalty weights on the loss.
+PRESETS: dict[str, ExperimentPlan] = {
+    "demo": ExperimentPlan(
+        preset="demo", widths=(128, 64), epochs=1, train_subset=12000, trees=((1, 4),), reg_models=2,
+        eval={"subset": 300, "lipschitz_points": 20, "deepfool_steps": 20},
+        note="a first look in about three minutes on a laptop CPU: 1 tree of 4 leaves, 1 epoch"),
+    "quick": ExperimentPlan(
+        preset="quick", widths=(128, 64), epochs=2, train_subset=30000, trees=((2, 4), (1, 8)), reg_models=4,
+        eval={"subset": 500, "lipschitz_points": 30},
+        note="every figure with some spread: 2 trees of 4 and 1 of 8 leaves, 2 epochs"),
+    "standard": ExperimentPlan(
+        preset="standard", widths=(256, 128), epochs=4, trees=((6, 4), (4, 8)), reg_models=8,
+        eval={"subset": 1000, "lipschitz_points": 50},
+        note="enough trees for variance: 6 of 4 leaves, 4 of 8 leaves, 4 epochs, about an hour on 2 cores"),
+    "paper": ExperimentPlan(
+        preset="paper", dataset="cifar10", widths=(512, 512, 512, 256), epochs=10,
+        trees=((100, 4), (100, 8)), reg_models=200,
+        note="the study's scale: 1 200 zoo models in 100 trees of 4 and 100 of 8, plus 200 L1 and 200 L2 "
+             "models (1 600 trained), CIFAR-10, default widths, full protocol — for a GPU or a cluster"),
+}
+
+
+def plan_for(preset: str, dataset: str | None = None, overrides: dict | None = None) -> ExperimentPlan:
+    """The preset's plan with the chosen dataset and the user's overrides applied (ValueError if unknown)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    d = PRESETS[preset].to_dict()
+    if dataset is not None:
+        from backend.data import DATASETS
+
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        d["dataset"] = dataset
+    overrides = dict(overrides or {})
+    if "eval" in overrides:
+        overrides["eval"] = {**d["eval"], **overrides["eval"]}
+    d.update(overrides)
+    return ExperimentPlan.from_dict(d)
+
+
+def spec_plan(spec) -> ExperimentPlan:
+    return plan_for(spec.preset, spec.dataset, spec.overrides)
+
+
+def estimate_seconds(plan: ExperimentPlan, device: str | None = None) -> float:
+    """Honest wall-clock estimate from rates measured on this machine (see backend/estimate.py)."""
+    from backend.estimate import estimate_breakdown
+
+    return estimate_breakdown(plan, device)["total"]
+
+
+# -- the job ---------------------------------------------------------------------------------------------
+
+
+def _zoo_specs(plan: ExperimentPlan) -> dict:
+    from backend.jobs.spec import TrainSpec
+
+    base = f"{plan.preset}-{plan.dataset}"
+    return {
+        "plain": TrainSpec(name=f"{base}-plain", train=plan.train_dict("none"), n_models=plan.n_leaves,
+                           base_seed=plan.seed, zoo_kind="plain"),
+        "l1": TrainSpec(name=f"{base}-l1", train=plan.train_dict("l1"), n_models=plan.reg_models,
+                        base_seed=plan.seed, zoo_kind="l1"),
+        "l2": TrainSpec(name=f"{base}-l2", train=plan.train_dict("l2"), n_models=plan.reg_models,
+                        base_seed=plan.seed, zoo_kind="l2"),
+    }
+
+
+def run_experiment(spec, ctx) -> dict:
+    """Run (or resume) an ExperimentSpec: train, merge, evaluate, then write the report.
+
+    Progress spans: training 0-60 %, merging 60-70 %, evaluation 70-97 %, report 97-100 %, each split
+    by the steps' own work. Returns the result recorded on the experiment row.
+    """
+    from backend.jobs import steps
+    from backend.jobs.spec import MergeSpec
+    from store import experiments as store_exps
+    from store import trees as store_trees
+
+    plan = spec_plan(spec)
+    eval_config = plan.eval_config()
+    exp_id = store_exps.create_experiment(f"{plan.preset} · {plan.dataset}", plan.preset, plan.dataset,
+                                          spec.to_dict(), spec.key())
+    store_exps.update_experiment(exp_id, status="running", job_id=ctx.job_id)
+    try:
+        zoo_specs = _zoo_specs(plan)
+        weights = {k: s.n_models for k, s in zoo_specs.items()}
+        total, done, zoo_ids = sum(weights.values()), 0, {}
+        for kind, zspec in zoo_specs.items():
+            lo, hi = 0.6 * done / total, 0.6 * (done + weights[kind]) / total
+            ctx.span(lo, hi)
+            ctx.update(lo, f"train {kind} zoo", f"{zspec.n_models} models", force=True)
+            zoo_ids[kind] = steps.train_zoo(zspec, ctx)
+            done += weights[kind]
+        leaves = steps.zoo_model_ids(zoo_ids["plain"])
+        groups, n_groups = [], len(plan.leaf_groups())
+        for g, (start, n) in enumerate(plan.leaf_groups()):
+            lo, hi = 0.6 + 0.1 * g / n_groups, 0.6 + 0.1 * (g + 1) / n_groups
+            ctx.span(lo, hi)
+            ctx.update(lo, "merge", f"tree {g + 1}/{n_groups} ({n} leaves)", force=True)
+            mspec = MergeSpec(model_ids=tuple(leaves[start:start + n]), methods=METHODS, lam=plan.lam,
+                              pairing="as_listed", seed=plan.seed + g)
+            tree_ids = steps.build_merges(mspec, ctx)
+            by_method = {store_trees.get_tree(t)["method"]: int(t) for t in tree_ids}
+            groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method})
+        model_ids = sorted({m for z in zoo_ids.values() for m in steps.zoo_model_ids(z)}
+                           | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)})
+        lo, hi = 0.7, 0.97
+        ctx.span(lo, hi)
+        ctx.update(lo, "evaluate", f"{len(model_ids)} models", force=True)
+        steps.evaluate_models(model_ids, eval_config, ctx)
+        result = {"experiment_id": exp_id, "plan": plan.to_dict(), "eval_key": eval_config.key(),
+                  "eval": eval_config.to_dict(), "zoos": zoo_ids, "groups": groups,
+                  "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids)}
+        store_exps.update_experiment(exp_id, result=result)
+        ctx.span(0.97, 1.0)
+        ctx.update(0.97, "report", "figures and tables", force=True)
+        from backend.report import default_report_path, write_report
+
+        path = write_report(exp_id, default_report_path(exp_id))
+        store_exps.update_experiment(exp_id, status="done", report_path=str(path))
+        ctx.update(1.0, "done", f"report at {path}", force=True)
+        return {**{k: result[k] for k in ("experiment_id", "zoos", "tree_ids", "eval_key")},
+                "report_path": str(path)}
+    except Cancelled:
+        store_exps.update_experiment(exp_id, status="cancelled")
+        raise
+    except BaseException:
+        store_exps.update_experiment(exp_id, status="failed")
+        raise

@@ -1,0 +1,63 @@
+"""A whole experiment on real Fashion-MNIST at tiny scale: every table, then a rerun that computes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+TINY = {
+    "widths": [16, 8], "epochs": 1, "train_subset": 2000, "trees": [[1, 4]], "reg_models": 1,
+    "eval": {"subset": 200, "deepfool_steps": 10, "lipschitz_points": 8, "fgsm_eps": [0.0, 0.01, 0.02],
+             "deepfool_linf_eps": [0.0, 0.01, 0.02], "deepfool_l2_eps": [0.0, 0.25, 0.5],
+             "noise_sigma": [0.0, 0.1]},
+}
+
+
+@pytest.mark.realdata
+@pytest.mark.timeout(300)
+def test_tiny_experiment_end_to_end_and_resume(tmp_path):
+    from backend.experiment import run_experiment
+    from backend.jobs.context import JobContext
+    from backend.jobs.spec import ExperimentSpec
+    from backend.report import build_report, write_report
+    from store import experiments as store_exps
+    from store import status
+
+    spec = ExperimentSpec(preset="quick", dataset="fashion_mnist", overrides=TINY)
+    spec.validate()
+    result = run_experiment(spec, JobContext.null())
+
+    exp = store_exps.get_experiment(result["experiment_id"])
+    assert exp["status"] == "done" and exp["report_path"]
+    assert set(exp["result"]["zoos"]) == {"plain", "l1", "l2"}
+    (group,) = exp["result"]["groups"]
+    assert set(group["trees"]) == {"hierarchical", "merge_many", "average"} and group["leaves"] == 4
+
+    report = build_report(result["experiment_id"])
+    tables = {name: t for s in report.sections for name, t in s.tables.items()}
+    for name in ("accuracy_per_level", "paired_differences", "root_vs_merge_many", "fgsm_acc_curves",
+                 "deepfool_linf_acc_curves", "deepfool_l2_acc_curves", "noise_acc_curves",
+                 "weight_norm_per_level", "lipschitz_global_per_level", "lipschitz_local_mean_per_level",
+                 "trends"):
+        assert name in tables and not tables[name].empty, name
+    acc = tables["accuracy_per_level"]
+    assert set(acc.loc[acc["series"] == "hierarchical · 4 leaves", "level"]) == {0, 1, 2}
+    assert acc["mean"].between(0.0, 1.0).all()
+    series = set(tables["fgsm_acc_curves"]["series"])
+    assert {"unmerged", "L1-regularised", "L2-regularised", "MergeMany", "naive average",
+            "hierarchical level 1 (2 models)", "hierarchical level 2 (4 models)"} <= series
+    paired = tables["paired_differences"]
+    assert (paired["n"] == 1).all()  # one tree: the difference is reported, the tests are not
+
+    html_path = write_report(result["experiment_id"], tmp_path / "r.html")
+    text = html_path.read_text()
+    assert "data:image/png;base64," in text and "Hierarchical vs MergeMany" in text
+    md = open(exp["report_path"]).read()
+    assert md.startswith("# Hierarchical Re-Basin study") and md.count("![") >= 6
+
+    before = status.counts()
+    again = run_experiment(spec, JobContext.null())
+    after = status.counts()
+    assert again["experiment_id"] == result["experiment_id"]
+    assert again["tree_ids"] == result["tree_ids"] and again["zoos"] == result["zoos"]
+    for what in ("zoos", "models", "trees", "evaluations"):
+        assert after[what] == before[what], what

@@ -1,0 +1,57 @@
+"""Presets, plan overrides, the estimate's cost model and the CLI's one-line errors (no training)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from backend import estimate
+from backend.experiment import PRESETS, ExperimentPlan, plan_for
+
+FIXED_RATES = {"train_step_s": 0.01, "forward_sample_s": 1e-6, "lap_s": 0.001, "lap_width": 128}
+
+
+def test_presets_and_overrides():
+    assert PRESETS["paper"].dataset == "cifar10" and PRESETS["paper"].n_trained == 1600
+    for name in ("quick", "standard"):
+        assert {n for _, n in PRESETS[name].trees} >= {4, 8}
+    plan = plan_for("demo", "mnist", {"epochs": 2, "eval": {"subset": 50}})
+    assert plan.dataset == "mnist" and plan.epochs == 2
+    assert plan.eval["subset"] == 50 and plan.eval["deepfool_steps"] == PRESETS["demo"].eval["deepfool_steps"]
+    assert ExperimentPlan(preset="x", trees=((2, 4), (1, 8))).leaf_groups() == [(0, 4), (4, 4), (8, 8)]
+    with pytest.raises(ValueError, match="unknown experiment setting"):
+        plan_for("demo", None, {"epochz": 1})
+    with pytest.raises(ValueError, match="unknown preset"):
+        plan_for("huge")
+    with pytest.raises(ValueError, match="trees"):
+        ExperimentPlan(preset="x", trees=((1, 1),))
+
+
+def test_estimate_grows_with_the_preset(monkeypatch):
+    monkeypatch.setattr(estimate, "rates", lambda device, sizes, batch: FIXED_RATES)
+    totals = [estimate.estimate_breakdown(PRESETS[p], "cpu")["total"] for p in ("demo", "quick", "standard")]
+    assert totals == sorted(totals) and totals[0] > 5
+    est = estimate.estimate_breakdown(PRESETS["demo"], "cpu")
+    steps = 1 * -(-12000 // 512)
+    assert est["train"] == pytest.approx(8 * (steps * 0.01 + 22000 * 1e-6) * estimate.TRAIN_OVERHEAD)
+    assert estimate.describe(30) == "about 30 s" and estimate.describe(7200) == "about 2.0 h"
+
+
+def test_measured_rates_are_cached_on_disk():
+    r = estimate.rates("cpu", (16, 8, 3), 64)
+    assert r["train_step_s"] > 0 and r["forward_sample_s"] > 0
+    assert estimate.rates("cpu", (16, 8, 3), 64) is r
+
+
+@pytest.mark.parametrize("overrides,out,needle", [("{bad", None, "not valid JSON"),
+                                                   ('{"epochz": 1}', None, "unknown experiment setting"),
+                                                   (None, "report.pdf", "must end in .md or .html")])
+def test_cli_errors_are_one_line(capsys, overrides, out, needle):
+    from backend.cli.experiment import run
+
+    args = argparse.Namespace(preset="demo", dataset="fashion_mnist", out=out, overrides=overrides,
+                              background=False, estimate=True)
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
