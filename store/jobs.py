@@ -1,0 +1,165 @@
+"""Jobs: one row per background run (train, merge, evaluate, experiment) and its live progress.
+
+Lifecycle: queued -> running -> done | failed | cancelled. The worker calls start_job, then
+update_progress between steps (which doubles as its heartbeat), then finish_job. Cancel is a flag the
+worker polls (cancel_requested); a queued job that never started is cancelled at once.
+fail_dead_jobs turns 'running' rows whose worker is gone into 'failed', so no job spins forever.
+Timestamps are naive UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+
+from store.db import connect, fetch_df, transaction, utc_now
+from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none
+
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")
+FINAL_STATUSES = ("done", "failed", "cancelled")
+_JSON = ("spec", "result")
+
+
+def create_job(kind: str, spec: dict[str, Any], key: str) -> int:
+    """Record a new queued job and return its id. Always a new row: the caller starts one worker per id
+    (use find_active_job(key) first to avoid running the same spec twice at once)."""
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"A job kind must be a non-empty name, got {kind!r}.")
+    values = [kind, dumps(spec), check_key(key), utc_now()]
+    with transaction() as con:
+        (job_id,) = con.execute(
+            "INSERT INTO jobs (kind, spec, key, status, created_at) VALUES (?, ?, ?, 'queued', ?) RETURNING id",
+            values,
+        ).fetchone()
+    return int(job_id)
+
+
+def find_active_job(key: str) -> int | None:
+    """The newest queued or running job with this key, if any."""
+    with connect() as con:
+        row = con.execute(
+            "SELECT id FROM jobs WHERE key = ? AND status IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
+            [check_key(key)],
+        ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def get_job(job_id: int) -> dict[str, Any] | None:
+    """The job row with `spec` and `result` decoded, or None."""
+    with connect() as con:
+        return fetch_dict(con, "SELECT * FROM jobs WHERE id = ?", [check_id(job_id, "job_id")], _JSON)
+
+
+def list_jobs(*, status: str | tuple[str, ...] | None = None, limit: int = 200) -> pd.DataFrame:
+    """Newest jobs first; `status` filters by one status or several. `spec`/`result` stay JSON text."""
+    where, params = "", []
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else list(status)
+        for s in wanted:
+            check_choice(s, JOB_STATUSES, "Job status")
+        where, params = " WHERE list_contains(?, status)", [wanted]
+    limit = check_id(limit, "limit")
+    with connect() as con:
+        return fetch_df(con, f"SELECT * FROM jobs{where} ORDER BY id DESC LIMIT {limit}", params)
+
+
+def _update(sql: str, params: list[Any], job_id: int) -> list[tuple]:
+    with transaction() as con:
+        rows = con.execute(sql, params).fetchall()
+        if not rows and con.execute("SELECT 1 FROM jobs WHERE id = ?", [job_id]).fetchone() is None:
+            raise ValueError(f"There is no job {job_id}.")
+    return rows
+
+
+def start_job(job_id: int, pid: int) -> bool:
+    """Mark a queued job running in process `pid`; False (and no change) when it is no longer queued
+    (e.g. cancelled before the worker started) — the worker should then exit."""
+    jid = check_id(job_id, "job_id")
+    now = utc_now()
+    rows = _update(
+        "UPDATE jobs SET status = 'running', pid = ?, started_at = ?, heartbeat = ? "
+        "WHERE id = ? AND status = 'queued' RETURNING id",
+        [check_id(pid, "pid"), now, now, jid], jid,
+    )
+    return bool(rows)
+
+
+def update_progress(job_id: int, progress: float, stage: str = "", message: str = "") -> None:
+    """Progress in [0, 1] (clamped), the current stage and a line for the user; also the heartbeat."""
+    jid = check_id(job_id, "job_id")
+    fraction = min(1.0, max(0.0, finite_or_none(progress, "progress") or 0.0))
+    _update("UPDATE jobs SET progress = ?, stage = ?, message = ?, heartbeat = ? WHERE id = ? RETURNING id",
+            [fraction, str(stage), str(message), utc_now(), jid], jid)
+
+
+def finish_job(job_id: int, status: str, *, error: str | None = None, result: Any = None) -> None:
+    """Close a job as done, failed or cancelled (done sets progress to 1)."""
+    jid = check_id(job_id, "job_id")
+    check_choice(status, FINAL_STATUSES, "A finished job's status")
+    result_text = None if result is None else dumps(result)
+    _update(
+        "UPDATE jobs SET status = ?, error = ?, result = ?, finished_at = ?, "
+        "progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END WHERE id = ? RETURNING id",
+        [status, error, result_text, utc_now(), status, jid], jid,
+    )
+
+
+def request_cancel(job_id: int) -> None:
+    """Ask the worker to stop at its next step; a job still queued is cancelled right away."""
+    jid = check_id(job_id, "job_id")
+    now = utc_now()
+    with transaction() as con:
+        rows = con.execute("UPDATE jobs SET cancel_requested = TRUE WHERE id = ? RETURNING status", [jid]).fetchall()
+        if not rows:
+            raise ValueError(f"There is no job {jid}.")
+        if rows[0][0] == "queued":
+            con.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?, error = 'cancelled before it "
+                        "started' WHERE id = ?", [now, jid])
+
+
+def cancel_requested(job_id: int) -> bool:
+    with connect() as con:
+        row = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [check_id(job_id, "job_id")]).fetchone()
+    if row is None:
+        raise ValueError(f"There is no job {job_id}.")
+    return bool(row[0])
+
+
+def fail_dead_jobs(is_alive: Callable[[int], bool], stale_seconds: float = 60) -> list[int]:
+    """Mark 'running' jobs failed when their pid is dead or their heartbeat is older than `stale_seconds`;
+    return their ids. `is_alive` is called outside the store lock."""
+    with connect() as con:
+        running = con.execute("SELECT id, pid, heartbeat FROM jobs WHERE status = 'running'").fetchall()
+    if not running:
+        return []
+    cutoff = utc_now() - timedelta(seconds=float(stale_seconds))
+    verdicts = []
+    for job_id, pid, heartbeat in running:
+        if pid is None or not is_alive(int(pid)):
+            verdicts.append((job_id, f"worker process died (pid {pid})", None))
+        elif heartbeat is None or heartbeat < cutoff:
+            verdicts.append((job_id, f"worker process died (pid {pid}): no heartbeat for over "
+                                     f"{float(stale_seconds):g} s", cutoff))
+    failed = []
+    now = utc_now()
+    with transaction() as con:
+        for job_id, error, stale_cutoff in verdicts:
+            # re-check under the lock: the job may have finished or beaten since we looked
+            sql = "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'"
+            params: list[Any] = [error, now, job_id]
+            if stale_cutoff is not None:
+                sql += " AND (heartbeat IS NULL OR heartbeat < ?)"
+                params.append(stale_cutoff)
+            if con.execute(sql + " RETURNING id", params).fetchall():
+                failed.append(int(job_id))
+    return failed
+
+
+def active_job_count() -> int:
+    with connect() as con:
+        (n,) = con.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
+    return int(n)
