@@ -1,0 +1,56 @@
+"""Home: what the lab does, what the store holds, and one-click preset experiments."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import reads
+from app.ui.widgets import start_job
+from backend.estimate import describe
+from backend.experiment import PRESETS
+from backend.jobs.spec import ExperimentSpec
+
+st.title("Hierarchical Re-Basin Lab")
+st.markdown(
+    "Train zoos of small MLPs, merge them with **Git Re-Basin** — pairwise, level by level in a "
+    "hierarchical tree, or all at once with **MergeMany** — and see how accuracy, adversarial and noise "
+    "robustness, weight norms and Lipschitz bounds change **at every merge level**, against naive "
+    "averaging and L1/L2-regularised or unmerged models. Everything runs as background jobs; results land "
+    "in a local store and appear on **Compare** and **Tree view**."
+)
+
+c = reads.counts()
+cols = st.columns(5)
+for col, (label, key) in zip(cols, [("Zoos", "zoos"), ("Models", "models"), ("Trees", "trees"),
+                                     ("Evaluation rows", "evaluations"), ("Running jobs", "running_jobs")],
+                             strict=True):
+    col.metric(label, int(c.get(key, 0)), border=True)
+
+st.subheader("Start with a preset")
+st.caption("A preset trains a plain zoo plus L1- and L2-regularised reference zoos, builds hierarchical "
+           "trees, MergeMany and naive averages over the same leaves, evaluates every model with one "
+           "protocol and writes a report. Estimates are measured on this machine (expect ±50 %).")
+
+DATASET_HELP = {"available": "on disk", "downloadable": "will be downloaded",
+                "missing": "not on disk and no network: pick another dataset"}
+
+for name, plan in PRESETS.items():
+    with st.container(border=True):
+        left, mid, right = st.columns([3, 2, 1.2], vertical_alignment="center")
+        left.markdown(f"**{name}** — {plan.note}")
+        status = reads.dataset_status(plan.dataset)
+        left.caption(f"{plan.dataset} ({DATASET_HELP[status]}) · widths {'-'.join(map(str, plan.widths))} · "
+                     f"{plan.epochs} epoch(s) · {plan.n_trained} models trained · trees {list(plan.trees)}")
+        seconds = reads.preset_estimate(name, plan.dataset)
+        mid.metric("Estimated time here", describe(seconds), label_visibility="visible")
+        if right.button(f"Start {name}", key=f"start-{name}", type="primary" if name == "demo" else "secondary",
+                        disabled=status == "missing", width="stretch"):
+            with st.container():
+                start_job(ExperimentSpec(preset=name, dataset=plan.dataset), f"{name} experiment")
+
+st.subheader("Or step by step")
+steps = st.columns(4)
+steps[0].page_link("pages/zoo.py", label="1 · Train a zoo", icon=":material/science:")
+steps[1].page_link("pages/merge_builder.py", label="2 · Build merges", icon=":material/account_tree:")
+steps[2].page_link("pages/runs.py", label="3 · Watch the runs", icon=":material/timer:")
+steps[3].page_link("pages/compare.py", label="4 · Compare levels", icon=":material/bar_chart:")

@@ -1,0 +1,68 @@
+"""Tree view: one merge tree drawn as a graph, nodes coloured by a metric; inspect any node."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import reads
+from app.ui.graphs import tree_dot
+from app.ui.widgets import TREE_ID, download_buttons
+
+st.title("Tree view")
+st.caption("Leaves (level 0) on top, the root at the bottom. Colour runs from dark purple (lowest value in "
+           "this tree) to yellow (highest).")
+
+trees = reads.trees()
+if trees.empty:
+    st.info("No trees yet. Build a merge in the Merge builder or start the demo preset on Home.")
+    st.page_link("pages/merge_builder.py", label="Go to Merge builder", icon=":material/account_tree:")
+    st.stop()
+
+labels = dict(zip(trees["tree_id"].astype(int), trees["label"], strict=True))
+wanted = st.query_params.get("tree", "")
+hierarchical = trees.loc[trees["method"] == "hierarchical", "tree_id"].astype(int).tolist()
+default = int(wanted) if wanted.isdigit() and int(wanted) in labels else st.session_state.get(
+    TREE_ID, hierarchical[0] if hierarchical else None)
+ids = list(labels)
+tree_id = st.selectbox("Tree", ids, index=ids.index(default) if default in labels else 0,
+                       format_func=labels.get, key="tv_tree")
+st.session_state[TREE_ID] = tree_id
+
+nodes = reads.tree_node_table(int(tree_id))
+keys = reads.level_metrics((int(tree_id),), ())
+eval_keys = keys["eval_key"].value_counts().index.tolist() if not keys.empty else []
+eval_key = None
+if len(eval_keys) > 1:
+    eval_key = st.selectbox("Evaluation config", eval_keys, key="tv_eval")
+elif eval_keys:
+    eval_key = eval_keys[0]
+if eval_key is not None:
+    nodes = reads.tree_node_table(int(tree_id), eval_key)
+
+base_columns = {"model_id", "level", "kind", "node_index", "parents", "widths", "seed"}
+metric_columns = [c for c in nodes.columns if c not in base_columns]
+c1, c2 = st.columns(2)
+preferred = "accuracy" if "accuracy" in metric_columns else (metric_columns[0] if metric_columns else None)
+metric = c1.selectbox("Colour nodes by", metric_columns or ["(no evaluations yet)"],
+                      index=metric_columns.index(preferred) if preferred else 0, key="tv_metric")
+node_ids = nodes["model_id"].astype(int).tolist()
+node = c2.selectbox("Inspect node", node_ids, index=len(node_ids) - 1, key="tv_node",
+                    format_func=lambda m: f"#{m} · level {int(nodes.set_index('model_id').loc[m, 'level'])}")
+
+st.graphviz_chart(tree_dot(nodes, metric if metric_columns else None, selected=node))
+
+row = nodes.set_index("model_id").loc[node]
+st.subheader(f"Node #{node} · level {int(row['level'])} · {row['kind']}")
+parents = list(row["parents"])
+st.markdown("**Parents:** " + (", ".join(f"#{p}" for p in parents) if parents else "none (a leaf)"))
+if metric_columns:
+    values = row[metric_columns].dropna()
+    st.dataframe(values.rename("value").rename_axis("metric").reset_index(), hide_index=True, width="content")
+else:
+    st.info("This tree has no evaluations yet; evaluate it from the Merge builder or wait for its job on Runs.")
+st.page_link("pages/compare.py", label="Compare this tree's levels", icon=":material/bar_chart:",
+             query_params={"trees": str(tree_id), **({"eval": eval_key} if eval_key else {})})
+with st.expander("All nodes as a table"):
+    st.dataframe(nodes, hide_index=True)
+    download_buttons(nodes.drop(columns=["parents"]).assign(parents=nodes["parents"].map(str)),
+                     f"tree-{tree_id}", key="tv-dl")

@@ -1,0 +1,1 @@
+"""Shared UI pieces: Altair chart builders, DOT graphs, cached store reads and small widgets."""

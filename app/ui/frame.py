@@ -1,0 +1,29 @@
+"""The frame around every page: store status in the sidebar."""
+
+from __future__ import annotations
+
+import duckdb
+import streamlit as st
+
+from app.ui import reads
+from store.db import StoreBusy
+from store.paths import home_dir
+
+
+def sidebar_status() -> None:
+    """Counts of what the store holds and how many jobs run, plus where the store lives."""
+    with st.sidebar:
+        st.markdown("**Lab store**")
+        try:
+            c = reads.counts()
+        except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
+            st.warning(f"Store status unavailable: {err}")
+            return
+        st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
+                   f"{c.get('evaluations', 0)} evaluation rows")
+        running = int(c.get("running_jobs", 0))
+        if running:
+            st.info(f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
+        else:
+            st.caption("No job running")
+        st.caption(f"Home: `{home_dir()}`")

@@ -1,0 +1,125 @@
+"""Small pieces every page shares: table downloads, starting/cancelling jobs, parsing typed lists."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.ui import reads
+from backend.export import FILE_SUFFIX, FORMATS, MIME_TYPES, export_bytes
+
+FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "markdown": "Markdown", "latex": "LaTeX"}
+# session_state keys shared between pages
+LAST_JOB = "last_job_id"  # the job this session started most recently
+SELECTED_MODELS = "selected_model_ids"  # Zoo table selection -> Merge builder
+COMPARE_TREES = "compare_tree_ids"  # Runs -> Compare
+COMPARE_ZOOS = "compare_zoo_ids"
+TREE_ID = "tree_view_id"  # Runs/Compare -> Tree view
+
+
+def download_buttons(df: pd.DataFrame, basename: str, *, key: str) -> None:
+    """One download button per export format, side by side."""
+    cols = st.columns(len(FORMATS))
+    for col, fmt in zip(cols, FORMATS, strict=True):
+        col.download_button(FORMAT_LABELS[fmt], data=export_bytes(df, fmt), icon=":material/download:",
+                            file_name=f"{basename}{FILE_SUFFIX[fmt]}", mime=MIME_TYPES[fmt],
+                            key=f"{key}-{fmt}", on_click="ignore", width="stretch")
+
+
+def start_job(spec, what: str) -> int | None:
+    """Submit a job spec; bad input is shown as st.error (never a traceback). Returns the job id or None."""
+    from backend.jobs.queue import submit
+
+    try:
+        job_id = submit(spec)
+    except ValueError as err:
+        st.error(f"Could not start the {what}: {err}")
+        return None
+    reads.clear()
+    st.session_state[LAST_JOB] = job_id
+    st.success(f"Started {what} as job #{job_id}. Follow it on the Runs page.")
+    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:")
+    return job_id
+
+
+def parse_ints(text: str, what: str) -> tuple[int, ...]:
+    """'128, 64' -> (128, 64); ValueError with a readable sentence otherwise."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{what} must be whole numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{what} must be one or more positive whole numbers, got {text!r}")
+    return values
+
+
+def parse_floats(text: str, what: str) -> tuple[float, ...]:
+    """'0, 0.01, 0.02' -> (0.0, 0.01, 0.02); the grids of the evaluation forms."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{what} must be numbers separated by commas, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{what} needs at least one number")
+    if min(values) < 0:
+        raise ValueError(f"{what} must not contain negative numbers, got {text!r}")
+    return values
+
+
+def grid_text(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def parse_pairing(text: str) -> list[list[list[int]]]:
+    """Custom pairs typed one level per line, e.g. '0-2, 1-3' then '0-1' -> [[[0, 2], [1, 3]], [[0, 1]]].
+
+    Indices refer to the previous level's nodes in order (level 1 pairs leaves); a lone index carries a
+    node up unchanged.
+    """
+    levels = []
+    for number, line in enumerate((ln.strip() for ln in text.strip().splitlines()), start=1):
+        if not line:
+            continue
+        level = []
+        for token in (t.strip() for t in line.split(",")):
+            if not token:
+                continue
+            try:
+                level.append([int(p) for p in token.split("-")])
+            except ValueError:
+                raise ValueError(f"line {number}: {token!r} is not a pair like '0-1' or a single index") from None
+            if len(level[-1]) > 2:
+                raise ValueError(f"line {number}: {token!r} joins more than two nodes")
+        levels.append(level)
+    if not levels:
+        raise ValueError("type at least one level of pairs, e.g. '0-1, 2-3'")
+    return levels
+
+
+def eval_config_inputs(key: str, *, subset_default: int = 1000):
+    """Widgets for an EvalConfig; returns the config, or raises ValueError with what is wrong."""
+    from backend.evaluate.config import ALL_METRICS, L2_EPS, LINF_EPS, NOISE_SIGMA, EvalConfig
+
+    c1, c2 = st.columns(2)
+    metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics")
+    subset = c2.number_input("Test subset (0 = whole test split)", min_value=0, value=subset_default,
+                             step=100, key=f"{key}-subset",
+                             help="The first N test samples, in a fixed order, for every model.")
+    g1, g2 = st.columns(2)
+    fgsm = g1.text_input("FGSM ε grid (L∞, pixels)", grid_text(LINF_EPS), key=f"{key}-fgsm")
+    noise = g2.text_input("Gaussian noise σ grid", grid_text(NOISE_SIGMA), key=f"{key}-noise")
+    df_linf = g1.text_input("DeepFool L∞ ε grid", grid_text(LINF_EPS), key=f"{key}-dflinf")
+    df_l2 = g2.text_input("DeepFool L2 ε grid", grid_text(L2_EPS), key=f"{key}-dfl2")
+    o1, o2, o3 = st.columns(3)
+    steps = o1.number_input("DeepFool steps", min_value=1, value=50, key=f"{key}-steps")
+    points = o2.number_input("Local Lipschitz points", min_value=1, value=100, key=f"{key}-lpoints")
+    radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=0.1, format="%.3f",
+                             key=f"{key}-lradius")
+    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None,
+                      fgsm_eps=parse_floats(fgsm, "The FGSM ε grid"),
+                      deepfool_linf_eps=parse_floats(df_linf, "The DeepFool L∞ ε grid"),
+                      deepfool_l2_eps=parse_floats(df_l2, "The DeepFool L2 ε grid"),
+                      noise_sigma=parse_floats(noise, "The noise σ grid"), deepfool_steps=int(steps),
+                      lipschitz_points=int(points), lipschitz_radius=float(radius))

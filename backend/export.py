@@ -1,0 +1,105 @@
+"""Tables out of the lab: one function per direction (bytes for downloads, files for the CLI).
+
+Formats are chosen so a researcher can paste them anywhere: CSV and Parquet for analysis, Markdown for
+notes and READMEs, LaTeX (booktabs) for papers. Floats keep full precision in CSV/Parquet and are
+rounded to 4 significant digits in the human formats.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMATS = ("csv", "parquet", "markdown", "latex")
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".md": "markdown", ".markdown": "markdown", ".tex": "latex"}
+MIME_TYPES = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "markdown": "text/markdown",
+    "latex": "application/x-latex",
+}
+FILE_SUFFIX = {"csv": ".csv", "parquet": ".parquet", "markdown": ".md", "latex": ".tex"}
+
+
+def _cell(value) -> str:
+    """One table cell as text: floats to 4 significant digits, missing values empty."""
+    if value is None or value is pd.NA or (isinstance(value, float | np.floating) and value != value):
+        return ""
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _human(df: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as readable text (what Markdown and LaTeX show)."""
+    return pd.DataFrame({col: [_cell(v) for v in df[col]] for col in df.columns}, columns=df.columns, dtype=object)
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cells = _human(df)
+    header = "| " + " | ".join(str(c) for c in cells.columns) + " |"
+    rule = "|" + "|".join(" --- " for _ in cells.columns) + "|"
+    rows = ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex(df: pd.DataFrame) -> str:
+    cells = _human(df)
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    lines = [f"\\begin{{tabular}}{{{align}}}", r"\toprule",
+             " & ".join(_latex_escape(str(c)) for c in cells.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in cells.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def export_bytes(df: pd.DataFrame, fmt: str) -> bytes:
+    """Serialise a table (index dropped) to one of FORMATS."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    flat = df.reset_index(drop=True)
+    if fmt == "csv":
+        return flat.to_csv(index=False).encode()
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        flat.to_parquet(buf, index=False)
+        return buf.getvalue()
+    if fmt == "markdown":
+        return _markdown(flat).encode()
+    return _latex(flat).encode()
+
+
+def format_for_path(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"cannot tell the export format from {str(path)!r}; use one of {', '.join(SUFFIXES)}")
+    return SUFFIXES[suffix]
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write `df` to `path` (format from the suffix) atomically: temp file in the same folder, then replace."""
+    path = Path(path)
+    data = export_bytes(df, format_for_path(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,229 @@
+"""Read side for the UI and reports: joins over store rows into tidy pandas frames.
+
+Everything here is a pure read (no torch, no writes). The central frame is `level_metrics`: one row per
+(model, metric, param) tagged with the merge level and the group it belongs to, so every chart and table
+is a group-by on it. Level 0 means an unmerged model (the leaves of a tree, or a zoo's models).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from store import evaluations as store_evals
+from store import models as store_models
+from store import trees as store_trees
+from store import zoos as store_zoos
+
+LEVEL_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group", "eval_key",
+                 "metric", "param", "value"]
+TABLE_COLUMNS = ["group", "method", "zoo_kind", "level", "metric", "param", "mean", "std", "n"]
+
+# Metrics drawn as curves over their parameter, with the x-axis title (units are pixel-space, [0, 1]).
+CURVE_METRICS = {
+    "fgsm_acc": "FGSM ε (L∞, pixel units)",
+    "deepfool_linf_acc": "DeepFool ε (L∞, pixel units)",
+    "deepfool_l2_acc": "DeepFool ε (L2, pixel units)",
+    "noise_acc": "Gaussian noise σ (pixel units)",
+}
+METRIC_TITLES = {
+    "accuracy": "Test accuracy",
+    "loss": "Test loss (cross-entropy)",
+    "fgsm_acc": "FGSM robust accuracy",
+    "deepfool_linf_acc": "DeepFool L∞ robust accuracy",
+    "deepfool_l2_acc": "DeepFool L2 robust accuracy",
+    "deepfool_linf_median": "DeepFool L∞ median perturbation",
+    "deepfool_l2_median": "DeepFool L2 median perturbation",
+    "noise_acc": "Accuracy under Gaussian noise",
+    "weight_norm": "Weight norm Σ‖W‖_F + ‖b‖₂",
+    "lipschitz_global": "Global Lipschitz bound Π‖W‖₂",
+    "lipschitz_local_mean": "Local Lipschitz bound (mean)",
+    "lipschitz_local_std": "Local Lipschitz bound (std)",
+}
+ZOO_GROUPS = {"plain": "unmerged zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
+
+
+def _json(value, default):
+    """JSON columns arrive as TEXT (or already decoded); NULL becomes `default`."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return default
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _widths_label(widths) -> str:
+    return "-".join(str(w) for w in _json(widths, []))
+
+
+def _ids(values) -> list[int] | None:
+    return None if values is None else [int(v) for v in values]
+
+
+def _zoo_frame() -> pd.DataFrame:
+    zoos = store_zoos.list_zoos()
+    if zoos.empty:
+        return pd.DataFrame(columns=["zoo_id", "zoo_name", "zoo_kind"])
+    return zoos.rename(columns={"id": "zoo_id", "name": "zoo_name", "kind": "zoo_kind"})[
+        ["zoo_id", "zoo_name", "zoo_kind"]]
+
+
+def _latest_accuracy(model_ids: list[int], eval_key: str | None) -> pd.DataFrame:
+    """Accuracy per model under `eval_key` (or the most recent evaluation when no key is given)."""
+    if not model_ids:
+        return pd.DataFrame(columns=["model_id", "accuracy", "eval_key"])
+    ev = store_evals.evaluations(model_ids=model_ids, eval_key=eval_key)
+    ev = ev[ev["metric"] == "accuracy"] if not ev.empty else ev
+    if ev.empty:
+        return pd.DataFrame(columns=["model_id", "accuracy", "eval_key"])
+    if "created_at" in ev.columns:
+        ev = ev.sort_values("created_at")
+    ev = ev.drop_duplicates("model_id", keep="last")
+    return ev.rename(columns={"value": "accuracy"})[["model_id", "accuracy", "eval_key"]]
+
+
+def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, dataset: str | None = None,
+                 eval_key: str | None = None) -> pd.DataFrame:
+    """One row per model: identity, zoo, architecture, training config summary and test accuracy."""
+    models = store_models.list_models(kind=kind, dataset=dataset)
+    columns = ["model_id", "kind", "dataset", "widths", "zoo_id", "zoo_name", "zoo_kind", "tree_id", "level",
+               "seed", "accuracy", "train_acc", "epochs", "optimizer", "lr", "reg", "reg_strength",
+               "eval_key", "seconds", "created_at"]
+    if models.empty:
+        return pd.DataFrame(columns=columns)
+    models = models.rename(columns={"id": "model_id"})
+    if zoo_ids is not None:
+        models = models[models["zoo_id"].isin(_ids(zoo_ids))]
+    if tree_ids is not None:
+        member_ids = set()
+        for tid in _ids(tree_ids):
+            member_ids |= set(store_trees.tree_nodes(tid)["id"].astype(int))
+        models = models[models["model_id"].isin(member_ids)]
+    configs = models["config"].map(lambda c: _json(c, {}))
+    for field in ("epochs", "optimizer", "lr", "reg", "reg_strength"):
+        models[field] = configs.map(lambda c, f=field: c.get(f))
+    models["widths"] = models["widths"].map(_widths_label)
+    out = models.merge(_zoo_frame(), on="zoo_id", how="left")
+    out = out.merge(_latest_accuracy(out["model_id"].astype(int).tolist(), eval_key), on="model_id", how="left")
+    return out.reindex(columns=columns).sort_values("model_id").reset_index(drop=True)
+
+
+def trees_table() -> pd.DataFrame:
+    """One row per tree: id, method, number of leaves, root model, experiment, and a short label."""
+    trees = store_trees.list_trees()
+    columns = ["tree_id", "method", "n_leaves", "root_model_id", "experiment_id", "created_at", "label"]
+    if trees.empty:
+        return pd.DataFrame(columns=columns)
+    out = trees.rename(columns={"id": "tree_id"})
+    out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
+    out["label"] = [f"#{int(t)} {m} · {n} leaves" for t, m, n in zip(out["tree_id"], out["method"], out["n_leaves"],
+                                                                      strict=True)]
+    return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
+
+
+def _tree_rows(tree_id: int, zoo_kinds: dict[int, str]) -> pd.DataFrame:
+    tree = store_trees.get_tree(tree_id)
+    if tree is None:
+        raise ValueError(f"tree {tree_id} does not exist")
+    nodes = store_trees.tree_nodes(tree_id)
+    leaf_kinds = {zoo_kinds.get(z) for z in nodes.loc[nodes["level"] == 0, "zoo_id"] if pd.notna(z)}
+    tree_zoo_kind = leaf_kinds.pop() if len(leaf_kinds) == 1 else ("mixed" if leaf_kinds else None)
+    group = tree["method"] if tree_zoo_kind in (None, "plain") else f"{tree['method']} · {tree_zoo_kind.upper()} zoo"
+    return pd.DataFrame({
+        "model_id": nodes["id"].astype(int), "tree_id": tree_id, "method": tree["method"],
+        "level": nodes["level"].astype(int), "kind": nodes["kind"], "zoo_kind": tree_zoo_kind, "group": group,
+    })
+
+
+def level_metrics(*, tree_ids=None, zoo_ids=None, eval_key: str | None = None) -> pd.DataFrame:
+    """Every evaluation row of the chosen trees' nodes and zoos' models, tagged with level and group.
+
+    Columns: LEVEL_COLUMNS. A leaf shared by two trees appears once per tree (it is level 0 of both).
+    Zoo models appear with method "zoo" and group "L1 zoo" / "L2 zoo" / "unmerged zoo" as references.
+    With eval_key=None every evaluation config is returned; filter on `eval_key` before aggregating.
+    """
+    zoos = _zoo_frame()
+    zoo_kinds = dict(zip(zoos["zoo_id"].astype(int), zoos["zoo_kind"], strict=True))
+    parts = [_tree_rows(tid, zoo_kinds) for tid in _ids(tree_ids) or []]
+    for zid in _ids(zoo_ids) or []:
+        if zid not in zoo_kinds:
+            raise ValueError(f"zoo {zid} does not exist")
+        members = store_models.list_models(zoo_id=zid)
+        parts.append(pd.DataFrame({
+            "model_id": members["id"].astype(int), "tree_id": pd.NA, "method": "zoo", "level": 0,
+            "kind": members["kind"], "zoo_kind": zoo_kinds[zid], "group": ZOO_GROUPS.get(zoo_kinds[zid], zoo_kinds[zid]),
+        }))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=LEVEL_COLUMNS)
+    members = pd.concat(parts, ignore_index=True)
+    ev = store_evals.evaluations(model_ids=sorted(set(members["model_id"].astype(int))), eval_key=eval_key)
+    if ev.empty:
+        return pd.DataFrame(columns=LEVEL_COLUMNS)
+    out = members.merge(ev[["model_id", "eval_key", "metric", "param", "value"]], on="model_id", how="inner")
+    out["tree_id"] = out["tree_id"].astype("Int64")
+    return out[LEVEL_COLUMNS].reset_index(drop=True)
+
+
+def eval_key_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Which evaluation configs a level_metrics frame holds, most models first (to pick one per chart)."""
+    if df.empty:
+        return pd.DataFrame(columns=["eval_key", "n_models", "n_rows"])
+    out = df.groupby("eval_key").agg(n_models=("model_id", "nunique"), n_rows=("value", "size")).reset_index()
+    return out.sort_values(["n_models", "n_rows"], ascending=False).reset_index(drop=True)
+
+
+def comparison_table(df: pd.DataFrame, metrics=None) -> pd.DataFrame:
+    """Mean, sample std and n per (group, level, metric, param): the numbers every chart draws.
+
+    Long format (one row per metric × param) so curve metrics need no wide columns and the table exports
+    cleanly; `comparison_display` pivots it for reading. Refuses frames that mix evaluation configs.
+    """
+    if df.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    if "eval_key" in df.columns and df["eval_key"].nunique() > 1:
+        raise ValueError("these rows mix several evaluation configs; filter them to one eval_key first")
+    if metrics is not None:
+        df = df[df["metric"].isin(list(metrics))]
+    keys = ["group", "method", "zoo_kind", "level", "metric", "param"]
+    grouped = df.assign(zoo_kind=df["zoo_kind"].fillna(""), param=df["param"].astype(float)).groupby(
+        keys, dropna=False)["value"]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    out["zoo_kind"] = out["zoo_kind"].replace("", None)
+    out["n"] = out["n"].astype(int)
+    return out.sort_values(["group", "level", "metric", "param"]).reset_index(drop=True)[TABLE_COLUMNS]
+
+
+def metric_label(metric: str, param) -> str:
+    return metric if param is None or pd.isna(param) else f"{metric}@{param:g}"
+
+
+def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Level × metric view of a comparison table: cells read 'mean ± std', one column per metric@param."""
+    if table.empty:
+        return pd.DataFrame(columns=["group", "level", "n"])
+    t = table.copy()
+    t["column"] = [metric_label(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
+    t["cell"] = [f"{m:.4g}" if pd.isna(s) else f"{m:.4g} ± {s:.2g}" for m, s in zip(t["mean"], t["std"], strict=True)]
+    order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
+    wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
+    n = t.groupby(["group", "level"])["n"].max()
+    wide = wide.reindex(columns=order)
+    wide.insert(0, "n", n)
+    return wide.reset_index()
+
+
+def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:
+    """The nodes of one tree with parents (model ids) and every scalar metric as a column (for Tree view)."""
+    nodes = store_trees.tree_nodes(int(tree_id))
+    if nodes.empty:
+        return pd.DataFrame(columns=["model_id", "level", "kind", "parents"])
+    nodes = nodes.rename(columns={"id": "model_id"})
+    nodes["parents"] = nodes["parents"].map(lambda p: [int(x) for x in _json(p, [])])
+    nodes["widths"] = nodes["widths"].map(_widths_label)
+    base = nodes[["model_id", "level", "kind", "node_index", "parents", "widths", "seed"]].copy()
+    ev = store_evals.evaluations(model_ids=base["model_id"].astype(int).tolist(), eval_key=eval_key)
+    if not ev.empty:
+        ev = ev.assign(column=[metric_label(m, p) for m, p in zip(ev["metric"], ev["param"], strict=True)])
+        wide = ev.pivot_table(index="model_id", columns="column", values="value", aggfunc="last").reset_index()
+        base = base.merge(wide, on="model_id", how="left")
+    return base.sort_values(["level", "model_id"]).reset_index(drop=True)

@@ -1,0 +1,211 @@
+"""Every page renders on an empty and on a populated store; forms validate; starting a job records it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import AT_TIMEOUT
+
+HOME = str(Path(__file__).resolve().parents[2] / "app" / "Home.py")
+PAGES = ["pages/home.py", "pages/zoo.py", "pages/merge_builder.py", "pages/runs.py", "pages/compare.py",
+         "pages/tree_view.py"]
+
+
+def _app(page: str | None = None, query: dict | None = None, sidebar: str | None = None) -> AppTest:
+    """Run the router (it lands on Home), check the sidebar's store status there, then switch to `page`.
+
+    The sidebar is checked on the first run only: AppTest drops sidebar elements after switch_page.
+    """
+    at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if sidebar is not None:
+        assert sidebar in _texts(at.sidebar.caption)
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(elements) -> str:
+    return " | ".join(str(e.value) for e in elements)
+
+
+def _jobs():
+    from store import jobs
+
+    return jobs.list_jobs()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_on_empty_store(page):
+    at = _ok(_app(page, sidebar="0 zoos · 0 models"))
+    if page != "pages/home.py":
+        assert at.info, f"{page} should explain what to do on an empty store"
+
+
+def test_home_shows_presets_with_estimates_and_starts_demo(no_workers):
+    at = _ok(_app())
+    labels = [b.label for b in at.button]
+    assert "Start demo" in labels and "Start paper" in labels
+    assert any("about" in str(m.value) for m in at.metric), "each preset shows a time estimate"
+    at.button(key="start-demo").click().run()
+    _ok(at)
+    jobs = _jobs()
+    assert list(jobs["kind"]) == ["experiment"] and no_workers == [int(jobs["id"].iloc[0])]
+    assert json.loads(jobs["spec"].iloc[0])["preset"] == "demo"
+    assert "Started demo experiment" in _texts(at.success)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_on_populated_store(populated_store, page):
+    at = _ok(_app(page, sidebar=f"{populated_store['n_models']} models"))
+    if page not in ("pages/runs.py", "pages/merge_builder.py"):  # those show a failed job / a validation hint
+        assert not at.error, _texts(at.error)
+
+
+def test_zoo_table_lists_models_and_selection_feeds_merge_builder(populated_store):
+    at = _ok(_app("pages/zoo.py"))
+    table = at.dataframe[0].value
+    assert len(table) == populated_store["n_models"]
+    assert {"model_id", "accuracy", "kind", "zoo_kind", "level"} <= set(table.columns)
+    assert table["accuracy"].notna().sum() >= 9  # every evaluated model shows its accuracy
+    at.session_state["selected_model_ids"] = populated_store["leaf_ids"]
+    at.switch_page("pages/merge_builder.py").run()
+    _ok(at)
+    assert at.radio(key="leaf_source").value == "Selected on the Zoo page"
+    assert not at.error and not at.button(key="start_merge").disabled
+    assert at.get("graphviz_chart"), "the planned tree is drawn before starting"
+
+
+def test_zoo_form_validation_messages(no_workers):
+    at = _ok(_app("pages/zoo.py"))
+    at.text_input[1].set_value("128, abc")  # hidden widths
+    at.button[0].click().run()  # the form's submit button
+    _ok(at)
+    assert "Hidden widths must be whole numbers" in _texts(at.error)
+    at.text_input[1].set_value("16, 8")
+    at.selectbox[2].set_value("l1")  # regularisation
+    at.number_input[5].set_value(0.0)  # strength
+    at.button[0].click().run()
+    assert "needs a positive regularisation strength" in _texts(at.error)
+    assert _jobs().empty and no_workers == []
+
+
+def test_zoo_form_starts_a_training_job(no_workers):
+    at = _ok(_app("pages/zoo.py"))
+    at.text_input[0].set_value("my-zoo")
+    at.text_input[1].set_value("16, 8")
+    at.number_input[0].set_value(3)  # models
+    at.button[0].click().run()
+    _ok(at)
+    jobs = _jobs()
+    assert len(jobs) == 1 and jobs["kind"].iloc[0] == "train" and no_workers == [int(jobs["id"].iloc[0])]
+    spec = json.loads(jobs["spec"].iloc[0])
+    assert spec["name"] == "my-zoo" and spec["n_models"] == 3 and spec["train"]["widths"] == [16, 8]
+    assert spec["train"]["dataset"] == "fashion_mnist" and spec["zoo_kind"] == "plain"
+    assert "Started zoo 'my-zoo'" in _texts(at.success)
+
+
+def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
+    at = _ok(_app("pages/merge_builder.py"))
+    at.radio(key="leaf_source").set_value("Type model ids").run()
+    at.text_input(key="leaf_ids").set_value(str(populated_store["leaf_ids"][0])).run()
+    assert "at least 2 models" in _texts(at.error) and at.button(key="start_merge").disabled
+    odd = populated_store["odd_id"]
+    at.text_input(key="leaf_ids").set_value(f"{populated_store['leaf_ids'][0]}, {odd}").run()
+    errors = _texts(at.error)
+    assert "different datasets" in errors and "different architectures" in errors
+    at.text_input(key="leaf_ids").set_value("1, 1, 999").run()
+    assert "not in the store" in _texts(at.error) and "listed twice" in _texts(at.error)
+    ids = ", ".join(map(str, populated_store["leaf_ids"]))
+    at.text_input(key="leaf_ids").set_value(ids).run()
+    at.radio(key="pairing_mode").set_value("custom pairs").run()
+    at.text_area(key="pairs").set_value("0-1, 2-3\n0-1-2").run()
+    assert "joins more than two nodes" in _texts(at.error)
+    at.text_area(key="pairs").set_value("0-5, 2-3\n0-1").run()
+    assert "Tree:" in _texts(at.error) and at.button(key="start_merge").disabled
+    assert _jobs()["kind"].tolist() == ["train", "merge"] and no_workers == []  # only the fixture's jobs
+
+
+def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
+    at = _ok(_app("pages/merge_builder.py"))
+    at.radio(key="leaf_source").set_value("From a zoo").run()
+    at.selectbox(key="leaf_zoo").set_value(populated_store["zoo_id"]).run()
+    at.radio(key="pairing_mode").set_value("random (seeded)").run()
+    at.text_input(key="merge_eval-fgsm").set_value("0, 0.01").run()
+    assert not at.error, _texts(at.error)
+    at.button(key="start_merge").click().run()
+    _ok(at)
+    merges = _jobs()[lambda d: d["kind"] == "merge"].sort_values("id")
+    spec = json.loads(merges["spec"].iloc[-1])
+    assert spec["model_ids"] == populated_store["leaf_ids"] and spec["pairing"] == "random"
+    assert spec["methods"] == ["hierarchical", "merge_many", "average"]
+    assert spec["evaluate"]["fgsm_eps"] == [0.0, 0.01] and spec["evaluate"]["subset"] == 1000
+    assert no_workers == [int(merges["id"].iloc[-1])]
+
+
+def test_runs_shows_progress_errors_links_and_cancels(populated_store, no_workers):
+    from backend.jobs.queue import submit
+    from backend.jobs.spec import EvaluateSpec
+    from store import jobs
+
+    job_id = submit(EvaluateSpec(model_ids=(populated_store["root_id"],), eval={"subset": 100}))
+    jobs.update_progress(job_id, 0.4, "fgsm", "model 2 of 5")
+    at = _ok(_app("pages/runs.py"))
+    assert "DatasetUnavailable: cifar10 is not on disk" in _texts(at.error)
+    progress = at.get("progress")
+    assert len(progress) == 1 and progress[0].proto.value == 40
+    assert progress[0].proto.text == "40% · fgsm: model 2 of 5"
+    assert any(c.value.startswith("elapsed ") and "ETA" in c.value for c in at.caption)
+    links = {link.proto.page: link.proto.query_string for link in at.get("page_link")}
+    trees = [populated_store[k] for k in ("hier_tree", "mm_tree", "avg_tree")]
+    assert links["compare"] == "trees=" + "%2C".join(map(str, trees))  # the done job links to its results
+    assert links["tree_view"] == f"tree={trees[0]}"
+    at.button(key=f"cancel-{job_id}").click().run()
+    _ok(at)
+    assert jobs.get_job(job_id)["cancel_requested"]
+
+
+def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
+    at = _ok(_app("pages/compare.py", query={"trees": f"{populated_store['hier_tree']},{populated_store['mm_tree']}",
+                                             "zoos": str(populated_store["l2_zoo_id"])}))
+    assert at.multiselect(key="cmp_trees").value == [populated_store["hier_tree"], populated_store["mm_tree"]]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) >= 8  # accuracy, 4 curves, weight norm, 2 Lipschitz, methods
+    specs = " ".join(c.proto.spec for c in charts)
+    for title in ("Test accuracy per merge level", "FGSM robust accuracy", "Gaussian noise",
+                  "Global Lipschitz bound", "merge methods vs their leaves", "L2 zoo"):
+        assert title in specs, title
+    table = at.dataframe[0].value
+    assert {"group", "level", "n", "accuracy"} <= set(table.columns)
+    assert set(table["group"]) == {"hierarchical", "merge_many", "L2 zoo"}
+    assert [b.label for b in at.download_button][-4:] == ["CSV", "Parquet", "Markdown", "LaTeX"]
+    at.toggle(key="cmp_log").set_value(True).run()
+    _ok(at)
+    assert '"type": "log"' in " ".join(c.proto.spec for c in at.get("vega_lite_chart")).replace('":"', '": "')
+    at.multiselect(key="cmp_metrics").set_value(["accuracy"]).run()
+    assert len(_ok(at).get("vega_lite_chart")) == 2  # accuracy + methods
+
+
+def test_tree_view_colours_nodes_and_shows_parents(populated_store):
+    at = _ok(_app("pages/tree_view.py", query={"tree": str(populated_store["hier_tree"])}))
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert dot.count("->") == 6 and "accuracy = " in dot  # 4 leaves -> 2 -> 1
+    root = populated_store["root_id"]
+    assert at.selectbox(key="tv_node").value == root
+    assert "Parents:" in _texts(at.markdown) and f"Node #{root}" in _texts(at.subheader)
+    at.selectbox(key="tv_metric").set_value("weight_norm").run()
+    assert "weight_norm = " in _ok(at).get("graphviz_chart")[0].proto.spec
+    at.selectbox(key="tv_node").set_value(populated_store["leaf_ids"][0]).run()
+    assert "none (a leaf)" in _texts(_ok(at).markdown)

@@ -1,0 +1,184 @@
+"""The whole path a first-time user takes, in a real browser against `streamlit run app/Home.py`:
+train a tiny Fashion-MNIST zoo from the Zoo form, merge + evaluate it from the Merge builder, watch both
+jobs finish on Runs, open Compare from the finished job, see the charts, download the CSV table.
+Screenshots of every page go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, lab_home):
+    port = _free_port()
+    env = {**os.environ, "REBASIN_HOME": str(lab_home), "REBASIN_DATA": str(tmp_path / "data"),
+           "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "Home.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    from store import jobs  # stop any worker the UI started that is still running
+
+    for job_id in jobs.list_jobs(status=("queued", "running"))["id"]:
+        from backend.jobs.queue import cancel
+
+        cancel(int(job_id), grace=2)
+
+
+def _settle(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout)
+    page.wait_for_timeout(500)
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _wait_jobs_done(page, n_done: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = page.inner_text("body")
+        if page.get_by_text("failed", exact=True).count():
+            pytest.fail("a job failed:\n" + body[-3000:])
+        if page.get_by_text("done", exact=True).count() >= n_done and "0 active" in body:
+            return
+        page.wait_for_timeout(2000)
+    pytest.fail(f"jobs did not finish within {timeout_s} s:\n" + page.inner_text("body")[-3000:])
+
+
+def _fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Tab")
+
+
+def test_first_user_path(server, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.goto(server)
+        _settle(page, 120_000)
+        page.get_by_text("Or step by step").wait_for(timeout=120_000)
+        _settle(page)
+        _shot(page, "01-home")
+
+        # 1. train a tiny zoo from the form
+        page.goto(f"{server}/zoo")
+        _settle(page)
+        _fill(page, "Zoo name", "e2e-zoo")
+        _fill(page, "Hidden widths", "32, 16")
+        _fill(page, "Train subset (0 = whole split)", "12000")
+        _fill(page, "Epochs", "2")
+        _shot(page, "02-zoo-form")
+        page.get_by_role("button", name="Train zoo").click()
+        page.get_by_text("Started zoo 'e2e-zoo'").wait_for(timeout=30_000)
+
+        page.goto(f"{server}/runs")
+        _settle(page)
+        _wait_jobs_done(page, 1, 240)
+        _shot(page, "03-runs-zoo-done")
+
+        # 2. merge + evaluate the zoo's 4 models (small evaluation so it fits the time budget)
+        page.goto(f"{server}/merge")
+        _settle(page)
+        page.get_by_text("From a zoo").click()
+        _settle(page)
+        _fill(page, "Test subset (0 = whole test split)", "300")
+        _settle(page)
+        _fill(page, "DeepFool steps", "10")
+        _settle(page)
+        _fill(page, "Local Lipschitz points", "10")
+        _settle(page)
+        page.locator('[data-testid="stGraphVizChart"]').first.wait_for()
+        _shot(page, "04-merge-builder")
+        page.get_by_role("button", name="Start merge").click()
+        page.get_by_text(re.compile(r"Started merge of 4 models")).wait_for(timeout=30_000)
+
+        page.goto(f"{server}/runs")
+        _settle(page)
+        _wait_jobs_done(page, 2, 240)
+        _shot(page, "05-runs-merge-done")
+
+        # 3. Compare, from the finished merge job's link
+        page.get_by_role("link", name="Compare results").first.click()
+        _settle(page, 120_000)
+        page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=60_000)
+        n_charts = page.locator(".vega-embed").count()
+        assert n_charts >= 7, n_charts
+        _shot(page, "06-compare")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="CSV").last.click()
+        table = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()))
+        assert {"group", "level", "metric", "mean", "std", "n"} <= set(table.columns)
+        assert {"hierarchical", "merge_many", "average"} <= set(table["group"])
+        acc = table[(table["metric"] == "accuracy") & (table["group"] == "hierarchical")]
+        assert sorted(acc["level"]) == [0, 1, 2] and acc["n"].tolist() == [4, 2, 1]
+        assert acc["mean"].between(0.0, 1.0).all()
+        assert acc[acc["level"] == 0]["mean"].iloc[0] > 0.5  # leaves trained on real Fashion-MNIST: above chance
+
+        # 4. Tree view and Report
+        page.goto(f"{server}/tree")
+        _settle(page)
+        page.locator('[data-testid="stGraphVizChart"] svg').first.wait_for(timeout=30_000)
+        _shot(page, "07-tree-view")
+        page.goto(f"{server}/zoo")
+        _settle(page)
+        _shot(page, "08-zoo-table")
+        if (ROOT / "app" / "pages" / "report.py").exists():
+            page.goto(f"{server}/report")
+            _settle(page)
+            _shot(page, "09-report")
+        browser.close()

@@ -1,0 +1,97 @@
+"""comparison_table numbers on a hand-built frame, and every export format round-trips its values."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from backend.export import FORMATS, export_bytes, format_for_path, write_table
+from backend.queries import LEVEL_COLUMNS, comparison_display, comparison_table, eval_key_summary
+
+
+def _row(model_id, level, metric, param, value, group="hierarchical", eval_key="k1"):
+    return dict(model_id=model_id, tree_id=1, method=group, level=level, kind="trained", zoo_kind="plain",
+                group=group, eval_key=eval_key, metric=metric, param=param, value=value)
+
+
+@pytest.fixture
+def frame():
+    rows = [
+        _row(1, 0, "accuracy", None, 0.80), _row(2, 0, "accuracy", None, 0.90),
+        _row(3, 0, "accuracy", None, 0.70), _row(4, 1, "accuracy", None, 0.60),
+        _row(1, 0, "fgsm_acc", 0.0, 0.80), _row(2, 0, "fgsm_acc", 0.0, 0.90),
+        _row(1, 0, "fgsm_acc", 0.01, 0.40), _row(2, 0, "fgsm_acc", 0.01, 0.20),
+        _row(9, 0, "accuracy", None, 0.50, group="L2 zoo"),
+    ]
+    return pd.DataFrame(rows, columns=LEVEL_COLUMNS)
+
+
+def test_comparison_table_known_answer(frame):
+    t = comparison_table(frame)
+    acc0 = t[(t.group == "hierarchical") & (t.level == 0) & (t.metric == "accuracy")].iloc[0]
+    assert acc0["mean"] == pytest.approx(0.80)
+    assert acc0["std"] == pytest.approx(0.10)  # sample std of 0.7, 0.8, 0.9
+    assert acc0["n"] == 3
+    acc1 = t[(t.level == 1) & (t.metric == "accuracy")].iloc[0]
+    assert acc1["n"] == 1 and math.isnan(acc1["std"])
+    eps = t[(t.metric == "fgsm_acc") & (t.param == 0.01)].iloc[0]
+    assert eps["mean"] == pytest.approx(0.30) and eps["std"] == pytest.approx(math.sqrt(0.02))
+    assert set(t.group) == {"hierarchical", "L2 zoo"}
+    assert len(t) == 5  # h L0 acc, h L1 acc, fgsm@0, fgsm@0.01, L2 zoo acc
+
+
+def test_comparison_table_metric_filter_and_mixed_configs(frame):
+    only = comparison_table(frame, metrics=["fgsm_acc"])
+    assert set(only.metric) == {"fgsm_acc"} and len(only) == 2
+    mixed = pd.concat([frame, pd.DataFrame([_row(5, 0, "accuracy", None, 0.1, eval_key="k2")])])
+    with pytest.raises(ValueError, match="eval_key"):
+        comparison_table(mixed)
+    summary = eval_key_summary(mixed)
+    assert summary.iloc[0]["eval_key"] == "k1" and summary.iloc[0]["n_models"] == 5
+
+
+def test_comparison_display_is_level_by_metric(frame):
+    wide = comparison_display(comparison_table(frame))
+    row = wide[(wide.group == "hierarchical") & (wide.level == 0)].iloc[0]
+    assert row["accuracy"] == "0.8 ± 0.1"
+    assert row["fgsm_acc@0.01"].startswith("0.3 ± ")
+    assert list(wide.columns[:3]) == ["group", "level", "n"]
+
+
+def test_comparison_table_empty():
+    assert comparison_table(pd.DataFrame(columns=LEVEL_COLUMNS)).empty
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_formats_contain_values(frame, fmt):
+    table = comparison_table(frame)
+    data = export_bytes(table, fmt)
+    if fmt == "csv":
+        back = pd.read_csv(io.BytesIO(data))
+        pd.testing.assert_frame_equal(back[["level", "mean", "n"]], table[["level", "mean", "n"]],
+                                      check_dtype=False)
+    elif fmt == "parquet":
+        back = pd.read_parquet(io.BytesIO(data))
+        pd.testing.assert_frame_equal(back, table)
+    else:
+        text = data.decode()
+        assert "0.8" in text and "hierarchical" in text
+        if fmt == "markdown":
+            assert text.splitlines()[0].startswith("| group | method |")
+            assert len(text.strip().splitlines()) == len(table) + 2
+        else:
+            assert text.startswith("\\begin{tabular}") and "L2 zoo" in text and r"fgsm\_acc" in text
+
+
+def test_write_table_is_atomic_and_picks_format(frame, tmp_path):
+    path = write_table(frame, tmp_path / "out" / "levels.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(path), frame.reset_index(drop=True), check_dtype=False)
+    assert [p.name for p in path.parent.iterdir()] == ["levels.parquet"]  # no temp file left behind
+    assert format_for_path("x.tex") == "latex"
+    with pytest.raises(ValueError, match="format"):
+        write_table(frame, tmp_path / "levels.xlsx")
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_bytes(frame, "xml")
