@@ -1,0 +1,361 @@
+"""Zoo training: many seeded MLPs, K at a time, airbench style (whole split on the device, batched aug).
+
+Every model's randomness comes from its own CPU `torch.Generator(seed)`: initial weights (nn.Linear's
+default U(±1/√fan_in)), then per epoch the data order and the crop/flip draws. So a model's data stream
+does not depend on which other models it is trained beside, and the same config + seed gives
+bit-identical weights on the CPU.
+
+All models of a group are trained as one stacked network: weights [K, out, in], activations [K, B, D],
+matmuls as `baddbmm`. The loss is the sum over models of each model's own mean loss, so each model gets
+exactly its own gradient; Adam and SGD act elementwise, so stacking changes nothing but speed. On CPU
+K = 1 (one model at a time with the big batch); on CUDA K = len(seeds), capped by memory and MAX_STACK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor
+
+from backend.data import (
+    DATASETS,
+    DatasetInfo,
+    crop_flip,
+    crop_flip_params,
+    dataset_info,
+    load_split,
+)
+from backend.progress import ProgressFn, report
+
+MAX_STACK = 64  # models per stacked group on CUDA
+REPORT_EVERY = 20  # steps between progress reports
+PAD = 4  # random-crop padding (pixels)
+EVAL_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "cifar10"
+    widths: tuple[int, ...] = (512, 512, 512, 256)
+    epochs: int = 10
+    batch_size: int = 512
+    optimizer: str = "adam"  # "adam" | "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    reg: str = "none"  # "none" | "l1" | "l2"
+    reg_strength: float = 0.0
+    augment: bool | None = None  # None: crop + flip for CIFAR-10 only
+    train_subset: int | None = None  # first N training samples; None = the whole split
+
+    def __post_init__(self):
+        if isinstance(self.widths, list):
+            object.__setattr__(self, "widths", tuple(self.widths))
+        self.validate()
+
+    def validate(self) -> None:
+        def fail(msg: str):
+            raise ValueError(msg)
+
+        if self.dataset not in DATASETS:
+            fail(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        if not isinstance(self.widths, tuple) or not self.widths or \
+                not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths):
+            fail(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            fail(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            fail(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            fail(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            fail(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.momentum, int | float) and 0 <= self.momentum < 1):
+            fail(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.reg not in ("none", "l1", "l2"):
+            fail(f"reg must be 'none', 'l1' or 'l2', got {self.reg!r}")
+        if not (isinstance(self.reg_strength, int | float) and math.isfinite(self.reg_strength)
+                and self.reg_strength >= 0):
+            fail(f"reg_strength must be a non-negative number, got {self.reg_strength!r}")
+        if self.reg == "none" and self.reg_strength != 0:
+            fail(f"reg_strength is {self.reg_strength} but reg is 'none'; choose reg 'l1' or 'l2'")
+        if self.augment is not None and not isinstance(self.augment, bool):
+            fail(f"augment must be true, false or null, got {self.augment!r}")
+        if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 1):
+            fail(f"train_subset must be a positive integer or null, got {self.train_subset!r}")
+
+    @property
+    def use_augment(self) -> bool:
+        return self.augment if self.augment is not None else self.dataset == "cifar10"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        d = dict(d)
+        if "widths" in d and isinstance(d["widths"], list | tuple):
+            d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+    def key(self) -> str:
+        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    params: dict[str, Tensor]  # MLP state dict (CPU)
+    seed: int
+    seconds: float  # wall time of its stacked group divided by the group's size
+    train_loss: float  # mean over the last epoch (augmented batches, without the penalty)
+    train_acc: float
+    test_acc: float
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Everything training reads; `load_train_data` builds it from a dataset, tests inject tiny ones."""
+    x_train: Tensor  # uint8 [N, C, H, W]
+    y_train: Tensor  # int64 [N]
+    x_test: Tensor
+    y_test: Tensor
+    info: DatasetInfo
+
+
+def load_train_data(config: TrainConfig) -> TrainData:
+    x_tr, y_tr = load_split(config.dataset, True)
+    x_te, y_te = load_split(config.dataset, False)
+    return TrainData(x_tr, y_tr, x_te, y_te, dataset_info(config.dataset))
+
+
+def seeds_for(base_seed: int, n: int) -> list[int]:
+    """n distinct 31-bit seeds derived from base_seed by hashing (zoos with nearby bases don't overlap)."""
+    if n < 0:
+        raise ValueError(f"number of seeds must be >= 0, got {n}")
+    seeds: list[int] = []
+    counter = 0
+    while len(seeds) < n:
+        digest = hashlib.sha256(f"rebasin-seed:{base_seed}:{counter}".encode()).digest()
+        seed = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+        if seed not in seeds:
+            seeds.append(seed)
+        counter += 1
+    return seeds
+
+
+# ---------------------------------------------------------------------------------------------- stacked MLP
+
+def init_weights(layer_sizes: tuple[int, ...], generator: torch.Generator) -> list[tuple[Tensor, Tensor]]:
+    """nn.Linear's default init (W, b ~ U(±1/√fan_in)), drawn from `generator` instead of global state."""
+    out = []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
+        bound = 1.0 / math.sqrt(fan_in)
+        w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=generator)
+        b = torch.empty(fan_out).uniform_(-bound, bound, generator=generator)
+        out.append((w, b))
+    return out
+
+
+def stacked_forward(weights: list[Tensor], biases: list[Tensor], h: Tensor) -> Tensor:
+    """h [K, B, D] normalised inputs (or [B, D], shared by all K) -> logits [K, B, classes].
+
+    Weights are stored transposed, [K, in, out], so every forward and backward GEMM reads and writes
+    contiguous operands (no transposed gradient copies). K = 1 runs as plain addmm.
+    """
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):  # w [K, in, out], b [K, out]
+        if h.dim() == 2:
+            h = torch.matmul(h, w) + b[:, None, :]
+        elif w.shape[0] == 1:
+            h = torch.addmm(b.squeeze(0), h.squeeze(0), w.squeeze(0)).unsqueeze(0)
+        else:
+            h = torch.baddbmm(b[:, None, :], h, w)
+        if i < len(weights) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def pixel_affine(info: DatasetInfo, device) -> tuple[Tensor, Tensor]:
+    """(scale, shift) [C, 1] with uint8 pixel * scale + shift == (pixel / 255 - mean) / std."""
+    mean = torch.tensor(info.mean, dtype=torch.float32, device=device)
+    std = torch.tensor(info.std, dtype=torch.float32, device=device)
+    return (1.0 / (255.0 * std))[:, None], (-mean / std)[:, None]
+
+
+def normalize_uint8(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """uint8 x [B, C, H, W] -> float [B, C*H*W] normalised (MLP.normalize's math, as x * scale + shift)."""
+    b, c = x.shape[:2]
+    x = x.reshape(b, c, -1)
+    if x.is_cuda:  # one kernel casts and scales; on CPU the cast-in-addcmul path is slower than three passes
+        return torch.addcmul(shift, x, scale).reshape(b, -1)
+    return x.float().mul_(scale).add_(shift).reshape(b, -1)
+
+
+def penalty(weights: list[Tensor], reg: str) -> Tensor:
+    """[K] Σ|W| (l1) or Σ W² (l2) per model over every linear layer's weight matrix; biases excluded."""
+    if reg == "l1":
+        return sum(w.abs().sum(dim=(1, 2)) for w in weights)
+    return sum(w.square().sum(dim=(1, 2)) for w in weights)
+
+
+def epoch_plan(generators: list[torch.Generator], n: int, augment: bool, device) -> dict[str, Tensor]:
+    """Each model's data order for one epoch and its crop/flip draws, aligned with that order: [K, N]."""
+    orders, dys, dxs, flips = [], [], [], []
+    for g in generators:
+        orders.append(torch.randperm(n, generator=g))
+        if augment:
+            dy, dx, fl = crop_flip_params(n, g, PAD, True)
+            dys.append(dy)
+            dxs.append(dx)
+            flips.append(fl)
+    plan = {"order": torch.stack(orders).to(device)}
+    if augment:
+        plan.update(dy=torch.stack(dys).to(device), dx=torch.stack(dxs).to(device),
+                    flip=torch.stack(flips).to(device))
+    return plan
+
+
+def gather_batch(x_train: Tensor, y_train: Tensor, plan: dict[str, Tensor], start: int, stop: int,
+                 scale: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    """Slice [start, stop) of every model's epoch: inputs [K, b, D] (augmented, normalised), labels [K, b].
+
+    Crop and flip run on the uint8 pixels (4x less memory traffic than float); padding is pixel 0.
+    """
+    idx = plan["order"][:, start:stop]  # [K, b]
+    k, b = idx.shape
+    x = x_train.index_select(0, idx.reshape(-1))  # uint8 [K*b, C, H, W]
+    if "dy" in plan:
+        x = crop_flip(x, plan["dy"][:, start:stop].reshape(-1), plan["dx"][:, start:stop].reshape(-1),
+                      plan["flip"][:, start:stop].reshape(-1), PAD)
+    return normalize_uint8(x, scale, shift).reshape(k, b, -1), y_train[idx]
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+def _stack_size(n_models: int, layer_sizes: tuple[int, ...], batch: int, device: torch.device) -> int:
+    if device.type != "cuda":
+        return 1
+    n_params = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:], strict=True))
+    per_model = 4 * (5 * n_params + 3 * batch * sum(layer_sizes))  # params+grad+2 Adam+spare; activations
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(n_models, MAX_STACK, int(0.5 * free) // per_model))
+
+
+def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device: torch.device,
+                 progress: ProgressFn | None, step_offset: int, total_steps: int, first_model: int,
+                 n_models: int) -> list[TrainedModel]:
+    t0 = time.perf_counter()
+    info = data.info
+    sizes = (math.prod(info.in_shape), *config.widths, info.num_classes)
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    inits = [init_weights(sizes, g) for g in generators]  # per model: [(W, b), ...]
+    weights = [torch.stack([m[i][0].T for m in inits]).to(device).requires_grad_()  # [K, in, out]
+               for i in range(len(sizes) - 1)]
+    biases = [torch.stack([m[i][1] for m in inits]).to(device).requires_grad_() for i in range(len(sizes) - 1)]
+    scale, shift = pixel_affine(info, device)
+
+    n = data.x_train.shape[0] if config.train_subset is None else config.train_subset
+    x_train, y_train = data.x_train[:n].to(device), data.y_train[:n].to(device)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    params = weights + biases
+    opt = (torch.optim.Adam(params, lr=config.lr, fused=True) if config.optimizer == "adam"  # one pass
+           else torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, fused=True))
+    k = len(seeds)
+    step = 0
+    window_t, window_samples = time.perf_counter(), 0
+    for epoch in range(config.epochs):
+        plan = epoch_plan(generators, n, config.use_augment, device)
+        loss_sum = torch.zeros(k, device=device)  # [K] summed over samples this epoch
+        correct = torch.zeros(k, device=device)
+        for s in range(steps_per_epoch):
+            for group in opt.param_groups:  # cosine from lr to 0 over all steps
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+            x, y = gather_batch(x_train, y_train, plan, s * config.batch_size, (s + 1) * config.batch_size,
+                                scale, shift)
+            logits = stacked_forward(weights, biases, x)  # [K, b, classes]
+            ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)  # [K]
+            loss = ce.sum()
+            if config.reg != "none":
+                loss = loss + config.reg_strength * penalty(weights, config.reg).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                b = y.shape[1]
+                loss_sum += ce.detach() * b
+                correct += (logits.argmax(-1) == y).sum(1)
+            step += 1
+            window_samples += k * y.shape[1]
+            if step % REPORT_EVERY == 0 or s == steps_per_epoch - 1:
+                now = time.perf_counter()
+                seen = min((s + 1) * config.batch_size, n)
+                report(progress, "train", step_offset + step, total_steps,
+                       f"models {first_model + 1}-{first_model + k} of {n_models}, epoch {epoch + 1}/{config.epochs}",
+                       loss=float(ce.detach().mean()), acc=float(correct.sum() / (k * seen)),
+                       samples_per_s=window_samples / max(now - window_t, 1e-9), model=first_model)
+                window_t, window_samples = now, 0
+
+    with torch.no_grad():
+        test_correct = torch.zeros(k, device=device)
+        for start in range(0, data.x_test.shape[0], EVAL_BATCH):
+            xb = normalize_uint8(data.x_test[start:start + EVAL_BATCH].to(device), scale, shift)  # [B, D]
+            yb = data.y_test[start:start + EVAL_BATCH].to(device)
+            test_correct += (stacked_forward(weights, biases, xb).argmax(-1) == yb).sum(1)
+        test_acc = (test_correct / max(data.x_test.shape[0], 1)).cpu()
+        train_loss, train_acc = (loss_sum / n).cpu(), (correct / n).cpu()
+    seconds = (time.perf_counter() - t0) / k
+    out = []
+    for j, seed in enumerate(seeds):
+        params_j = {"mean": torch.tensor(info.mean, dtype=torch.float32),
+                    "std": torch.tensor(info.std, dtype=torch.float32)}
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            params_j[f"layers.{i}.weight"] = w[j].detach().T.to("cpu", copy=True).contiguous()  # [out, in]
+            params_j[f"layers.{i}.bias"] = b[j].detach().cpu().clone()
+        out.append(TrainedModel(params_j, seed, seconds, float(train_loss[j]), float(train_acc[j]),
+                                float(test_acc[j])))
+    return out
+
+
+def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.device | None = None,
+                 progress: ProgressFn | None = None, data: TrainData | None = None,
+                 stack: int | None = None) -> list[TrainedModel]:
+    """Train one model per seed. `data` defaults to the config's dataset; `stack` overrides K (tests)."""
+    config.validate()
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("train_models needs at least one seed")
+    device = torch.device(device) if device is not None else \
+        torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = data if data is not None else load_train_data(config)
+    if data.x_train.dtype != torch.uint8 or data.x_train.dim() != 4:
+        raise ValueError("training images must be a uint8 tensor [N, C, H, W]")
+    if tuple(data.x_train.shape[1:]) != data.info.in_shape:
+        raise ValueError(f"images of shape {tuple(data.x_train.shape[1:])} do not match the dataset's "
+                         f"{data.info.in_shape}")
+    if config.train_subset is not None and config.train_subset > data.x_train.shape[0]:
+        raise ValueError(f"train_subset {config.train_subset} is larger than the training split "
+                         f"({data.x_train.shape[0]} samples)")
+    if stack is not None and stack < 1:
+        raise ValueError(f"stack must be >= 1, got {stack}")
+    sizes = (math.prod(data.info.in_shape), *config.widths, data.info.num_classes)
+    k = stack or _stack_size(len(seeds), sizes, config.batch_size, device)
+    n = data.x_train.shape[0] if config.train_subset is None else config.train_subset
+    steps_per_model = math.ceil(n / config.batch_size) * config.epochs
+    groups = [seeds[i:i + k] for i in range(0, len(seeds), k)]
+    total_steps = steps_per_model * len(groups)
+    results: list[TrainedModel] = []
+    for g, group in enumerate(groups):
+        results += _train_group(config, group, data, device, progress, g * steps_per_model, total_steps,
+                                g * k, len(seeds))
+    return results
