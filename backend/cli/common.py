@@ -1,0 +1,159 @@
+"""Shared CLI plumbing: one-line argparse errors, list parsers, eval options, foreground/background runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backend.jobs.runner import run_job
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's sys.exit so main() can return the code (and --help returns 0)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse, but a usage error is exactly one `error: …` line on stderr (no usage dump)."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise UsageError(2)
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            print(message.rstrip(), file=sys.stderr)
+        raise UsageError(status)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors the user can act on: printed as one line, never as a traceback."""
+    errors: list[type[BaseException]] = [ValueError, OSError]
+    try:
+        from backend.data import DatasetUnavailable
+
+        errors.append(DatasetUnavailable)
+    except ImportError:
+        pass
+    try:
+        from store.db import StoreBusy
+
+        errors.append(StoreBusy)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """'1,2,3' -> (1, 2, 3); every item a positive integer."""
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers, got {text!r}")
+    return values
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers, got {text!r}")
+    return values
+
+
+def name_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def flatten(groups) -> list:
+    """Repeatable list options (`--x a,b --x c`) -> one flat list."""
+    return [v for group in groups or [] for v in group]
+
+
+def add_eval_options(parser: argparse.ArgumentParser) -> None:
+    from backend.evaluate.config import ALL_METRICS
+
+    group = parser.add_argument_group("evaluation")
+    group.add_argument("--metrics", type=name_list, default=None,
+                       help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)})")
+    group.add_argument("--subset", type=positive_int, default=None,
+                       help="evaluate on the first N test samples (default: the whole test split)")
+    group.add_argument("--fgsm-eps", type=float_list, default=None, help="comma list of FGSM eps (pixel units)")
+    group.add_argument("--deepfool-linf-eps", type=float_list, default=None, help="comma list of L-inf eps")
+    group.add_argument("--deepfool-l2-eps", type=float_list, default=None, help="comma list of L2 eps")
+    group.add_argument("--deepfool-steps", type=positive_int, default=None, help="DeepFool iterations")
+    group.add_argument("--noise-sigma", type=float_list, default=None, help="comma list of Gaussian noise sigmas")
+    group.add_argument("--lipschitz-points", type=positive_int, default=None, help="points for the local bound")
+    group.add_argument("--eval-batch-size", type=positive_int, default=None, help="evaluation batch size")
+
+
+def eval_config_from_args(args: argparse.Namespace) -> dict:
+    """The EvalConfig dict the options ask for (validated; unset options keep the protocol's defaults)."""
+    from backend.evaluate.config import EvalConfig
+
+    chosen = {"metrics": args.metrics, "subset": args.subset, "fgsm_eps": args.fgsm_eps,
+              "deepfool_linf_eps": args.deepfool_linf_eps, "deepfool_l2_eps": args.deepfool_l2_eps,
+              "deepfool_steps": args.deepfool_steps, "noise_sigma": args.noise_sigma,
+              "lipschitz_points": args.lipschitz_points, "batch_size": args.eval_batch_size}
+    return EvalConfig.from_dict({k: v for k, v in chosen.items() if v is not None}).to_dict()
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--background", action="store_true",
+                        help="start a worker process and return at once (watch it with `jobs show ID`)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines (foreground runs)")
+
+
+def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
+    """Run a job: in this process (recorded as a job row, progress lines on stdout) or as a worker.
+
+    Returns (exit code, the job's result dict when it finished here and succeeded).
+    """
+    from backend.jobs import queue
+    from store import jobs as store_jobs
+
+    spec.validate()
+    if args.background:
+        job_id = queue.submit(spec)
+        from backend.jobs.runner import log_path
+
+        print(f"job {job_id} started in the background (log: {log_path(job_id)})")
+        return 0, None
+    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    echo = None if args.quiet else (lambda line: print(line, flush=True))
+    status = run_job(job_id, echo=echo)
+    return finish_message(job_id, status)
+
+
+def finish_message(job_id: int, status: str) -> tuple[int, dict | None]:
+    """Exit code and result of a job that ran here; a failure is one `error:` line on stderr."""
+    import json
+
+    from store import jobs as store_jobs
+
+    job = store_jobs.get_job(job_id)
+    if status == "done":
+        result = job.get("result")
+        return 0, json.loads(result) if isinstance(result, str) else (result or {})
+    if status == "cancelled":
+        print(f"error: job {job_id} was cancelled", file=sys.stderr)
+        return 1, None
+    print(f"error: {job.get('error') or 'the job failed'}", file=sys.stderr)
+    return 2, None

@@ -1,0 +1,60 @@
+"""`python -m backend evaluate`: run the evaluation protocol on stored models (cached per config)."""
+
+from __future__ import annotations
+
+import argparse
+
+from backend.cli.common import add_eval_options, add_run_options, eval_config_from_args, int_list, run_spec
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="evaluate stored models",
+                              description="Evaluate models under one evaluation config; models already "
+                                          "evaluated under it are skipped.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--models", type=int_list, help="model ids, comma separated")
+    which.add_argument("--zoo", type=int_list, help="every trained model of these zoos")
+    which.add_argument("--tree", type=int_list, help="every node of these trees, leaves included")
+    add_eval_options(p)
+    add_run_options(p)
+
+
+def resolve_models(args: argparse.Namespace) -> list[int]:
+    from backend.jobs.steps import tree_model_ids, zoo_model_ids
+
+    if args.models:
+        return list(args.models)
+    groups = [zoo_model_ids(z) for z in args.zoo] if args.zoo else [tree_model_ids(t) for t in args.tree]
+    ids = list(dict.fromkeys(i for group in groups for i in group))
+    if not ids:
+        raise ValueError("no models to evaluate there")
+    return ids
+
+
+def summary(model_ids: list[int], eval_key: str) -> str:
+    """Accuracy (and the largest-eps FGSM accuracy, when measured) per model."""
+    from store import evaluations as store_evals
+
+    df = store_evals.evaluations(model_ids=model_ids, eval_key=eval_key)
+    if df.empty:
+        return "no evaluation rows"
+    rows = df[df["metric"] == "accuracy"].set_index("model_id")[["value"]].rename(columns={"value": "accuracy"})
+    fgsm = df[df["metric"] == "fgsm_acc"]
+    if not fgsm.empty:
+        top = fgsm[fgsm["param"] == fgsm["param"].max()]
+        rows[f"fgsm_acc@{top['param'].iloc[0]:g}"] = top.set_index("model_id")["value"]
+    return rows.round(4).to_string()
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.evaluate.config import EvalConfig
+    from backend.jobs.spec import EvaluateSpec
+
+    config = eval_config_from_args(args)
+    ids = resolve_models(args)
+    code, result = run_spec(EvaluateSpec(model_ids=tuple(ids), eval=config), args)
+    if result:
+        key = EvalConfig.from_dict(config).key()
+        print(f"eval key {key}: {result['evaluated']} evaluated, {len(ids) - result['evaluated']} cached")
+        print(summary(ids, key))
+    return code

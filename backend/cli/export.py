@@ -1,0 +1,63 @@
+"""`python -m backend export`: write per-level metrics of trees / zoos as CSV, Parquet, Markdown or LaTeX."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from backend.cli.common import flatten, int_list, name_list
+
+FORMATS = ("csv", "parquet", "markdown", "latex")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export level metrics as a table",
+                              description="Export evaluation rows of trees and zoos, tagged with their "
+                                          "merge level: long rows (--table levels) or mean/std/n per "
+                                          "level and metric (--table comparison).")
+    p.add_argument("--tree", type=int_list, action="append", default=None, help="tree ids (repeatable)")
+    p.add_argument("--zoo", type=int_list, action="append", default=None, help="zoo ids as references")
+    p.add_argument("--table", choices=("levels", "comparison"), default="levels")
+    p.add_argument("--metrics", type=name_list, default=None, help="only these metrics (comma list)")
+    p.add_argument("--eval-key", default=None, help="only this evaluation config (default: all)")
+    p.add_argument("--format", choices=FORMATS, default=None, help="default: from the --out suffix")
+    p.add_argument("--out", required=True, help="output file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.export import export_bytes, write_table
+    from backend.queries import comparison_table, level_metrics
+
+    tree_ids, zoo_ids = flatten(args.tree), flatten(args.zoo)
+    if not tree_ids and not zoo_ids:
+        raise ValueError("choose what to export with --tree and/or --zoo")
+    df = level_metrics(tree_ids=tree_ids or None, zoo_ids=zoo_ids or None, eval_key=args.eval_key)
+    if df.empty:
+        raise ValueError("nothing to export: those trees/zoos have no evaluations yet (run `evaluate` first)")
+    if args.metrics:
+        df = df[df["metric"].isin(args.metrics)]
+        if df.empty:
+            raise ValueError(f"none of the metrics {', '.join(args.metrics)} was evaluated there")
+    table = comparison_table(df) if args.table == "comparison" else df
+    out = Path(args.out)
+    if args.format is None:
+        path = write_table(table, out)
+    else:
+        path = _write_atomic(out, export_bytes(table, args.format))
+    print(f"wrote {len(table)} rows to {path}")
+    return 0
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,66 @@
+"""`python -m backend merge`: build merge trees (hierarchical, MergeMany, average) over stored models."""
+
+from __future__ import annotations
+
+import argparse
+
+from backend.cli.common import (
+    add_eval_options,
+    add_run_options,
+    eval_config_from_args,
+    flatten,
+    int_list,
+    name_list,
+    positive_int,
+    run_spec,
+)
+from backend.jobs.spec import MERGE_METHODS, PAIRINGS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("merge", help="merge stored models into trees",
+                              description="Merge the leaves with each method; every node is stored (and, "
+                                          "with --evaluate, evaluated). Trees already built are reused.")
+    leaves = p.add_mutually_exclusive_group(required=True)
+    leaves.add_argument("--zoo", type=positive_int, help="merge the trained models of this zoo (in seed order)")
+    leaves.add_argument("--models", type=int_list, help="model ids in leaf order, comma separated")
+    p.add_argument("--leaves", type=positive_int, default=None, help="with --zoo: only its first N models")
+    p.add_argument("--method", type=name_list, action="append", default=None,
+                   help=f"{'|'.join(MERGE_METHODS)}; repeatable or a comma list (default hierarchical)")
+    p.add_argument("--lam", type=float, default=0.5, help="interpolation weight of the aligned model")
+    p.add_argument("--pairing", choices=PAIRINGS, default="as_listed", help="how leaves are paired per level")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluate", action="store_true", help="evaluate every node (and leaf) afterwards")
+    add_eval_options(p)
+    add_run_options(p)
+
+
+def resolve_leaves(args: argparse.Namespace) -> list[int]:
+    from backend.jobs.steps import zoo_model_ids
+
+    if args.models:
+        if args.leaves is not None:
+            raise ValueError("--leaves only applies to --zoo")
+        return list(args.models)
+    ids = zoo_model_ids(args.zoo)
+    if args.leaves is not None:
+        if args.leaves > len(ids):
+            raise ValueError(f"zoo {args.zoo} has {len(ids)} models, fewer than --leaves {args.leaves}")
+        ids = ids[:args.leaves]
+    return ids
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.jobs.spec import MergeSpec
+
+    methods = tuple(flatten(args.method)) or ("hierarchical",)
+    spec = MergeSpec(model_ids=tuple(resolve_leaves(args)), methods=methods, lam=args.lam,
+                     pairing=args.pairing, seed=args.seed,
+                     evaluate=eval_config_from_args(args) if args.evaluate else None)
+    code, result = run_spec(spec, args)
+    if result:
+        for method, tree_id, root in zip(methods, result["tree_ids"], result["root_model_ids"], strict=True):
+            print(f"tree {tree_id} ({method}): root model {root}")
+        if "evaluated" in result:
+            print(f"evaluated {result['evaluated']} models")
+    return code

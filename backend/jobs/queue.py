@@ -1,0 +1,123 @@
+"""Submit jobs to worker processes, cancel them, and notice workers that died.
+
+A job is a row in the store plus a `python -m backend.worker JOB_ID` process in its own session (so
+the UI never blocks, and cancel can kill the worker's whole process group as a last resort). The
+worker's stdout/stderr go to <home>/logs/JOB_ID.log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from backend.jobs.runner import TERMINAL, log_path
+from store import jobs as store_jobs
+
+_children: dict[int, subprocess.Popen] = {}  # workers this process started (polled, so none is left a zombie)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def submit(spec) -> int:
+    """Validate, record the job and start its worker; returns the job id."""
+    spec.validate()
+    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    proc = spawn_worker(job_id)
+    store_jobs.start_job(job_id, proc.pid)  # the pid is known from now on, so reap() can judge it
+    return job_id
+
+
+def spawn_worker(job_id: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+    with open(log_path(job_id), "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "backend.worker", str(job_id)], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    _children[proc.pid] = proc
+    return proc
+
+
+def is_alive(pid: int | None) -> bool:
+    """Whether a worker pid still runs: os.kill(pid, 0), treating our own exited children and zombies as dead."""
+    if not pid:
+        return False
+    child = _children.get(pid)
+    if child is not None:  # our own worker: poll() also reaps it, so it never lingers as a zombie
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def reap() -> list[int]:
+    """Mark running jobs whose worker is gone as failed; returns their ids."""
+    return store_jobs.fail_dead_jobs(is_alive)
+
+
+reap_dead_jobs = reap
+
+
+def cancel(job_id: int, *, grace: float = 10.0, wait: bool = True) -> str:
+    """Ask a job to stop; if its worker has not stopped within `grace` s, kill its process group.
+
+    Returns the job's status afterwards. With wait=False only the flag is set (the worker stops at its
+    next check, within about half a second of work).
+    """
+    job = store_jobs.get_job(job_id)
+    if job is None:
+        raise ValueError(f"job {job_id} does not exist")
+    if job["status"] in TERMINAL:
+        return job["status"]
+    store_jobs.request_cancel(job_id)  # a job still queued is cancelled right here
+    pid = job.get("pid")
+    if store_jobs.get_job(job_id)["status"] in TERMINAL or not wait:
+        return store_jobs.get_job(job_id)["status"]
+    status = _wait_terminal(job_id, grace, pid)
+    if status in TERMINAL:
+        return status
+    _kill_group(pid)
+    status = store_jobs.get_job(job_id)["status"]
+    if status not in TERMINAL:
+        store_jobs.finish_job(job_id, "cancelled", error="worker did not stop in time and was killed")
+        status = "cancelled"
+    return status
+
+
+def _wait_terminal(job_id: int, timeout: float, pid: int | None) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = store_jobs.get_job(job_id)["status"]
+        if status in TERMINAL or time.monotonic() >= deadline or not is_alive(pid):
+            return status
+        time.sleep(0.2)
+
+
+def _kill_group(pid: int | None, term_wait: float = 3.0) -> None:
+    """SIGTERM the worker's process group, then SIGKILL what is left. Only groups the worker leads."""
+    if not pid or not is_alive(pid):
+        return
+    try:
+        if os.getpgid(pid) != pid:  # not a session leader we started: never signal a reused pid's group
+            return
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + term_wait
+        while is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if is_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        child = _children.pop(pid, None)
+        if child is not None:
+            child.wait(timeout=5)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,98 @@
+"""run_job: execute one recorded job against the store, in whatever process calls it.
+
+The worker process calls it for background jobs; the CLI calls it in-process for foreground ones. It
+owns the job's lifecycle: running -> done | cancelled | failed. A failure is stored as one readable
+line; the traceback goes to <home>/logs/JOB_ID.log (where a worker's stdout/stderr also go).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from backend.jobs import steps
+from backend.jobs.context import JobContext
+from backend.jobs.spec import spec_from_dict
+from backend.progress import Cancelled
+from store import jobs as store_jobs
+from store import models as store_models
+from store.paths import home_dir
+
+TERMINAL = ("done", "failed", "cancelled")
+# Errors the user can act on: their message alone is the one-line error.
+EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "MergeError",
+                   "FileNotFoundError", "PermissionError")
+
+
+def log_path(job_id: int) -> Path:
+    path = home_dir() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path / f"{job_id}.log"
+
+
+def one_line_error(exc: BaseException) -> str:
+    """A readable single line: the message for errors users can act on, else 'Type: message'."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if names & set(EXPECTED_ERRORS) else f"{type(exc).__name__}: {text}"
+
+
+def execute(spec, ctx: JobContext) -> dict:
+    """Dispatch on the spec's kind; returns the job's small JSON result."""
+    if spec.kind == "train":
+        zoo_id = steps.train_zoo(spec, ctx)
+        return {"zoo_id": zoo_id, "model_ids": steps.zoo_model_ids(zoo_id)}
+    if spec.kind == "merge":
+        tree_ids = steps.build_merges(spec, ctx)
+        from store import trees as store_trees
+
+        result = {"tree_ids": tree_ids, "root_model_ids": [store_trees.get_tree(t)["root_model_id"] for t in tree_ids]}
+        if spec.evaluate is not None:
+            ids = sorted({mid for t in tree_ids for mid in steps.tree_model_ids(t)})
+            result["evaluated"] = steps.evaluate_models(ids, spec.evaluate, ctx)
+        return result
+    if spec.kind == "evaluate":
+        for mid in spec.model_ids:
+            if store_models.get_model(int(mid)) is None:
+                raise ValueError(f"model {mid} does not exist")
+        return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx)}
+    if spec.kind == "experiment":
+        from backend.experiment import run_experiment
+
+        result = run_experiment(spec, ctx)
+        return result if isinstance(result, dict) else {"experiment_id": result}
+    raise ValueError(f"unknown job kind {spec.kind!r}")
+
+
+def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_interval: float = 0.5) -> str:
+    """Run a recorded job to its end and return its final status ("done", "cancelled" or "failed")."""
+    job = store_jobs.get_job(job_id)
+    if job is None:
+        raise ValueError(f"job {job_id} does not exist")
+    if not store_jobs.start_job(job_id, os.getpid()):  # not queued: submit() may have marked it for us
+        job = store_jobs.get_job(job_id)
+        if job["status"] == "cancelled":
+            return "cancelled"
+        if not (job["status"] == "running" and job.get("pid") == os.getpid()):
+            raise ValueError(f"job {job_id} is {job['status']}; only a queued job can be run")
+    ctx = JobContext(job_id, echo=echo, echo_interval=echo_interval)
+    ctx.start_heartbeat()
+    try:
+        ctx.check_cancel(force=True)  # cancelled between submit and start
+        spec = spec_from_dict(job["spec"])
+        result = execute(spec, ctx)
+    except (Cancelled, KeyboardInterrupt):
+        store_jobs.finish_job(job_id, "cancelled")
+        return "cancelled"
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job, none escapes the worker
+        with open(log_path(job_id), "a") as log:
+            log.write(traceback.format_exc())
+        store_jobs.finish_job(job_id, "failed", error=one_line_error(exc))
+        return "failed"
+    finally:
+        ctx.stop_heartbeat()
+    store_jobs.finish_job(job_id, "done", result=json.loads(json.dumps(result)))
+    return "done"

@@ -1,0 +1,222 @@
+"""Job specs: what a job does, as a small frozen JSON-able value.
+
+A spec is everything a worker process needs to run a job (it travels through the jobs table as JSON),
+and its key() names the work so identical requests can be recognised. Specs hold plain dicts for the
+algorithm configs (TrainConfig / EvalConfig dicts) so this module stays import-light; validate() checks
+them against the real config classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+ZOO_KINDS = ("plain", "l1", "l2")
+MERGE_METHODS = ("hierarchical", "merge_many", "average")
+PAIRINGS = ("as_listed", "random")
+
+
+def canonical_key(obj: Any) -> str:
+    """sha256 of canonical JSON (sorted keys, no spaces), first 16 hex chars."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples -> lists, recursively, so to_dict() round-trips through JSON unchanged."""
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_dataset(dataset: Any) -> None:
+    from backend.data import DATASETS
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def _check_model_ids(model_ids: Any, minimum: int) -> None:
+    if not isinstance(model_ids, tuple | list) or len(model_ids) < minimum:
+        raise ValueError(f"need at least {minimum} model id(s), got {list(model_ids or [])}")
+    for mid in model_ids:
+        _check_int("a model id", mid, 1)
+    if len(set(model_ids)) != len(model_ids):
+        raise ValueError(f"model ids must be distinct, got {list(model_ids)}")
+
+
+def check_eval_config(config: dict) -> None:
+    from backend.evaluate.config import EvalConfig
+
+    if not isinstance(config, dict):
+        raise ValueError("the evaluation config must be a dict of EvalConfig fields")
+    EvalConfig.from_dict(config)
+
+
+class _Spec:
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **_jsonable(asdict(self))}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names - {"kind"}
+        if unknown:
+            raise ValueError(f"unknown {cls.kind} spec field(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def key(self) -> str:
+        return canonical_key(self.to_dict())
+
+
+@dataclass(frozen=True)
+class TrainSpec(_Spec):
+    """Train a zoo: n_models seeds of one TrainConfig."""
+
+    kind: ClassVar[str] = "train"
+    name: str
+    train: dict  # TrainConfig.to_dict()
+    n_models: int
+    base_seed: int = 0
+    zoo_kind: str = "plain"
+
+    def validate(self) -> None:
+        from backend.train import TrainConfig
+
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError("a zoo needs a non-empty name")
+        _check_int("the number of models", self.n_models, 1)
+        _check_int("the base seed", self.base_seed, 0)
+        if self.zoo_kind not in ZOO_KINDS:
+            raise ValueError(f"zoo kind must be one of {', '.join(ZOO_KINDS)}, got {self.zoo_kind!r}")
+        if not isinstance(self.train, dict):
+            raise ValueError("train must be a dict of TrainConfig fields")
+        _check_dataset(self.train.get("dataset", "cifar10"))
+        reg = TrainConfig.from_dict(self.train).reg
+        if self.zoo_kind != {"none": "plain"}.get(reg, reg):
+            raise ValueError(f"zoo kind {self.zoo_kind!r} does not match the training penalty reg={reg!r}")
+
+    def train_config(self):
+        from backend.train import TrainConfig
+
+        return TrainConfig.from_dict(self.train)
+
+    def zoo_key(self) -> str:
+        """The zoo is named by its training config, seeds and kind, not by its display name."""
+        return canonical_key({"train": self.train_config().key(), "n_models": self.n_models,
+                              "base_seed": self.base_seed, "zoo_kind": self.zoo_kind})
+
+
+@dataclass(frozen=True)
+class MergeSpec(_Spec):
+    """Merge a list of models with one or more methods; optionally evaluate every node."""
+
+    kind: ClassVar[str] = "merge"
+    model_ids: tuple
+    methods: tuple = ("hierarchical",)
+    lam: float = 0.5
+    pairing: Any = "as_listed"  # "as_listed" | "random" | levels of index pairs
+    seed: int = 0
+    evaluate: dict | None = None  # EvalConfig.to_dict(), or None to skip evaluation
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_ids", tuple(self.model_ids))
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        object.__setattr__(self, "methods", methods)
+        if isinstance(self.pairing, list | tuple):
+            object.__setattr__(self, "pairing", tuple(tuple(tuple(p) for p in level) for level in self.pairing))
+
+    def validate(self) -> None:
+        _check_model_ids(self.model_ids, 2)
+        if not self.methods:
+            raise ValueError("choose at least one merge method")
+        for method in self.methods:
+            if method not in MERGE_METHODS:
+                raise ValueError(f"unknown merge method {method!r}; choose from {', '.join(MERGE_METHODS)}")
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"merge methods are listed twice: {list(self.methods)}")
+        if isinstance(self.lam, bool) or not isinstance(self.lam, int | float) or not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be a number in [0, 1], got {self.lam!r}")
+        _check_int("the seed", self.seed, 0)
+        if isinstance(self.pairing, str):
+            if self.pairing not in PAIRINGS:
+                raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)} or a list of levels, got {self.pairing!r}")
+        else:
+            from backend.merge.tree import plan_tree
+
+            plan_tree(len(self.model_ids), [list(map(list, level)) for level in self.pairing], self.seed)
+        if self.evaluate is not None:
+            check_eval_config(self.evaluate)
+
+    def pairing_arg(self):
+        """The pairing as hierarchical_merge takes it (lists, not tuples)."""
+        if isinstance(self.pairing, str):
+            return self.pairing
+        return [[list(pair) for pair in level] for level in self.pairing]
+
+
+@dataclass(frozen=True)
+class EvaluateSpec(_Spec):
+    """Evaluate stored models with one evaluation config."""
+
+    kind: ClassVar[str] = "evaluate"
+    model_ids: tuple
+    eval: dict = field(default_factory=dict)  # EvalConfig.to_dict()
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_ids", tuple(self.model_ids))
+
+    def validate(self) -> None:
+        _check_model_ids(self.model_ids, 1)
+        check_eval_config(self.eval)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec(_Spec):
+    """A whole preset experiment (train zoos, merge, evaluate, report); run by backend.experiment."""
+
+    kind: ClassVar[str] = "experiment"
+    preset: str
+    dataset: str
+    overrides: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not isinstance(self.preset, str) or not self.preset:
+            raise ValueError("an experiment needs a preset name")
+        _check_dataset(self.dataset)
+        if not isinstance(self.overrides, dict):
+            raise ValueError("experiment overrides must be a dict")
+        try:
+            from backend.experiment import PRESETS
+        except ImportError:
+            return
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+
+
+SPECS = {cls.kind: cls for cls in (TrainSpec, MergeSpec, EvaluateSpec, ExperimentSpec)}
+Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec
+
+
+def spec_from_dict(d: dict | str) -> Spec:
+    """Rebuild a spec from its to_dict() (or that dict as JSON text, as the jobs table stores it)."""
+    if isinstance(d, str):
+        d = json.loads(d)
+    if not isinstance(d, dict) or d.get("kind") not in SPECS:
+        kind = d.get("kind") if isinstance(d, dict) else None
+        raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(SPECS)}")
+    try:
+        return SPECS[d["kind"]].from_dict(d)
+    except TypeError as e:  # missing required fields
+        raise ValueError(f"bad {d['kind']} spec: {e}") from None

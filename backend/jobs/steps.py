@@ -1,0 +1,263 @@
+"""The three job steps — train a zoo, build merge trees, evaluate models — run against the store.
+
+Every step is keyed so it can be interrupted and rerun: a model, a tree node or an evaluation that is
+already stored is a cache hit and is not recomputed. Weights are written (atomically, content-addressed)
+before the row that points to them, so a killed worker never leaves a row without its file.
+
+Level convention (what Compare lines up): trained leaves are level 0; a hierarchical node at level k
+merges 2^k leaves. A MergeMany or naive-average result over n leaves is one node stored at level
+ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its parents are all leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import torch
+
+from backend.jobs.context import JobContext
+from backend.jobs.spec import MergeSpec, TrainSpec, canonical_key
+from backend.progress import ProgressEvent, report
+from store import evaluations as store_evals
+from store import models as store_models
+from store import trees as store_trees
+from store import weights as store_weights
+from store import zoos as store_zoos
+from store.db import connect
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def model_key(zoo_key: str, train_key: str, seed: int) -> str:
+    """A trained model is named by its zoo, its training config and its seed."""
+    return canonical_key({"zoo": zoo_key, "train": train_key, "seed": seed})
+
+
+# -- train ----------------------------------------------------------------------------------------------
+
+
+def train_chunk_size() -> int:
+    """Models per train_models call: on CPU one at a time is fastest; on GPU a stacked chunk, saved after it."""
+    return 16 if torch.cuda.is_available() else 1
+
+
+def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
+    """Create (or find) the zoo and train only its missing models, saving each as soon as it exists."""
+    from backend.train import seeds_for, train_models
+
+    spec.validate()
+    config = spec.train_config()
+    zoo_key, train_key = spec.zoo_key(), config.key()
+    zoo_id = store_zoos.create_zoo(spec.name, config.dataset, spec.zoo_kind, config.to_dict(),
+                                   spec.n_models, zoo_key)
+    seeds = seeds_for(spec.base_seed, spec.n_models)
+    with connect():  # one store open for all the look-ups
+        missing = [(i, s) for i, s in enumerate(seeds)
+                   if store_models.find_model(model_key(zoo_key, train_key, s)) is None]
+    chunk = train_chunk_size()
+    done_before = spec.n_models - len(missing)
+    with ctx.within() as sub:
+        for start in range(0, len(missing), chunk):
+            part = missing[start:start + chunk]
+            ctx.check_cancel(force=True)
+            lo = (done_before + start) / spec.n_models
+            trained = train_models(config, [s for _, s in part], progress=sub(lo, lo + len(part) / spec.n_models))
+            for (index, seed), model in zip(part, trained, strict=True):
+                weights = store_weights.save_weights(model.params)  # the file first, then the row
+                store_models.add_model(
+                    kind="trained", dataset=config.dataset, widths=list(config.widths),
+                    config=config.to_dict(), weights=weights, key=model_key(zoo_key, train_key, seed),
+                    zoo_id=zoo_id, seed=seed, level=0, node_index=index, parents=(), seconds=model.seconds,
+                    train_loss=model.train_loss, train_acc=model.train_acc)
+            stored = done_before + start + len(part)
+            sub(0.0, 1.0)
+            ctx.progress(ProgressEvent("train", stored, spec.n_models, f"{stored}/{spec.n_models} models stored"),
+                         force=True)
+        if not missing:
+            sub(0.0, 1.0)
+            ctx.progress(ProgressEvent("train", 1, 1, f"all {spec.n_models} models already stored"), force=True)
+    return zoo_id
+
+
+def zoo_model_ids(zoo_id: int) -> list[int]:
+    """The trained members of a zoo, in seed order."""
+    if store_zoos.get_zoo(zoo_id) is None:
+        raise ValueError(f"zoo {zoo_id} does not exist")
+    df = store_models.list_models(zoo_id=zoo_id, kind="trained")
+    if df.empty:
+        return []
+    order = "node_index" if "node_index" in df.columns else "id"
+    return [int(i) for i in df.sort_values([order, "id"])["id"]]
+
+
+# -- merge ----------------------------------------------------------------------------------------------
+
+
+def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
+    """Rows and weights of the models to merge; ValueError when they are missing or incompatible."""
+    rows = []
+    with connect():
+        for mid in model_ids:
+            row = store_models.get_model(int(mid))
+            if row is None:
+                raise ValueError(f"model {mid} does not exist")
+            rows.append(row)
+    datasets = sorted({r["dataset"] for r in rows})
+    if len(datasets) > 1:
+        raise ValueError(f"cannot merge models trained on different datasets: {', '.join(datasets)}")
+    widths = sorted({tuple(_json(r["widths"])) for r in rows})
+    if len(widths) > 1:
+        raise ValueError(f"cannot merge models with different widths: {', '.join(map(str, widths))}")
+    params = [store_weights.load_weights(r["weights"]) for r in rows]
+    return rows, params
+
+
+def tree_key(spec: MergeSpec, method: str) -> str:
+    """Only the settings a method uses name its tree (average ignores lam, pairing and seed)."""
+    return canonical_key({"method": method, "leaves": list(spec.model_ids), **_tree_config(spec, method)})
+
+
+def _tree_config(spec: MergeSpec, method: str) -> dict:
+    if method == "hierarchical":
+        return {"lam": spec.lam, "pairing": spec.to_dict()["pairing"], "seed": spec.seed}
+    if method == "merge_many":
+        return {"seed": spec.seed}
+    return {}
+
+
+def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
+    """Build one tree per method over the same leaves; every node becomes a stored model."""
+    spec.validate()
+    rows, leaves = load_leaves(spec.model_ids)
+    from backend.merge.common import check_compatible
+
+    check_compatible(leaves)
+    leaf_ids = [int(r["id"]) for r in rows]
+    dataset, widths = rows[0]["dataset"], list(_json(rows[0]["widths"]))
+    tree_ids = []
+    with ctx.within() as sub:
+        for i, method in enumerate(spec.methods):
+            progress = sub(i / len(spec.methods), (i + 1) / len(spec.methods))
+            key = tree_key(spec, method)
+            config = {**_tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
+            tree_id = store_trees.create_tree(method, leaf_ids, config, key)
+            tree_ids.append(tree_id)
+            if store_trees.get_tree(tree_id).get("root_model_id") is not None:
+                report(progress, method, 1, 1, f"tree {tree_id} already built")
+                continue
+            common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
+            if method == "hierarchical":
+                root = _store_hierarchical(spec, key, leaves, leaf_ids, common, progress)
+            else:
+                root = _store_flat(spec, method, key, leaves, leaf_ids, common, progress)
+            store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
+            ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
+    return tree_ids
+
+
+def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
+              parents: list[int], seconds: float) -> tuple[int, bool]:
+    """Store one merged node (weights first, then its row); returns (model id, newly added)."""
+    existing = store_models.find_model(key)
+    if existing is not None:
+        return existing, False
+    weights = store_weights.save_weights(params)
+    mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
+                                 node_index=node_index, parents=parents, seconds=seconds, **common)
+    return mid, True
+
+
+def _store_hierarchical(spec, key, leaves, leaf_ids, common, progress) -> int:
+    from backend.merge.tree import hierarchical_merge
+
+    nodes = hierarchical_merge(leaves, lam=spec.lam, pairing=spec.pairing_arg(), seed=spec.seed,
+                               progress=progress)
+    ids = list(leaf_ids)
+    for node in nodes[len(leaves):]:
+        config = {"method": "hierarchical", "tree_key": key, "lam": spec.lam, "node_index": node.index}
+        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), "hierarchical", node.params,
+                             config, common, level=node.level, node_index=node.index,
+                             parents=[ids[p] for p in node.parents], seconds=node.seconds)
+        ids.append(mid)
+        if new and node.match is not None:
+            store_trees.add_merge(common["tree_id"], mid, "hierarchical", spec.lam, node.match.sweeps,
+                                  list(node.match.objective_trace), node.seconds)
+    return ids[-1]
+
+
+def _store_flat(spec, method, key, leaves, leaf_ids, common, progress) -> int:
+    """MergeMany or naive average: one result node over all leaves."""
+    t0 = time.perf_counter()
+    if method == "merge_many":
+        from backend.merge.merge_many import merge_many
+
+        result = merge_many(leaves, seed=spec.seed, progress=progress)
+        params, sweeps, objective = result.params, result.rounds, list(result.objective_trace)
+    else:
+        from backend.merge.average import naive_average
+
+        params, sweeps, objective = naive_average(leaves), 0, []
+        report(progress, "average", 1, 1)
+    seconds = time.perf_counter() - t0
+    level = math.ceil(math.log2(len(leaves)))
+    config = {"method": method, "tree_key": key, "node_index": len(leaves)}
+    mid, new = _add_node(canonical_key({"tree": key, "node": len(leaves)}), method, params, config, common,
+                         level=level, node_index=len(leaves), parents=list(leaf_ids), seconds=seconds)
+    if new:
+        store_trees.add_merge(common["tree_id"], mid, method, None, sweeps, objective, seconds)
+    return mid
+
+
+def tree_model_ids(tree_id: int) -> list[int]:
+    """Every model of a tree, leaves included, by level then node index."""
+    if store_trees.get_tree(tree_id) is None:
+        raise ValueError(f"tree {tree_id} does not exist")
+    df = store_trees.tree_nodes(tree_id)
+    return [int(i) for i in df.sort_values(["level", "id"])["id"]]
+
+
+# -- evaluate -------------------------------------------------------------------------------------------
+
+
+def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
+    """Evaluate each model not yet evaluated under this config; returns how many were evaluated now."""
+    from backend.data import dataset_info, load_split, to_float
+    from backend.evaluate.config import EvalConfig
+    from backend.evaluate.suite import evaluate_model
+    from backend.models import mlp_from_state_dict
+
+    config = eval_config if isinstance(eval_config, EvalConfig) else EvalConfig.from_dict(dict(eval_config or {}))
+    eval_key = config.key()
+    store_evals.register_eval_config(eval_key, config.to_dict())
+    with connect():  # one store open for all the look-ups
+        rows = []
+        for mid in model_ids:
+            row = store_models.get_model(int(mid))
+            if row is None:
+                raise ValueError(f"model {mid} does not exist")
+            rows.append(row)
+        todo = [r for r in rows if not store_evals.has_evaluation(int(r["id"]), eval_key)]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    test_sets = {}
+    with ctx.within() as sub:
+        for i, row in enumerate(todo):
+            ctx.check_cancel(force=True)
+            dataset = row["dataset"]
+            if dataset not in test_sets:  # one load per dataset, not per model
+                x, y = load_split(dataset, train=False)
+                x, y = (x, y) if config.subset is None else (x[:config.subset], y[:config.subset])
+                test_sets[dataset] = (to_float(x).to(device), y.to(device))  # [N, C, H, W], [N]
+            x, y = test_sets[dataset]
+            params = store_weights.load_weights(row["weights"])
+            model = mlp_from_state_dict(params, in_shape=tuple(dataset_info(dataset).in_shape)).to(device)
+            results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
+            store_evals.save_evaluations(int(row["id"]), eval_key,
+                                         [(r.metric, r.param, float(r.value)) for r in results])
+        sub(0.0, 1.0)
+        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo)} evaluated, {len(rows) - len(todo)} cached"),
+                     force=True)
+    return len(todo)
