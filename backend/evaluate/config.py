@@ -1,0 +1,102 @@
+"""What an evaluation measures: a frozen, hashable config so results are cached (and never mixed) by key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+ALL_METRICS = (
+    "accuracy",
+    "fgsm",
+    "deepfool_linf",
+    "deepfool_l2",
+    "noise",
+    "weight_norm",
+    "lipschitz_global",
+    "lipschitz_local",
+)
+
+LINF_EPS = tuple(round(0.002 * i, 6) for i in range(11))  # 0 .. 0.02, pixel units
+L2_EPS = tuple(round(0.05 * i, 6) for i in range(11))  # 0 .. 0.5
+NOISE_SIGMA = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)
+
+_GRIDS = ("fgsm_eps", "deepfool_linf_eps", "deepfool_l2_eps", "noise_sigma")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    metrics: tuple[str, ...] = ALL_METRICS
+    subset: int | None = None  # None = whole test split; n = its first n samples (fixed order)
+    fgsm_eps: tuple[float, ...] = LINF_EPS
+    deepfool_linf_eps: tuple[float, ...] = LINF_EPS
+    deepfool_l2_eps: tuple[float, ...] = L2_EPS
+    deepfool_steps: int = 50
+    deepfool_candidates: int = 10
+    deepfool_overshoot: float = 0.02
+    noise_sigma: tuple[float, ...] = NOISE_SIGMA
+    noise_seed: int = 0
+    lipschitz_points: int = 100
+    lipschitz_radius: float = 0.1
+    batch_size: int = 1000
+
+    def __post_init__(self):
+        # JSON round trips give lists; store tuples of floats so equal configs hash equally.
+        object.__setattr__(self, "metrics", tuple(str(m) for m in self.metrics))
+        for name in _GRIDS:
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError with one readable sentence for a config no evaluation can run."""
+        unknown = [m for m in self.metrics if m not in ALL_METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {list(ALL_METRICS)}")
+        if not self.metrics:
+            raise ValueError("an evaluation needs at least one metric")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"metrics are listed twice: {list(self.metrics)}")
+        if self.subset is not None and (isinstance(self.subset, bool) or int(self.subset) != self.subset
+                                        or self.subset < 1):
+            raise ValueError(f"subset must be None (whole test split) or a positive count, got {self.subset}")
+        for name in _GRIDS:
+            grid = getattr(self, name)
+            if any(v < 0 for v in grid):
+                raise ValueError(f"{name} must not contain negative values, got {list(grid)}")
+            if any(v != v or v == float("inf") for v in grid):
+                raise ValueError(f"{name} must contain finite numbers, got {list(grid)}")
+        needed = {"fgsm": "fgsm_eps", "deepfool_linf": "deepfool_linf_eps",
+                  "deepfool_l2": "deepfool_l2_eps", "noise": "noise_sigma"}
+        for metric, grid in needed.items():
+            if metric in self.metrics and not getattr(self, grid):
+                raise ValueError(f"metric {metric!r} needs a non-empty {grid}")
+        if self.deepfool_steps < 1:
+            raise ValueError(f"deepfool_steps must be at least 1, got {self.deepfool_steps}")
+        if self.deepfool_candidates < 2:
+            raise ValueError(f"deepfool_candidates must be at least 2, got {self.deepfool_candidates}")
+        if self.deepfool_overshoot < 0:
+            raise ValueError(f"deepfool_overshoot must be >= 0, got {self.deepfool_overshoot}")
+        if self.lipschitz_points < 1:
+            raise ValueError(f"lipschitz_points must be at least 1, got {self.lipschitz_points}")
+        if not self.lipschitz_radius > 0:
+            raise ValueError(f"lipschitz_radius must be positive, got {self.lipschitz_radius}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for name in ("metrics", *_GRIDS):
+            d[name] = list(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EvalConfig:
+        known = {f.name for f in fields(cls)}
+        extra = sorted(set(d) - known)
+        if extra:
+            raise ValueError(f"unknown EvalConfig field(s) {extra}")
+        return cls(**d)
+
+    def key(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
