@@ -16,9 +16,10 @@ def test_presets_and_overrides():
     assert PRESETS["paper"].dataset == "cifar10" and PRESETS["paper"].n_trained == 1600
     for name in ("quick", "standard"):
         assert {n for _, n in PRESETS[name].trees} >= {4, 8}
-    plan = plan_for("demo", "mnist", {"epochs": 2, "eval": {"subset": 50}})
-    assert plan.dataset == "mnist" and plan.epochs == 2
-    assert plan.eval["subset"] == 50 and plan.eval["deepfool_steps"] == PRESETS["demo"].eval["deepfool_steps"]
+    plan = plan_for("demo", "mnist", {"epochs": 3, "eval": {"subset": 50}})
+    assert plan.dataset == "mnist" and plan.epochs == 3
+    assert plan.eval["subset"] == 50
+    assert plan.eval["lipschitz_points"] == PRESETS["demo"].eval["lipschitz_points"]  # merged, not replaced
     assert ExperimentPlan(preset="x", trees=((2, 4), (1, 8))).leaf_groups() == [(0, 4), (4, 4), (8, 8)]
     with pytest.raises(ValueError, match="unknown experiment setting"):
         plan_for("demo", None, {"epochz": 1})
@@ -33,8 +34,10 @@ def test_estimate_grows_with_the_preset(monkeypatch):
     totals = [estimate.estimate_breakdown(PRESETS[p], "cpu")["total"] for p in ("demo", "quick", "standard")]
     assert totals == sorted(totals) and totals[0] > 5
     est = estimate.estimate_breakdown(PRESETS["demo"], "cpu")
-    steps = 1 * -(-12000 // 512)
-    assert est["train"] == pytest.approx(8 * (steps * 0.01 + 22000 * 1e-6) * estimate.TRAIN_OVERHEAD)
+    demo = PRESETS["demo"]
+    steps = demo.epochs * -(-60000 // demo.batch_size)  # whole Fashion-MNIST train split
+    assert est["train"] == pytest.approx(
+        demo.n_trained * (steps * 0.01 + (60000 + 10000) * 1e-6) * estimate.TRAIN_OVERHEAD)
     assert estimate.describe(30) == "about 30 s" and estimate.describe(7200) == "about 2.0 h"
 
 
