@@ -7,6 +7,11 @@ layer). Timings are cached in memory and in `<home>/calibration.json`. The pass 
 many forward-equivalents FGSM, DeepFool, noise and local Lipschitz cost) are constants of the protocol;
 OVERHEAD factors are first guesses, not yet fitted against full preset runs. Rates are timed under the
 machine's load at calibration time (a busy machine gives a pessimistic estimate). A planning aid only.
+
+Timing takes seconds, so a page render never does it: the dashboard asks with `measure=False`, which uses
+a cached calibration when there is one and otherwise DEFAULT_RATES (measured on the 2-core development
+machine, scaled by the plan's layer sizes); calibration runs only on request (Home's "Calibrate" button,
+`python -m backend experiment --estimate`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ EVAL_OVERHEAD = 1.5  # attack bookkeeping, projection/clipping, store writes
 MATCH_SWEEPS = 4  # typical weight-matching sweeps until no improvement
 MERGE_MANY_ROUNDS = 3  # typical MergeMany rounds until no improvement
 DEEPFOOL_MEAN_STEPS = 6  # DeepFool on ReLU MLPs converges in a few steps (batched until all done)
+
+# Seconds per unit of work on the 2-core development machine (torch 2 threads, CPU): per multiply-add of
+# one training sample's step (forward + backward + Adam), per multiply-add of one forward sample, per
+# width^3 of one LAP. Medians of measure_rates over the preset architectures at load average ~1.4;
+# used until this machine is calibrated.
+DEFAULT_RATES = {"train_mac_s": 6.2e-11, "forward_mac_s": 1.9e-11, "lap_width3_s": 1.8e-10}
 
 _MEMO: dict[str, dict] = {}
 _LOCK = threading.Lock()
@@ -84,9 +95,45 @@ def measure_rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict
     return {"train_step_s": train_step, "forward_sample_s": forward, "lap_s": lap, "lap_width": width}
 
 
+def _rates_key(device: str, layer_sizes: tuple[int, ...], batch: int) -> str:
+    return f"{device}|{'-'.join(map(str, layer_sizes))}|{batch}|{torch.get_num_threads()}"
+
+
+def default_rates(layer_sizes: tuple[int, ...], batch: int) -> dict:
+    """DEFAULT_RATES scaled to these layer sizes (multiply-adds per sample, widest hidden layer)."""
+    macs = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:], strict=True))
+    width = max(layer_sizes[1:-1]) if len(layer_sizes) > 2 else layer_sizes[0]
+    return {"train_step_s": DEFAULT_RATES["train_mac_s"] * macs * batch,
+            "forward_sample_s": DEFAULT_RATES["forward_mac_s"] * macs,
+            "lap_s": DEFAULT_RATES["lap_width3_s"] * width ** 3, "lap_width": width, "calibrated": False}
+
+
+def cached_rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict | None:
+    """The calibration for these sizes if it was measured before (memory or disk), else None; never times."""
+    key = _rates_key(device, layer_sizes, batch)
+    with _LOCK:
+        if key in _MEMO:
+            return _MEMO[key]
+        path = _calibration_file()
+        try:
+            disk = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            disk = {}
+        if key in disk:
+            _MEMO[key] = disk[key]
+        return _MEMO.get(key)
+
+
+def forget_calibration() -> None:
+    """Drop every cached rate (memory and disk) so the next measured estimate times the machine afresh."""
+    with _LOCK:
+        _MEMO.clear()
+        _calibration_file().unlink(missing_ok=True)
+
+
 def rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict:
     """measure_rates, cached per (device, sizes, batch, threads) in memory and on disk."""
-    key = f"{device}|{'-'.join(map(str, layer_sizes))}|{batch}|{torch.get_num_threads()}"
+    key = _rates_key(device, layer_sizes, batch)
     with _LOCK:
         if key in _MEMO:
             return _MEMO[key]
@@ -114,12 +161,17 @@ def _split_sizes(dataset: str) -> tuple[int, int, tuple[int, ...], int]:
     return n_train, n_test, tuple(info.in_shape), int(info.num_classes)
 
 
-def estimate_breakdown(plan, device: str | None = None) -> dict:
-    """Seconds per phase (train, merge, evaluate) and in total, for an ExperimentPlan on `device`."""
+def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True) -> dict:
+    """Seconds per phase (train, merge, evaluate) and in total, for an ExperimentPlan on `device`.
+
+    measure=False never times the machine (for page renders): a cached calibration, else DEFAULT_RATES;
+    the result's "calibrated" says which.
+    """
     device = _device(device)
     n_train, n_test, in_shape, classes = _split_sizes(plan.dataset)
     sizes = (math.prod(in_shape), *plan.widths, classes)
-    r = rates(device, sizes, plan.batch_size)
+    r = rates(device, sizes, plan.batch_size) if measure else (
+        cached_rates(device, sizes, plan.batch_size) or default_rates(sizes, plan.batch_size))
 
     samples = min(plan.train_subset or n_train, n_train)
     steps = plan.epochs * math.ceil(samples / plan.batch_size)
@@ -150,7 +202,7 @@ def estimate_breakdown(plan, device: str | None = None) -> dict:
 
     return {"device": device, "train": train, "merge": merge, "evaluate": evaluate,
             "total": train + merge + evaluate + 5.0, "n_trained": plan.n_trained, "n_evaluated": n_eval,
-            "rates": r}
+            "rates": r, "calibrated": r.get("calibrated", True)}
 
 
 def describe(seconds: float) -> str:

@@ -27,24 +27,32 @@ FILE_SUFFIX = {"csv": ".csv", "parquet": ".parquet", "markdown": ".md", "latex":
 
 
 def _cell(value) -> str:
-    """One table cell as text: floats to 4 significant digits, missing values empty."""
-    if value is None or value is pd.NA or (isinstance(value, float | np.floating) and value != value):
+    """One table cell as text: floats to 4 significant digits, missing values (None, NaN, NA, NaT) empty."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, float | np.floating):
-        return f"{value:.4g}"
+        return "" if value != value else f"{value:.4g}"
     return str(value)
 
 
-def _human(df: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as readable text (what Markdown and LaTeX show)."""
-    return pd.DataFrame({col: [_cell(v) for v in df[col]] for col in df.columns}, columns=df.columns, dtype=object)
+def _human(df: pd.DataFrame) -> list[list[str]]:
+    """Every cell as readable text (what Markdown and LaTeX show), row by row.
+
+    Columns are read by position and every cell goes through _cell, so a text column holding None/NaN
+    (pandas 3 `str` columns hold NaN floats for missing values) or duplicate column names cannot leak a
+    non-string into the formatters.
+    """
+    columns = [[_cell(v) for v in df.iloc[:, i].tolist()] for i in range(df.shape[1])]
+    return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in range(len(df))]
 
 
 def _markdown(df: pd.DataFrame) -> str:
-    cells = _human(df)
-    header = "| " + " | ".join(str(c) for c in cells.columns) + " |"
-    rule = "|" + "|".join(" --- " for _ in cells.columns) + "|"
-    rows = ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in cells.itertuples(index=False)]
+    def escape(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(escape(str(c)) for c in df.columns) + " |"
+    rule = "|" + "|".join(" --- " for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(escape(v) for v in row) + " |" for row in _human(df)]
     return "\n".join([header, rule, *rows]) + "\n"
 
 
@@ -57,11 +65,10 @@ def _latex_escape(text: str) -> str:
 
 
 def _latex(df: pd.DataFrame) -> str:
-    cells = _human(df)
-    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df.iloc[:, i]) else "l" for i in range(df.shape[1]))
     lines = [f"\\begin{{tabular}}{{{align}}}", r"\toprule",
-             " & ".join(_latex_escape(str(c)) for c in cells.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in cells.itertuples(index=False)]
+             " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in _human(df)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from store import evaluations as store_evals
 from store import models as store_models
+from store import reads as store_reads
 from store import trees as store_trees
 from store import zoos as store_zoos
 
@@ -71,13 +72,7 @@ def _latest_accuracy(model_ids: list[int], eval_key: str | None) -> pd.DataFrame
     """Accuracy per model under `eval_key` (or the most recent evaluation when no key is given)."""
     if not model_ids:
         return pd.DataFrame(columns=["model_id", "accuracy", "eval_key"])
-    ev = store_evals.evaluations(model_ids=model_ids, eval_key=eval_key)
-    ev = ev[ev["metric"] == "accuracy"] if not ev.empty else ev
-    if ev.empty:
-        return pd.DataFrame(columns=["model_id", "accuracy", "eval_key"])
-    if "created_at" in ev.columns:
-        ev = ev.sort_values("created_at")
-    ev = ev.drop_duplicates("model_id", keep="last")
+    ev = store_reads.latest_metric("accuracy", model_ids=model_ids, eval_key=eval_key)
     return ev.rename(columns={"value": "accuracy"})[["model_id", "accuracy", "eval_key"]]
 
 
@@ -120,18 +115,100 @@ def trees_table() -> pd.DataFrame:
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
 
 
-def _tree_rows(tree_id: int, zoo_kinds: dict[int, str]) -> pd.DataFrame:
-    tree = store_trees.get_tree(tree_id)
-    if tree is None:
-        raise ValueError(f"tree {tree_id} does not exist")
-    nodes = store_trees.tree_nodes(tree_id)
-    leaf_kinds = {zoo_kinds.get(z) for z in nodes.loc[nodes["level"] == 0, "zoo_id"] if pd.notna(z)}
-    tree_zoo_kind = leaf_kinds.pop() if len(leaf_kinds) == 1 else ("mixed" if leaf_kinds else None)
-    group = tree["method"] if tree_zoo_kind in (None, "plain") else f"{tree['method']} · {tree_zoo_kind.upper()} zoo"
-    return pd.DataFrame({
-        "model_id": nodes["id"].astype(int), "tree_id": tree_id, "method": tree["method"],
-        "level": nodes["level"].astype(int), "kind": nodes["kind"], "zoo_kind": tree_zoo_kind, "group": group,
-    })
+LEAVES = "unmerged leaves"  # the level-0 nodes of every selected tree, drawn once as one group
+MEMBER_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group"]
+
+
+def level_members(*, tree_ids=None, zoo_ids=None) -> pd.DataFrame:
+    """Who is in the selection, with the labels every chart groups by (MEMBER_COLUMNS), in two queries.
+
+    Tree nodes get method = the tree's method and group = method (plus " · L1 zoo" when the leaves come
+    from a regularised zoo); zoo models get method "zoo" and group "L1 zoo" / "L2 zoo" / "unmerged zoo".
+    """
+    zoos = _zoo_frame()
+    zoo_kinds = dict(zip(zoos["zoo_id"].astype(int), zoos["zoo_kind"], strict=True))
+    tree_ids, zoo_ids = _ids(tree_ids) or [], _ids(zoo_ids) or []
+    for zid in zoo_ids:
+        if zid not in zoo_kinds:
+            raise ValueError(f"zoo {zid} does not exist")
+    parts = []
+    if tree_ids:
+        nodes = store_reads.tree_members(tree_ids)
+        missing = sorted(set(tree_ids) - set(nodes["tree_id"].astype(int)))
+        if missing and any(store_trees.get_tree(t) is None for t in missing):
+            raise ValueError(f"tree {missing[0]} does not exist")
+        if not nodes.empty:
+            nodes["zoo_kind"] = nodes["zoo_id"].map(lambda z: zoo_kinds.get(int(z)) if pd.notna(z) else None)
+            tree_kind = {}
+            for tid, leaves in nodes[nodes["is_leaf"]].groupby("tree_id"):
+                kinds = {k for k in leaves["zoo_kind"] if k is not None}
+                tree_kind[int(tid)] = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else None)
+            nodes["zoo_kind"] = nodes["tree_id"].map(lambda t: tree_kind.get(int(t)))
+            nodes["group"] = [m if k in (None, "plain") else f"{m} · {k.upper()} zoo"
+                              for m, k in zip(nodes["method"], nodes["zoo_kind"], strict=True)]
+            parts.append(nodes[MEMBER_COLUMNS])
+    if zoo_ids:
+        members = store_reads.zoo_members(zoo_ids)
+        parts.append(pd.DataFrame({
+            "model_id": members["model_id"].astype(int), "tree_id": pd.NA, "method": "zoo", "level": 0,
+            "kind": members["kind"], "zoo_kind": members["zoo_kind"],
+            "group": members["zoo_kind"].map(lambda k: ZOO_GROUPS.get(k, k)),
+        }))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=MEMBER_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    out["tree_id"] = out["tree_id"].astype("Int64")
+    out["level"] = out["level"].astype(int)
+    return out
+
+
+def chart_members(members: pd.DataFrame) -> pd.DataFrame:
+    """Members as the charts group them: every tree's level-0 nodes become one LEAVES group (each model
+    once), since the leaves of a hierarchical tree and of a MergeMany over the same models are one set."""
+    leaves = (members["method"] != "zoo") & (members["level"] == 0)
+    shared = members[leaves].drop_duplicates("model_id").assign(group=LEAVES, method="leaves", tree_id=pd.NA)
+    out = pd.concat([members[~leaves], shared], ignore_index=True)
+    out["tree_id"] = out["tree_id"].astype("Int64")
+    return out
+
+
+def eval_keys(members: pd.DataFrame) -> pd.DataFrame:
+    """Evaluation configs the members have results for: eval_key, n_models, n_rows (most models first)."""
+    if members.empty:
+        return pd.DataFrame(columns=["eval_key", "n_models", "n_rows"])
+    return store_reads.eval_key_counts(sorted(set(members["model_id"].astype(int))))
+
+
+SUMMARY_KEYS = ["group", "method", "zoo_kind", "level"]
+
+
+def level_summary(members: pd.DataFrame, eval_key: str, metrics=None) -> pd.DataFrame:
+    """comparison_table computed in DuckDB: TABLE_COLUMNS per (group, method, zoo_kind, level, metric, param)."""
+    if members.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    labels = members.assign(zoo_kind=members["zoo_kind"].fillna("").astype(str))
+    out = store_reads.aggregate_evaluations(labels, SUMMARY_KEYS, eval_key,
+                                            metrics=None if metrics is None else list(metrics))
+    if out.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    out["zoo_kind"] = out["zoo_kind"].replace("", None)
+    out["level"] = out["level"].astype(int)
+    out["n"] = out["n"].astype(int)
+    out["param"] = out["param"].astype(float)
+    return out.sort_values(["group", "level", "metric", "param"]).reset_index(drop=True)[TABLE_COLUMNS]
+
+
+def level_points(members: pd.DataFrame, eval_key: str, metrics=None) -> pd.DataFrame:
+    """Per-model values (model_id, tree_id, method, level, group, metric, param, value) for one config."""
+    keys = ["tree_id", "method", "level", "group"]
+    if members.empty:
+        return pd.DataFrame(columns=["model_id", *keys, "metric", "param", "value"])
+    out = store_reads.member_evaluations(members.assign(tree_id=members["tree_id"].astype("Int64")), keys,
+                                         eval_key, metrics=None if metrics is None else list(metrics))
+    out["level"] = out["level"].astype(int)
+    out["param"] = out["param"].astype(float)
+    return out
 
 
 def level_metrics(*, tree_ids=None, zoo_ids=None, eval_key: str | None = None) -> pd.DataFrame:
@@ -140,22 +217,11 @@ def level_metrics(*, tree_ids=None, zoo_ids=None, eval_key: str | None = None) -
     Columns: LEVEL_COLUMNS. A leaf shared by two trees appears once per tree (it is level 0 of both).
     Zoo models appear with method "zoo" and group "L1 zoo" / "L2 zoo" / "unmerged zoo" as references.
     With eval_key=None every evaluation config is returned; filter on `eval_key` before aggregating.
+    Charts and tables should prefer level_summary / level_points, which aggregate in DuckDB.
     """
-    zoos = _zoo_frame()
-    zoo_kinds = dict(zip(zoos["zoo_id"].astype(int), zoos["zoo_kind"], strict=True))
-    parts = [_tree_rows(tid, zoo_kinds) for tid in _ids(tree_ids) or []]
-    for zid in _ids(zoo_ids) or []:
-        if zid not in zoo_kinds:
-            raise ValueError(f"zoo {zid} does not exist")
-        members = store_models.list_models(zoo_id=zid)
-        parts.append(pd.DataFrame({
-            "model_id": members["id"].astype(int), "tree_id": pd.NA, "method": "zoo", "level": 0,
-            "kind": members["kind"], "zoo_kind": zoo_kinds[zid], "group": ZOO_GROUPS.get(zoo_kinds[zid], zoo_kinds[zid]),
-        }))
-    parts = [p for p in parts if not p.empty]
-    if not parts:
+    members = level_members(tree_ids=tree_ids, zoo_ids=zoo_ids)
+    if members.empty:
         return pd.DataFrame(columns=LEVEL_COLUMNS)
-    members = pd.concat(parts, ignore_index=True)
     ev = store_evals.evaluations(model_ids=sorted(set(members["model_id"].astype(int))), eval_key=eval_key)
     if ev.empty:
         return pd.DataFrame(columns=LEVEL_COLUMNS)

@@ -219,15 +219,6 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def _blank_missing(table: pd.DataFrame) -> pd.DataFrame:
-    """Missing values in text columns (e.g. param of a scalar metric) as empty cells, not NaN objects."""
-    out = table.copy()
-    for col in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = [("" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in out[col]]
-    return out
-
-
 def render_markdown(report: Report) -> str:
     from backend.export import export_bytes
 
@@ -237,7 +228,7 @@ def render_markdown(report: Report) -> str:
         if s.chart is not None:
             out += [f"![{s.title}]({_data_uri(chart_png(s.chart))})", ""]
         for name, table in s.tables.items():
-            out += [f"**{name}**", "", export_bytes(_blank_missing(table), "markdown").decode(), ""]
+            out += [f"**{name}**", "", export_bytes(table, "markdown").decode(), ""]
     return "\n".join(out)
 
 

@@ -1,4 +1,8 @@
-"""Compare: every metric per merge level, methods against each other, zoos as references; the numbers."""
+"""Compare: every metric per merge level, methods against each other, zoos as references; the numbers.
+
+Charts draw DuckDB aggregates (mean/std/n per group × level × param), never raw rows, and the tabs are
+lazy: only the open tab's charts are built, so the page renders in well under a second on a big store.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,7 @@ import streamlit as st
 
 from app.ui import charts, reads
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, download_buttons
-from backend.queries import (
-    CURVE_METRICS,
-    METRIC_TITLES,
-    comparison_display,
-    comparison_table,
-    eval_key_summary,
-)
+from backend.queries import METRIC_TITLES, comparison_display
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "
@@ -35,70 +33,92 @@ def _ids_param(name: str) -> list[int]:
 
 tree_labels = dict(zip(trees["tree_id"].astype(int), trees["label"], strict=True))
 zoo_labels = {int(r.id): f"#{int(r.id)} {r.name} ({r.kind})" for r in zoos.itertuples()}
+zoo_kinds = dict(zip(zoos["id"].astype(int), zoos["kind"], strict=True))
 default_trees = _ids_param("trees") or st.session_state.get(COMPARE_TREES) or list(tree_labels)[:30]
 default_zoos = _ids_param("zoos") or st.session_state.get(COMPARE_ZOOS) or [
-    z for z in zoo_labels if zoos.set_index("id").loc[z, "kind"] in ("l1", "l2")]
+    z for z, kind in zoo_kinds.items() if kind in ("l1", "l2")]
 
 c1, c2 = st.columns(2)
-tree_ids = c1.multiselect("Trees (merge results)", list(tree_labels), default=[t for t in default_trees
-                                                                             if t in tree_labels],
+tree_ids = c1.multiselect("Trees (merge results)", list(tree_labels),
+                          default=[t for t in default_trees if t in tree_labels],
                           format_func=tree_labels.get, key="cmp_trees")
 zoo_ids = c2.multiselect("Reference zoos", list(zoo_labels), default=[z for z in default_zoos if z in zoo_labels],
                          format_func=zoo_labels.get, key="cmp_zoos")
 st.session_state[COMPARE_TREES], st.session_state[COMPARE_ZOOS] = tree_ids, zoo_ids
 
-df = reads.level_metrics(tuple(tree_ids), tuple(zoo_ids))
-if df.empty:
+keys = reads.eval_keys(tree_ids, zoo_ids)
+if keys.empty:
     st.warning("The chosen trees and zoos have no evaluations yet. Evaluations run as part of a merge job "
                "(tick 'Evaluate every node' in the Merge builder) or an experiment; check Runs for progress.")
     st.stop()
 
-keys = eval_key_summary(df)
 wanted = st.query_params.get("eval")
 key_list = keys["eval_key"].tolist()
+n_models = dict(zip(keys["eval_key"], keys["n_models"].astype(int), strict=True))
+o1, o2 = st.columns([4, 1], vertical_alignment="bottom")
 if len(key_list) > 1:
-    index = key_list.index(wanted) if wanted in key_list else 0
-    eval_key = st.selectbox("Evaluation config (results of different configs are never mixed)", key_list,
-                            index=index, key="cmp_eval",
-                            format_func=lambda k: f"{k} · {int(keys.set_index('eval_key').loc[k, 'n_models'])} models")
+    eval_key = o1.selectbox("Evaluation config (results of different configs are never mixed)", key_list,
+                            index=key_list.index(wanted) if wanted in key_list else 0, key="cmp_eval",
+                            format_func=lambda k: f"{k} · {n_models[k]} models")
 else:
     eval_key = key_list[0]
-    st.caption(f"Evaluation config `{eval_key}` · {int(keys.loc[0, 'n_models'])} models")
-df = df[df["eval_key"] == eval_key]
-
-FAMILIES = {
-    "accuracy": ["accuracy"], "loss": ["loss"], "FGSM curve": ["fgsm_acc"],
-    "DeepFool L∞ curve": ["deepfool_linf_acc"], "DeepFool L2 curve": ["deepfool_l2_acc"],
-    "Gaussian noise curve": ["noise_acc"], "DeepFool median perturbation": ["deepfool_linf_median", "deepfool_l2_median"],
-    "weight norm": ["weight_norm"], "Lipschitz (global & local)": ["lipschitz_global", "lipschitz_local_mean"],
-}
-present = set(df["metric"].unique())
-available = [name for name, metrics in FAMILIES.items() if present & set(metrics)]
-default_families = [f for f in available if f not in ("loss", "DeepFool median perturbation")]
-o1, o2 = st.columns([4, 1], vertical_alignment="bottom")
-families = o1.multiselect("Metrics", available, default=default_families, key="cmp_metrics")
+    o1.caption(f"Evaluation config `{eval_key}` · {n_models[eval_key]} models")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
 
-chosen = [m for f in families for m in FAMILIES[f] if m in present]
-cols = st.columns(2)
-for i, metric in enumerate(chosen):
-    if metric in CURVE_METRICS:
-        chart = charts.curve_chart(df, metric, log=log)
-    else:
-        chart = charts.level_chart(df, metric, log=log)
-    cols[i % 2].altair_chart(chart, width="stretch")
+summary = reads.summary(tree_ids, zoo_ids, eval_key, for_charts=True)
+present = set(summary["metric"])
+SCALARS = ("accuracy", "loss", "deepfool_linf_median", "deepfool_l2_median", "weight_norm", "lipschitz_global",
+           "lipschitz_local_mean")
 
-if (df["method"] != "zoo").any():
-    st.subheader("Merge methods over the same leaves")
-    scalar = [m for m in ("accuracy", "weight_norm", "lipschitz_global", "lipschitz_local_mean", "loss")
-              if m in present]
-    if scalar:
-        m = st.selectbox("Metric", scalar, format_func=lambda k: METRIC_TITLES.get(k, k), key="cmp_method_metric")
-        st.altair_chart(charts.method_chart(df, m, log=log), width="stretch")
 
-st.subheader("Comparison table (level × metric: mean ± std)")
-table = comparison_table(df, metrics=chosen or None)
-st.dataframe(comparison_display(table), hide_index=True, width="stretch")
-st.caption("Downloads hold the long table: one row per group × level × metric × parameter with mean, std "
-           "(sample, ddof = 1) and n.")
-download_buttons(table, f"comparison-{eval_key}", key="cmp-dl")
+def _points():
+    return reads.points(tree_ids, eval_key, SCALARS)
+
+
+def _grid(metrics: list[str]) -> None:
+    """Charts of `metrics` (those present), two per row."""
+    shown = [m for m in metrics if m in present]
+    if not shown:
+        st.info("No results for these metrics in this evaluation config.")
+        return
+    cols = st.columns(2)
+    for i, metric in enumerate(shown):
+        if metric in SCALARS:
+            chart = charts.level_chart(summary, _points(), metric, log=log)
+        else:
+            chart = charts.curve_chart(summary, metric, log=log)
+        cols[i % 2].vega_lite_chart(spec=chart, width="stretch")
+
+
+TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Table"]
+tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
+with tabs["Overview"]:
+    if tabs["Overview"].open:
+        _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"])
+with tabs["Adversarial"]:
+    if tabs["Adversarial"].open:
+        _grid(["fgsm_acc", "deepfool_linf_acc", "deepfool_l2_acc", "loss", "deepfool_linf_median",
+               "deepfool_l2_median"])
+with tabs["Noise"]:
+    if tabs["Noise"].open:
+        _grid(["noise_acc", "accuracy"])
+with tabs["Weights & Lipschitz"]:
+    if tabs["Weights & Lipschitz"].open:
+        _grid(["weight_norm", "lipschitz_global", "lipschitz_local_mean"])
+with tabs["Merge methods"]:
+    if tabs["Merge methods"].open:
+        scalar = [m for m in SCALARS if m in present]
+        if not tree_ids or not scalar:
+            st.info("Pick at least one tree with evaluated nodes to compare merge methods.")
+        else:
+            m = st.selectbox("Metric", scalar, format_func=lambda k: METRIC_TITLES.get(k, k),
+                             key="cmp_method_metric")
+            st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log), width="stretch")
+with tabs["Table"]:
+    if tabs["Table"].open:
+        table = reads.summary(tree_ids, zoo_ids, eval_key)
+        st.subheader("Level × metric: mean ± std")
+        st.dataframe(comparison_display(table), hide_index=True, width="stretch")
+        st.caption("Downloads hold the long table: one row per group × level × metric × parameter with mean, "
+                   "std (sample, ddof = 1) and n.")
+        download_buttons(table, f"comparison-{eval_key}", key="cmp-dl")

@@ -27,9 +27,22 @@ for col, (label, key) in zip(cols, [("Zoos", "zoos"), ("Models", "models"), ("Tr
     col.metric(label, int(c.get(key, 0)), border=True)
 
 st.subheader("Start with a preset")
-st.caption("A preset trains a plain zoo plus L1- and L2-regularised reference zoos, builds hierarchical "
+details = {name: reads.preset_estimate_detail(name, plan.dataset) for name, plan in PRESETS.items()}
+calibrated = all(d["calibrated"] for d in details.values())
+h1, h2 = st.columns([5, 1.2], vertical_alignment="center")
+h1.caption("A preset trains a plain zoo plus L1- and L2-regularised reference zoos, builds hierarchical "
            "trees, MergeMany and naive averages over the same leaves, evaluates every model with one "
-           "protocol and writes a report. Estimates are measured on this machine (expect ±50 %).")
+           "protocol and writes a report. "
+           + ("Estimates use rates timed on this machine (expect ±50 %)." if calibrated else
+              "Estimates use default rates from a 2-core reference machine until you calibrate this one "
+              "(a few seconds of timing; expect ±50 % either way)."))
+if h2.button("Calibrate" if not calibrated else "Recalibrate", key="calibrate", icon=":material/speed:",
+             help="Time a few training steps, forward passes and one assignment problem per preset "
+                  "architecture here; estimates then use these rates (also: python -m backend experiment "
+                  "--estimate).", width="stretch"):
+    with st.spinner("Timing this machine…"):
+        reads.calibrate(PRESETS, fresh=calibrated)
+    st.rerun()
 
 DATASET_HELP = {"available": "on disk", "downloadable": "will be downloaded",
                 "missing": "not on disk and no network: pick another dataset"}
@@ -41,8 +54,8 @@ for name, plan in PRESETS.items():
         status = reads.dataset_status(plan.dataset)
         left.caption(f"{plan.dataset} ({DATASET_HELP[status]}) · widths {'-'.join(map(str, plan.widths))} · "
                      f"{plan.epochs} epoch(s) · {plan.n_trained} models trained · trees {list(plan.trees)}")
-        seconds = reads.preset_estimate(name, plan.dataset)
-        mid.metric("Estimated time here", describe(seconds), label_visibility="visible")
+        mid.metric("Estimated time here" if details[name]["calibrated"] else "Estimated time (default rates)",
+                   describe(details[name]["seconds"]), label_visibility="visible")
         if right.button(f"Start {name}", key=f"start-{name}", type="primary" if name == "demo" else "secondary",
                         disabled=status == "missing", width="stretch"):
             with st.container():

@@ -28,16 +28,13 @@ tree_id = st.selectbox("Tree", ids, index=ids.index(default) if default in label
                        format_func=labels.get, key="tv_tree")
 st.session_state[TREE_ID] = tree_id
 
-nodes = reads.tree_node_table(int(tree_id))
-keys = reads.level_metrics((int(tree_id),), ())
-eval_keys = keys["eval_key"].value_counts().index.tolist() if not keys.empty else []
+eval_keys = reads.eval_keys((int(tree_id),))["eval_key"].tolist()
 eval_key = None
 if len(eval_keys) > 1:
     eval_key = st.selectbox("Evaluation config", eval_keys, key="tv_eval")
 elif eval_keys:
     eval_key = eval_keys[0]
-if eval_key is not None:
-    nodes = reads.tree_node_table(int(tree_id), eval_key)
+nodes = reads.tree_node_table(int(tree_id), eval_key)
 
 base_columns = {"model_id", "level", "kind", "node_index", "parents", "widths", "seed"}
 metric_columns = [c for c in nodes.columns if c not in base_columns]

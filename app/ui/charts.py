@@ -1,135 +1,224 @@
-"""Altair chart builders: pure functions from a level_metrics frame to a chart (no Streamlit here).
+"""Chart builders: pure functions from small, pre-aggregated frames to Vega-Lite specs (no Streamlit here).
+
+Inputs are `backend.queries.level_summary` rows (group, method, level, metric, param, mean, std, n — one
+per point drawn, aggregated in DuckDB) and, for scatter layers, `level_points` rows (one per model, trees
+only: a few dozen). Vega never receives thousands of raw rows to aggregate.
+
+Why plain Vega-Lite dicts and not Altair objects: building and validating an Altair layer chart costs
+~100 ms on this 2-core machine (jsonschema validation of every channel), which put Compare over its 1 s
+render budget; a dict costs microseconds and renders identically with `st.vega_lite_chart(spec)`.
+Datasets ride along as DataFrames under "datasets" (Streamlit ships them as Arrow).
 
 Conventions so every chart reads the same at a glance: x is the merge level ("0 = unmerged") or the
-attack/noise parameter in pixel units; colour encodes the merge level for curves and the group
-(method or reference zoo) for per-level charts; reference zoos are dashed horizontal rules.
+attack/noise parameter in pixel units; the legend names the group (method or reference zoo) and, for
+curves, the merge level; reference zoos are dashed; bands are ±1 std over models, drawn under the lines
+and left out of the legend so its swatches show the line colours at full strength.
 """
 
 from __future__ import annotations
 
-import altair as alt
 import pandas as pd
 
-from backend.queries import CURVE_METRICS, METRIC_TITLES
+from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES
 
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"
-HEIGHT = 300
+HEIGHT = 280
+PADDING = {"top": 14, "left": 6, "right": 6, "bottom": 6}  # room for the title: never clipped at the top
+# Fill the column's width but keep HEIGHT for the plot itself: with Vega's default "fit" in a stretched
+# Streamlit chart, title, axis and a bottom legend share HEIGHT and squash the plot (and clip the title).
+AUTOSIZE = {"type": "fit-x", "contains": "padding"}
+PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
+           "#bab0ac"]
+METRIC_UNITS = {
+    "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
+    "deepfool_linf_median": "L∞ distance (pixel units)", "deepfool_l2_median": "L2 distance (pixel units)",
+    "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
+    "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",
+}
 
 
-def _y(field: str, title: str, log: bool) -> alt.Y:
-    return alt.Y(field, title=title, scale=alt.Scale(type="log" if log else "linear", zero=False))
+def _chart(title: str, subtitle: str, layers: list[dict], datasets: dict[str, pd.DataFrame]) -> dict:
+    return {"$schema": SCHEMA, "height": HEIGHT, "padding": PADDING, "autosize": AUTOSIZE, "datasets": datasets,
+            "layer": layers,
+            "title": {"text": title, "subtitle": subtitle, "anchor": "start", "fontSize": 14, "offset": 8,
+                      "subtitleColor": "#666"}}
 
 
-def _positive(df: pd.DataFrame, log: bool) -> pd.DataFrame:
+def _legend(title: str, symbol: str = "stroke") -> dict:
+    return {"title": title, "orient": "bottom", "columns": 3, "symbolOpacity": 1, "symbolStrokeWidth": 3,
+            "labelLimit": 220, "symbolType": symbol}
+
+
+def _scale(log: bool) -> dict:
+    return {"type": "log" if log else "linear", "zero": False}
+
+
+def _colors(order: list[str]) -> dict:
+    return {"domain": order, "range": (PALETTE * (len(order) // len(PALETTE) + 1))[:len(order)]}
+
+
+def _positive(df: pd.DataFrame, column: str, log: bool) -> pd.DataFrame:
     """Log scales cannot show values <= 0; drop them rather than draw a broken chart."""
-    return df[df["value"] > 0] if log else df
+    return df[df[column] > 0] if log else df
 
 
-def _split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(tree rows, reference-zoo rows)."""
-    is_zoo = df["method"] == "zoo"
-    return df[~is_zoo], df[is_zoo]
+def _with_band(rows: pd.DataFrame, log: bool) -> pd.DataFrame:
+    std = rows["std"].astype(float).fillna(0.0)
+    out = rows.assign(lo=rows["mean"] - std, hi=rows["mean"] + std)
+    return out.assign(lo=out["lo"].where(out["lo"] > 0, out["mean"])) if log else out
 
 
-LEAVES = "unmerged leaves"
+def _data(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Only the columns a chart uses, with plain dtypes (nullable Int64 / NA confuse the encoder)."""
+    out = df[columns].copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.Int64Dtype):
+            out[col] = out[col].astype("float64")
+    return out.reset_index(drop=True)
 
 
-def _plain(df: pd.DataFrame) -> pd.DataFrame:
-    """Plain dtypes for Altair (nullable Int64 / NA confuse its encoder), and the leaves of every tree drawn
-    once as one group: level 0 of a hierarchical tree and of a MergeMany over the same models is one set."""
-    out = df.copy()
-    leaves = (out["method"] != "zoo") & (out["level"].astype(int) == 0)
-    out.loc[leaves, "group"] = LEAVES
-    out = pd.concat([out[~leaves], out[leaves].drop_duplicates(["model_id", "metric", "param"])])
-    out["level"] = out["level"].astype(int)
-    out["param"] = out["param"].astype(float)
-    out["tree_id"] = out["tree_id"].astype(object).where(out["tree_id"].notna(), None)
-    return out
+def group_order(groups) -> list[str]:
+    """Leaves first, then merge methods, then reference zoos (so colours stay put across charts)."""
+    def rank(g: str) -> tuple[int, str]:
+        return (0, "") if g == LEAVES else ((2, g) if g.endswith("zoo") else (1, g))
+
+    return sorted(set(groups), key=rank)
 
 
-def empty_chart(message: str) -> alt.Chart:
-    return alt.Chart(pd.DataFrame({"text": [message]})).mark_text(size=14, color="gray").encode(
-        text="text:N").properties(height=60)
+def series_order(labels) -> list[str]:
+    """Leaves first, then each method's levels in order, reference zoos last."""
+    def rank(label: str) -> tuple[int, str, int]:
+        if label == LEAVES:
+            return (0, "", 0)
+        if " · L" in label and label.rsplit(" · L", 1)[1].isdigit():
+            group, level = label.rsplit(" · L", 1)
+            return (1, group, int(level))
+        return (2, label, 0)
+
+    return sorted(set(labels), key=rank)
 
 
-def level_chart(df: pd.DataFrame, metric: str, *, log: bool = False, y_title: str | None = None) -> alt.Chart:
-    """One scalar metric per merge level: box + points per group, diamond = mean, dashed = reference zoos."""
-    rows = _positive(_plain(df[df["metric"] == metric]), log)
+def empty_chart(message: str) -> dict:
+    return {"$schema": SCHEMA, "height": 60, "autosize": AUTOSIZE, "data": {"values": [{"text": message}]},
+            "mark": {"type": "text", "size": 14, "color": "gray"}, "encoding": {"text": {"field": "text"}}}
+
+
+def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
+    """One scalar metric per merge level: a dot per model, mean ± 1 std per group, dashed = reference zoos."""
     title = METRIC_TITLES.get(metric, metric)
+    rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
-    trees, zoos = _split(rows)
-    y = _y("value:Q", y_title or title, log)
-    color = alt.Color("group:N", title="Group", scale=alt.Scale(scheme="tableau10"))
-    layers = []
-    if not trees.empty:
-        base = alt.Chart(trees).encode(x=alt.X("level:O", title=LEVEL_TITLE, axis=alt.Axis(labelAngle=0)),
-                                       xOffset="group:N", color=color)
+    rows = _with_band(rows, log)
+    merged, zoos = rows[rows["method"] != "zoo"], rows[rows["method"] == "zoo"]
+    pts = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
+    order = group_order(rows["group"])
+    color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": _legend("Group", "circle")}
+    merged_order = [g for g in order if g in set(merged["group"])]
+    y_title = f"{title} · {METRIC_UNITS.get(metric, 'value')}"
+    x = {"field": "level", "type": "ordinal", "title": LEVEL_TITLE, "axis": {"labelAngle": 0}}
+    offset = {"field": "group", "type": "nominal", "sort": merged_order, "scale": {"paddingOuter": 0.2}}
+    stats_tip = [{"field": "group"}, {"field": "level", "title": "level"},
+                 {"field": "mean", "format": ".4g"}, {"field": "std", "format": ".2g"}, {"field": "n"}]
+    layers, datasets = [], {}
+    if not merged.empty:
+        datasets["merged"] = _data(merged, ["group", "level", "mean", "std", "n", "lo", "hi"])
+        if not pts.empty:
+            datasets["points"] = _data(pts, ["group", "level", "model_id", "value"])
+            layers.append({"data": {"name": "points"}, "mark": {"type": "circle", "size": 22, "opacity": 0.45},
+                           "encoding": {"x": x, "xOffset": offset, "color": color,
+                                        "y": {"field": "value", "type": "quantitative", "scale": _scale(log),
+                                              "title": y_title},
+                                        "tooltip": [{"field": "group"}, {"field": "level"}, {"field": "model_id"},
+                                                    {"field": "value", "format": ".4g"}]}})
         layers += [
-            base.mark_boxplot(size=14, opacity=0.5, extent="min-max").encode(y=y),
-            base.mark_circle(size=28, opacity=0.8).encode(
-                y=y, tooltip=["group:N", "level:O", "model_id:Q", alt.Tooltip("value:Q", format=".4g")]),
-            base.mark_point(shape="diamond", size=90, filled=True, color="black").encode(
-                y=alt.Y("mean(value):Q"), tooltip=["group:N", "level:O", alt.Tooltip("mean(value):Q", format=".4g")]),
+            {"data": {"name": "merged"}, "mark": {"type": "rule", "strokeWidth": 2},
+             "encoding": {"x": x, "xOffset": offset, "color": color,
+                          "y": {"field": "lo", "type": "quantitative", "scale": _scale(log), "title": y_title},
+                          "y2": {"field": "hi"}}},
+            {"data": {"name": "merged"}, "mark": {"type": "point", "shape": "diamond", "size": 80, "filled": True,
+                                                  "opacity": 1},
+             "encoding": {"x": x, "xOffset": offset, "color": color, "tooltip": stats_tip,
+                          "y": {"field": "mean", "type": "quantitative", "scale": _scale(log), "title": y_title}}},
         ]
     if not zoos.empty:
-        layers.append(alt.Chart(zoos).mark_rule(strokeDash=[6, 4], size=2).encode(
-            y=alt.Y("mean(value):Q", title=y_title or title), color=color,
-            tooltip=["group:N", alt.Tooltip("mean(value):Q", format=".4g", title="mean")]))
-    return alt.layer(*layers).properties(title=f"{title} per merge level", height=HEIGHT)
+        datasets["zoos"] = _data(zoos, ["group", "level", "mean", "std", "n"])
+        layers.append({"data": {"name": "zoos"}, "mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2},
+                       "encoding": {"color": color, "tooltip": stats_tip,
+                                    "y": {"field": "mean", "type": "quantitative", "scale": _scale(log),
+                                          "title": y_title}}})
+    return _chart(f"{title} per merge level", "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean",
+                  layers, datasets)
 
 
-def curve_chart(df: pd.DataFrame, metric: str, *, log: bool = False) -> alt.Chart:
-    """A robustness curve (value vs eps/sigma): one line per level and group, band = ±1 std over models."""
-    rows = _positive(_plain(df[df["metric"] == metric]), log)
+def _series(rows: pd.DataFrame) -> list[str]:
+    return [g if m in ("zoo", "leaves") or g == LEAVES else f"{g} · L{lv}"
+            for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
+
+
+def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
+    """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
     title = METRIC_TITLES.get(metric, metric)
+    rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
-    rows["series"] = [g if m == "zoo" or g == LEAVES else f"{g} · L{lv}"
-                      for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
-    rows["reference"] = rows["method"] == "zoo"
+    rows = _with_band(rows, log).assign(series=lambda d: _series(d), reference=lambda d: d["method"] == "zoo")
     x_title = CURVE_METRICS.get(metric, "parameter")
-    x = alt.X("param:Q", title=x_title)
-    y = _y("value:Q", f"{title} (share correct)", log)
-    order = sorted(rows["series"].unique(), key=_series_order)
-    color = alt.Color("series:N", title="Group · merge level", sort=order, scale=alt.Scale(scheme="tableau10"))
-    dash = alt.StrokeDash("reference:N", legend=None, scale=alt.Scale(domain=[False, True],
-                                                                     range=[[1, 0], [6, 4]]))
-    base = alt.Chart(rows).encode(x=x, color=color)
-    band = base.mark_errorband(extent="stdev", opacity=0.12).encode(y=y)
-    line = base.mark_line(point=alt.OverlayMarkDef(size=25)).encode(
-        y=alt.Y("mean(value):Q"), strokeDash=dash,
-        tooltip=["series:N", "param:Q", alt.Tooltip("mean(value):Q", format=".4g", title="mean"),
-                 alt.Tooltip("stdev(value):Q", format=".2g", title="std"), alt.Tooltip("count(value):Q", title="n")])
-    return alt.layer(band, line).properties(title=f"{title} vs {x_title.split(' (')[0]}", height=HEIGHT)
+    order = series_order(rows["series"])
+    x = {"field": "param", "type": "quantitative", "title": x_title}
+    y_title = f"{title} · share correct (0–1)"
+    band = {"mark": {"type": "area", "opacity": 0.12},
+            "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "scale": _scale(log), "title": y_title},
+                         "y2": {"field": "hi"},
+                         "fill": {"field": "band", "type": "nominal", "scale": _colors(order), "legend": None}}}
+    line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
+            "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative", "scale": _scale(log),
+                                       "title": y_title},
+                         "color": {"field": "series", "type": "nominal", "scale": _colors(order),
+                                   "legend": _legend("Group · merge level")},
+                         "strokeDash": {"field": "reference", "type": "nominal", "legend": None,
+                                        "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
+                         "tooltip": [{"field": "series"}, {"field": "param", "title": x_title.split(" (")[0]},
+                                     {"field": "mean", "format": ".4g"}, {"field": "std", "format": ".2g"},
+                                     {"field": "n"}]}}
+    # the band colours by a copy of the series column: Vega-Lite merges same-field color/fill legends, and
+    # the band's (hidden, translucent) legend would hide or fade the lines' swatches
+    data = _data(rows.assign(band=rows["series"]), ["series", "band", "reference", "param", "mean", "std", "n",
+                                                     "lo", "hi"])
+    spec = _chart(f"{title} vs {x_title.split(' (')[0]}",
+                  "line: mean over models · band: ±1 std · dashed: reference zoos", [band, line], {})
+    spec["data"] = {"name": "curve"}
+    spec["datasets"] = {"curve": data}
+    spec["resolve"] = {"legend": {"fill": "independent", "color": "independent"}}  # band's null can't hide it
+    return spec
 
 
-def _series_order(label: str) -> tuple[int, str, int]:
-    """Leaves first, then each method's levels in order, reference zoos last."""
-    if label == LEAVES:
-        return (0, "", 0)
-    if " · L" in label:
-        group, level = label.rsplit(" · L", 1)
-        return (1, group, int(level))
-    return (2, label, 0)
-
-
-def method_chart(df: pd.DataFrame, metric: str, *, log: bool = False) -> alt.Chart:
-    """Final models of each method for the same leaves (root of the tree, MergeMany, average) vs the leaves."""
-    rows = _positive(_plain(df[df["metric"] == metric]), log)
+def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
+    """Final models of each method over the same leaves (tree root, MergeMany, average) vs the leaves."""
     title = METRIC_TITLES.get(metric, metric)
-    trees, _ = _split(rows)
-    if trees.empty:
+    rows = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
+    if rows.empty:
         return empty_chart(f"No merged {title.lower()} results for this selection")
-    top = trees.groupby("tree_id")["level"].transform("max")
-    finals = trees[(trees["level"] == top) & (trees["level"] > 0)].assign(what=lambda d: d["group"] + " (merged)")
-    leaves = trees[trees["level"] == 0].drop_duplicates("model_id").assign(what="unmerged leaves")
+    merged = rows[rows["level"] > 0]
+    top = merged.groupby("tree_id")["level"].transform("max")
+    finals = merged[merged["level"] == top].assign(what=lambda d: d["group"] + " (merged)")
+    leaves = rows[rows["level"] == 0].drop_duplicates("model_id").assign(what=LEAVES)
     both = pd.concat([leaves, finals], ignore_index=True)
-    y = _y("value:Q", title, log)
-    base = alt.Chart(both).encode(x=alt.X("what:N", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
-                                  color=alt.Color("what:N", title="Model", legend=None))
-    points = base.mark_circle(size=45, opacity=0.7).encode(
-        y=y, tooltip=["what:N", "model_id:Q", alt.Tooltip("value:Q", format=".4g")])
-    mean = base.mark_tick(thickness=3, size=30, color="black").encode(y=alt.Y("mean(value):Q"))
-    return alt.layer(points, mean).properties(title=f"{title}: merge methods vs their leaves",
-                                              height=HEIGHT)
+    order = list(dict.fromkeys(both["what"]))
+    x = {"field": "what", "type": "nominal", "title": None, "sort": order,
+         "axis": {"labelAngle": 0, "labelOverlap": False, "labelLimit": 200}}
+    y_title = f"{title} · {METRIC_UNITS.get(metric, 'value')}"
+    layers = [
+        {"mark": {"type": "circle", "size": 45, "opacity": 0.7},
+         "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "scale": _scale(log), "title": y_title},
+                      "color": {"field": "what", "type": "nominal", "scale": _colors(order), "legend": None},
+                      "tooltip": [{"field": "what", "title": "model"}, {"field": "model_id"},
+                                  {"field": "value", "format": ".4g"}]}},
+        {"mark": {"type": "tick", "thickness": 3, "size": 30, "color": "black"},
+         "encoding": {"x": x, "y": {"aggregate": "mean", "field": "value", "type": "quantitative"}}},
+    ]
+    spec = _chart(f"{title}: merge methods vs their leaves", "dots: models · black tick: mean", layers, {})
+    spec["data"] = {"name": "finals"}
+    spec["datasets"] = {"finals": _data(both, ["what", "model_id", "value"])}
+    return spec

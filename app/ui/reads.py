@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from backend import queries
+from store import db
 from store import jobs as store_jobs
 from store import status as store_status
 from store import zoos as store_zoos
@@ -61,11 +62,38 @@ def _tree_node_table(home: str, tree_id: int, eval_key: str | None) -> pd.DataFr
     return queries.tree_node_table(tree_id, eval_key)
 
 
-@st.cache_data(ttl=3600, show_spinner="Timing this machine for honest estimates…")
-def _preset_estimate(home: str, preset: str, dataset: str) -> float:
-    from backend.experiment import estimate_seconds, plan_for
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _members(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
+    return queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
 
-    return estimate_seconds(plan_for(preset, dataset))
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _eval_keys(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
+    with db.connect():
+        return queries.eval_keys(queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str, for_charts: bool) -> pd.DataFrame:
+    with db.connect():
+        members = queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
+        return queries.level_summary(queries.chart_members(members) if for_charts else members, eval_key)
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple) -> pd.DataFrame:
+    with db.connect():
+        members = queries.chart_members(queries.level_members(tree_ids=list(tree_ids)))
+        return queries.level_points(members, eval_key, list(metrics))
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _preset_estimate(home: str, preset: str, dataset: str, calibration_mtime: float) -> dict:
+    from backend.estimate import estimate_breakdown
+    from backend.experiment import plan_for
+
+    est = estimate_breakdown(plan_for(preset, dataset), measure=False)
+    return {"seconds": float(est["total"]), "calibrated": bool(est["calibrated"])}
 
 
 def counts() -> dict:
@@ -97,9 +125,57 @@ def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:
     return _tree_node_table(_home(), int(tree_id), eval_key)
 
 
+def _ids(values) -> tuple:
+    return tuple(int(v) for v in values)
+
+
+def members(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
+    """queries.level_members of the selection: who is in it, with level and group."""
+    return _members(_home(), _ids(tree_ids), _ids(zoo_ids))
+
+
+def eval_keys(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
+    """Evaluation configs the selection has results for (eval_key, n_models, n_rows), most models first."""
+    return _eval_keys(_home(), _ids(tree_ids), _ids(zoo_ids))
+
+
+def summary(tree_ids, zoo_ids, eval_key: str, *, for_charts: bool = False) -> pd.DataFrame:
+    """Mean/std/n per group × level × metric × param, aggregated in DuckDB (queries.level_summary).
+    for_charts: every tree's leaves form one "unmerged leaves" group (as the charts draw them)."""
+    return _summary(_home(), _ids(tree_ids), _ids(zoo_ids), eval_key, bool(for_charts))
+
+
+def points(tree_ids, eval_key: str, metrics) -> pd.DataFrame:
+    """Per-model values of the trees' nodes (leaves as one group) for scatter layers: a few dozen rows."""
+    return _points(_home(), _ids(tree_ids), eval_key, tuple(metrics))
+
+
+def _calibration_mtime() -> float:
+    path = home_dir() / "calibration.json"
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def preset_estimate_detail(preset: str, dataset: str) -> dict:
+    """{"seconds", "calibrated"} for a preset, never timing the machine during a render: a calibration
+    cached on disk when there is one, else backend.estimate.DEFAULT_RATES (see calibrate())."""
+    return _preset_estimate(_home(), preset, dataset, _calibration_mtime())
+
+
 def preset_estimate(preset: str, dataset: str) -> float:
-    """Seconds the preset should take here (rates are measured once, then cached on disk)."""
-    return _preset_estimate(_home(), preset, dataset)
+    """Seconds the preset should take here (see preset_estimate_detail)."""
+    return preset_estimate_detail(preset, dataset)["seconds"]
+
+
+def calibrate(presets: dict, *, fresh: bool = False) -> None:
+    """Time this machine for every preset's architecture (seconds of compute; only on explicit request).
+    fresh: forget the previous calibration first."""
+    from backend.estimate import estimate_breakdown, forget_calibration
+
+    if fresh:
+        forget_calibration()
+    for plan in presets.values():
+        estimate_breakdown(plan, measure=True)
+    _preset_estimate.clear()
 
 
 @st.cache_data(ttl=3600, show_spinner=False)

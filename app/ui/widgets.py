@@ -18,10 +18,11 @@ TREE_ID = "tree_view_id"  # Runs/Compare -> Tree view
 
 
 def download_buttons(df: pd.DataFrame, basename: str, *, key: str) -> None:
-    """One download button per export format, side by side."""
+    """One download button per export format, side by side. The bytes are made only when a button is
+    clicked (deferred data), so a page with a big table does not serialise it four times per render."""
     cols = st.columns(len(FORMATS))
     for col, fmt in zip(cols, FORMATS, strict=True):
-        col.download_button(FORMAT_LABELS[fmt], data=export_bytes(df, fmt), icon=":material/download:",
+        col.download_button(FORMAT_LABELS[fmt], data=lambda fmt=fmt: export_bytes(df, fmt), icon=":material/download:",
                             file_name=f"{basename}{FILE_SUFFIX[fmt]}", mime=MIME_TYPES[fmt],
                             key=f"{key}-{fmt}", on_click="ignore", width="stretch")
 

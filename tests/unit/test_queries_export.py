@@ -95,3 +95,32 @@ def test_write_table_is_atomic_and_picks_format(frame, tmp_path):
         write_table(frame, tmp_path / "levels.xlsx")
     with pytest.raises(ValueError, match="unknown export format"):
         export_bytes(frame, "xml")
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex"])
+def test_human_formats_blank_missing_text_cells(fmt):
+    """None/NaN in text columns (pandas 3 `str` and object columns), NA, NaT and duplicate names export."""
+    df = pd.DataFrame({
+        "series": pd.Series(["hierarchical", None, "L2 zoo"], dtype="str"),
+        "note": pd.Series([None, float("nan"), "a|b"], dtype=object),
+        "n": pd.array([3, None, 1], dtype="Int64"),
+        "mean": [0.812345, float("nan"), 0.5],
+        "when": pd.to_datetime(["2026-01-02", None, "2026-01-03"]),
+    })
+    df.insert(0, "dup", ["x", "y", "z"])
+    df.insert(1, "dup", [1.0, None, 2.0], allow_duplicates=True)
+    text = export_bytes(df, fmt).decode()
+    lines = text.strip().splitlines()
+    if fmt == "markdown":
+        assert lines[0] == "| dup | dup | series | note | n | mean | when |"
+        assert lines[2] == "| x | 1 | hierarchical |  | 3 | 0.8123 | 2026-01-02 00:00:00 |"
+        assert lines[3] == "| y |  |  |  |  |  |  |"
+        assert lines[4].startswith("| z | 2 | L2 zoo | a\\|b | 1 | 0.5 |")
+    else:
+        assert r"y &  &  &  &  &  &  \\" in text and "nan" not in text.lower() and "NaT" not in text
+        assert lines[0] == r"\begin{tabular}{lrllrrl}"
+
+
+def test_markdown_of_an_empty_frame_keeps_its_header():
+    text = export_bytes(pd.DataFrame(columns=["group", "level"]), "markdown").decode()
+    assert text.splitlines() == ["| group | level |", "| --- | --- |"]
