@@ -1,4 +1,4 @@
-"""The results report of one experiment: the study's figures (Altair) and tables, read back from DuckDB.
+"""The results report of one experiment: the study's figures (Vega-Lite) and tables, read back from DuckDB.
 
 `build_report(experiment_id)` returns sections (title, text, chart, tables) that the Report page draws and
 `write_report` serialises into ONE file that works offline:
@@ -7,6 +7,11 @@
 - `.html`: the same content as a standalone page (PNG inline) — opens in any browser, no CDN needed.
 PNGs are rendered from the Vega-Lite specs with vl-convert-python (no browser, no network), which is why
 we do not ship vega-embed HTML (it loads vega from a CDN and breaks offline).
+
+Charts are plain Vega-Lite dicts with their (small, aggregated) data inline: Altair validates every
+encoding against the schema (~100 ms a chart), and a dict draws with st.vega_lite_chart and converts
+with vl-convert all the same. The page builds one section at a time (`load_study`, `section_titles`,
+`build_section`), so it never waits for figures nobody opened.
 """
 
 from __future__ import annotations
@@ -16,27 +21,31 @@ import html
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import altair as alt
+import numpy as np
 import pandas as pd
 
 from backend import stats
 
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 ZOO_LABELS = {"plain": "unmerged", "l1": "L1-regularised", "l2": "L2-regularised"}
 METHOD_LABELS = {"merge_many": "MergeMany", "average": "naive average"}
 CURVES = {"fgsm_acc": "FGSM ε (L∞)", "deepfool_linf_acc": "DeepFool ε (L∞)",
           "deepfool_l2_acc": "DeepFool ε (L2)", "noise_acc": "Gaussian noise σ"}
 SCALARS = ["accuracy", "loss", "weight_norm", "lipschitz_global", "lipschitz_local_mean",
            "deepfool_linf_median", "deepfool_l2_median"]
+NORMS = {"weight_norm": "Weight norm Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "Global Lipschitz bound Π‖W‖₂",
+         "lipschitz_local_mean": "Local Lipschitz bound (mean over points)"}
 
 
 @dataclass
 class Section:
     title: str
     text: str
-    chart: alt.TopLevelMixin | None = None
+    chart: dict | None = None  # a Vega-Lite spec with its data inline
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
@@ -47,7 +56,23 @@ class Report:
 
     @property
     def title(self) -> str:
-        return f"Hierarchical Re-Basin study — experiment {self.experiment['id']} ({self.experiment['name']})"
+        return report_title(self.experiment)
+
+
+@dataclass
+class Study:
+    """Everything a section is computed from: the experiment row, its result dict and its tagged rows."""
+    experiment: dict
+    result: dict
+    frame: pd.DataFrame  # study_frame rows; shared by the sections, never modified
+
+    @property
+    def metrics(self) -> set[str]:
+        return set(self.frame["metric"].unique())
+
+
+def report_title(experiment: dict) -> str:
+    return f"Hierarchical Re-Basin study — experiment {experiment['id']} ({experiment['name']})"
 
 
 def default_report_path(experiment_id: int, suffix: str = ".md") -> Path:
@@ -69,26 +94,53 @@ def _experiment(experiment_id: int) -> tuple[dict, dict]:
     return exp, result
 
 
+def _label_by(df: pd.DataFrame, keys: list[str], label: Callable[..., str]) -> np.ndarray:
+    """label(*key values) for every row, calling `label` once per distinct key combination."""
+    combos = df[keys].drop_duplicates()  # first-appearance order, the order ngroup(sort=False) numbers
+    labels = np.array([label(*row) for row in combos.itertuples(index=False, name=None)], dtype=object)
+    codes = df.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()  # [rows]
+    return labels[codes] if len(labels) else np.array([], dtype=object)
+
+
+def _series_label(method, level, zoo_kind) -> str:
+    if method == "zoo":
+        return ZOO_LABELS.get(zoo_kind, str(zoo_kind))
+    if method == "hierarchical":
+        return "unmerged (leaves)" if level == 0 else f"hierarchical level {level} ({2 ** level} models)"
+    return METHOD_LABELS.get(method, method)
+
+
+def tag_rows(df: pd.DataFrame, result: dict) -> pd.DataFrame:
+    """level_metrics rows tagged with the experiment's pair index, leaf count and series label (new frame).
+
+    pair / leaves are NA for zoo models and trees outside the experiment's groups.
+    """
+    tree_info = {int(t): (g["pair"], g["leaves"]) for g in result["groups"] for t in g["trees"].values()}
+    tree_ids = df["tree_id"].astype("Int64")
+    out = df.copy()
+    out["pair"] = tree_ids.map({t: p for t, (p, _) in tree_info.items()}).astype("Int64")
+    out["leaves"] = tree_ids.map({t: n for t, (_, n) in tree_info.items()}).astype("Int64")
+    out["series"] = _label_by(out, ["method", "level", "zoo_kind"], _series_label)
+    out["level"] = out["level"].astype(int)
+    return out
+
+
 def study_frame(result: dict) -> pd.DataFrame:
     """level_metrics rows of the experiment, tagged with series label, leaf count and pair index."""
     from backend.queries import level_metrics
 
     df = level_metrics(tree_ids=result["tree_ids"], zoo_ids=list(result["zoos"].values()),
                        eval_key=result["eval_key"])
-    tree_info = {int(t): (g["pair"], g["leaves"]) for g in result["groups"] for t in g["trees"].values()}
-    df["pair"] = [tree_info.get(int(t), (pd.NA, pd.NA))[0] if pd.notna(t) else pd.NA for t in df["tree_id"]]
-    df["leaves"] = [tree_info.get(int(t), (pd.NA, pd.NA))[1] if pd.notna(t) else pd.NA for t in df["tree_id"]]
+    return tag_rows(df, result)
 
-    def label(method, level, zoo_kind):
-        if method == "zoo":
-            return ZOO_LABELS.get(zoo_kind, str(zoo_kind))
-        if method == "hierarchical":
-            return "unmerged (leaves)" if level == 0 else f"hierarchical level {level} ({2 ** level} models)"
-        return METHOD_LABELS.get(method, method)
 
-    df["series"] = [label(m, lv, z) for m, lv, z in zip(df["method"], df["level"], df["zoo_kind"], strict=True)]
-    df["level"] = df["level"].astype(int)
-    return df
+def load_study(experiment_id: int) -> Study:
+    """Read the experiment and its rows once; every section is computed from the returned Study."""
+    exp, result = _experiment(experiment_id)
+    df = study_frame(result)
+    if df.empty:
+        raise ValueError(f"experiment {experiment_id} has no evaluations under its config yet")
+    return Study(exp, result, df)
 
 
 def _reference_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -97,28 +149,59 @@ def _reference_rows(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df[df["method"] == "zoo"], merged], ignore_index=True)
 
 
+def _records(df: pd.DataFrame) -> list[dict]:
+    """JSON-safe rows (NaN/NA -> null, numpy scalars -> Python) for a spec's inline data."""
+    return json.loads(df.to_json(orient="records", double_precision=15))
+
+
+def _field(name: str, kind: str, **extra) -> dict:
+    return {"field": name, "type": {"Q": "quantitative", "O": "ordinal", "N": "nominal"}[kind], **extra}
+
+
 def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, color: str, title: str,
-                  x_type: str = "Q") -> alt.LayerChart:
-    base = alt.Chart(summary).encode(x=alt.X(f"{x}:{x_type}", title=x_title),
-                                     color=alt.Color(f"{color}:N", title=None))
-    line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False)),
-                                             tooltip=[color, x, "mean", "std", "ci_lo", "ci_hi", "n"])
-    band = base.mark_errorbar().encode(y="ci_lo:Q", y2="ci_hi:Q")
-    return (band + line).properties(title=title, width=420, height=260)
+                  x_type: str = "Q") -> dict:
+    """Mean per series as a line with points, bootstrap CI as error bars."""
+    x_enc = _field(x, x_type, title=x_title)
+    color_enc = _field(color, "N", title=None)
+    tooltip = [_field(color, "N"), _field(x, x_type)] + [_field(c, "Q") for c in ("mean", "std", "ci_lo",
+                                                                                  "ci_hi", "n")]
+    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "width": 420, "height": 260,
+            "data": {"values": _records(summary)},
+            "layer": [
+                {"mark": {"type": "errorbar"},
+                 "encoding": {"x": x_enc, "color": color_enc, "y": _field("ci_lo", "Q", title=y_title),
+                              "y2": {"field": "ci_hi"}}},
+                {"mark": {"type": "line", "point": True},
+                 "encoding": {"x": x_enc, "color": color_enc, "tooltip": tooltip,
+                              "y": _field("mean", "Q", title=y_title, scale={"zero": False})}},
+            ]}
+
+
+def _bars_by_leaves(summary: pd.DataFrame, title: str) -> dict:
+    """One bar (with CI) per method, one panel per leaf count."""
+    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "data": {"values": _records(summary)},
+            "facet": {"column": _field("leaves", "O", title="leaves per tree")},
+            "spec": {"width": 160, "height": 240,
+                     "encoding": {"x": _field("method", "N", title=None),
+                                  "color": _field("method", "N", legend=None)},
+                     "layer": [{"mark": {"type": "bar"}, "encoding": {"y": _field("mean", "Q", title="test accuracy")}},
+                               {"mark": {"type": "errorbar", "color": "black"},
+                                "encoding": {"y": _field("ci_lo", "Q", title="test accuracy"),
+                                             "y2": {"field": "ci_hi"}}}]}}
 
 
 def _per_level(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Hierarchical nodes per (leaves, level) plus MergeMany/average at their level, one series each."""
-    rows = df[df["method"] != "zoo"].dropna(subset=["leaves"])
-    rows = rows.assign(series=[f"{'hierarchical' if m == 'hierarchical' else METHOD_LABELS.get(m, m)} · {n} leaves"
-                               for m, n in zip(rows["method"], rows["leaves"], strict=True)])
+    rows = df[(df["method"] != "zoo") & df["leaves"].notna() & (df["metric"] == metric)]
     rows = rows[(rows["method"] == "hierarchical") | (rows["kind"] != "trained")]
-    return stats.level_summary(rows, metric, by=("series", "level"))
+    series = _label_by(rows, ["method", "leaves"], lambda m, n: (
+        f"{'hierarchical' if m == 'hierarchical' else METHOD_LABELS.get(m, m)} · {n} leaves"))
+    return stats.level_summary(rows.assign(series=series), metric, by=("series", "level"))
 
 
 def _roots(df: pd.DataFrame) -> pd.DataFrame:
     """Hierarchical roots and MergeMany/average results, one row per (pair, method, metric, param)."""
-    trees = df.dropna(subset=["pair"])
+    trees = df[df["pair"].notna()]
     top = trees.groupby("tree_id")["level"].transform("max")
     return trees[(trees["level"] == top) & (trees["kind"] != "trained")]
 
@@ -128,91 +211,125 @@ def _mid(grid) -> float:
     return grid[len(grid) // 2] if grid else 0.0
 
 
-def build_report(experiment_id: int) -> Report:
-    """Read the experiment's rows from the store and assemble every figure and table of the study."""
-    exp, result = _experiment(experiment_id)
-    df = study_frame(result)
-    if df.empty:
-        raise ValueError(f"experiment {experiment_id} has no evaluations under its config yet")
+def _setup(study: Study) -> Section:
+    exp, result = study.experiment, study.result
     ev, plan = result.get("eval", {}), result.get("plan", {})
-    refs = _reference_rows(df)
-    sections = []
     n_trees = ", ".join(f"{t} × {n} leaves" for t, n in plan.get("trees", []))
-    sections.append(Section("Setup", (
+    return Section("Setup", (
         f"Dataset **{exp['dataset']}**, preset **{exp['preset']}**, widths {plan.get('widths')}, "
         f"{plan.get('epochs')} epoch(s), train subset {plan.get('train_subset') or 'all'}; trees: {n_trees}; "
         f"L1 ({plan.get('l1_strength')}) and L2 ({plan.get('l2_strength')}) zoos of {plan.get('reg_models')} "
         f"models. Evaluation config `{result['eval_key']}`: test subset {ev.get('subset') or 'whole split'}, "
         f"DeepFool steps {ev.get('deepfool_steps')}, local Lipschitz at {ev.get('lipschitz_points')} points "
-        f"(radius {ev.get('lipschitz_radius')}). Error bars: bootstrap 95 % CI of the mean (seed 0).")))
+        f"(radius {ev.get('lipschitz_radius')}). Error bars: bootstrap 95 % CI of the mean (seed 0)."))
 
-    acc = _per_level(df, "accuracy")
-    sections.append(Section("Accuracy per level", (
+
+def _accuracy(study: Study) -> Section:
+    acc = _per_level(study.frame, "accuracy")
+    return Section("Accuracy per level", (
         "Test accuracy of every tree node by level (level k merges 2^k models); MergeMany and naive "
         "averaging over the same leaves sit at the root's level."),
         _line_with_ci(acc, "level", "tree level", "test accuracy", "series", "Accuracy per level", "O"),
-        {"accuracy_per_level": acc}))
+        {"accuracy_per_level": acc})
 
-    roots = _roots(df)
-    scalar_metrics = [(m, None) for m in SCALARS if m in set(df["metric"])]
-    paired = stats.paired_table(roots, scalar_metrics + [("fgsm_acc", _mid(ev.get("fgsm_eps", [])))])
+
+def _hierarchical_vs_merge_many(study: Study) -> Section:
+    roots = _roots(study.frame)
+    present = study.metrics
+    scalar_metrics = [(m, None) for m in SCALARS if m in present]
+    fgsm = _mid(study.result.get("eval", {}).get("fgsm_eps", []))
+    paired = stats.paired_table(roots, scalar_metrics + [("fgsm_acc", fgsm)])
     cmp = stats.summarize(stats.select(roots, "accuracy"), ["leaves", "method"])
     cmp["method"] = cmp["method"].map(lambda m: METHOD_LABELS.get(m, m))
-    bars = alt.Chart(cmp).encode(x=alt.X("method:N", title=None), color=alt.Color("method:N", legend=None))
-    chart = (bars.mark_bar().encode(y=alt.Y("mean:Q", title="test accuracy"))
-             + bars.mark_errorbar(color="black").encode(y="ci_lo:Q", y2="ci_hi:Q")
-             ).properties(width=160, height=240).facet(column=alt.Column("leaves:O", title="leaves per tree")
-                                                       ).properties(title="Hierarchical root vs MergeMany")
-    sections.append(Section("Hierarchical vs MergeMany", (
+    return Section("Hierarchical vs MergeMany", (
         "Root of each hierarchical tree vs the MergeMany model of the same leaves (paired by tree). "
         "mean_diff = hierarchical − MergeMany with bootstrap CI; paired t-test for n ≥ 2, Wilcoxon "
-        "signed-rank for n ≥ 5 (NaN where n does not allow a test)."), chart,
-        {"root_vs_merge_many": cmp, "paired_differences": paired}))
+        "signed-rank for n ≥ 5 (NaN where n does not allow a test)."),
+        _bars_by_leaves(cmp, "Hierarchical root vs MergeMany"),
+        {"root_vs_merge_many": cmp, "paired_differences": paired})
 
+
+def _robustness(study: Study, metric: str) -> Section:
+    x_title = CURVES[metric]
+    df = study.frame
+    refs = _reference_rows(df[df["metric"] == metric])
+    curves = stats.robust_curves(refs, metric, by=("series",))
+    chart = _line_with_ci(curves, "param", x_title, "robust accuracy", "series",
+                          f"{x_title}: robust accuracy per level vs unmerged, L1, L2")
+    wide = curves.pivot_table(index="series", columns="param", values="mean").reset_index()
+    wide.columns = [c if isinstance(c, str) else f"{c:g}" for c in wide.columns]
+    return Section(f"Robustness: {x_title}", (
+        "Share of all test samples still classified correctly at each budget (at 0 it is the clean "
+        "accuracy). Merged models by level against unmerged, L1- and L2-regularised models."),
+        chart, {f"{metric}_curves": curves, f"{metric}_by_eps": wide})
+
+
+def _trends(study: Study, metrics: list[str]) -> pd.DataFrame:
+    hier = study.frame[study.frame["method"] == "hierarchical"]
+    return stats.trend_table(hier, [(m, None) for m in metrics], by=("leaves",))
+
+
+def _norm(study: Study, metric: str) -> Section:
+    what = NORMS[metric]
+    df = study.frame
+    per_level = _per_level(df, metric)
+    zoo = stats.summarize(stats.select(df[df["method"] == "zoo"], metric), ["series"]).assign(level=0)
+    chart = _line_with_ci(pd.concat([per_level, zoo], ignore_index=True), "level", "tree level", what,
+                          "series", f"{what} per level", "O")
+    return Section(what, (
+        f"{what} of every node by level, with the L1/L2 zoos at level 0 for reference. The trend table "
+        "gives the OLS slope per level with its 95 % CI (scipy.stats.linregress) over hierarchical nodes."),
+        chart, {f"{metric}_per_level": per_level, f"{metric}_zoos": zoo,
+                f"{metric}_trend": _trends(study, [metric])})
+
+
+def _trend_section(study: Study) -> Section:
+    metrics = [m for m in NORMS if m in study.metrics] + ["accuracy"]
+    return Section("Trends over levels", "OLS slope of each metric against tree level.", None,
+                   {"trends": _trends(study, metrics)})
+
+
+def _builders(study: Study) -> dict[str, Callable[[Study], Section]]:
+    """Section title -> builder, in report order; only sections the stored metrics can fill."""
+    present, df = study.metrics, study.frame
+    in_refs = set(df.loc[(df["method"] == "zoo") | (df["kind"] != "trained"), "metric"].unique())
+    out: dict[str, Callable[[Study], Section]] = {
+        "Setup": _setup, "Accuracy per level": _accuracy, "Hierarchical vs MergeMany": _hierarchical_vs_merge_many}
     for metric, x_title in CURVES.items():
-        if metric not in set(refs["metric"]):
-            continue
-        curves = stats.robust_curves(refs, metric, by=("series",))
-        chart = _line_with_ci(curves, "param", x_title, "robust accuracy", "series",
-                              f"{x_title}: robust accuracy per level vs unmerged, L1, L2")
-        wide = curves.pivot_table(index="series", columns="param", values="mean").reset_index()
-        wide.columns = [c if isinstance(c, str) else f"{c:g}" for c in wide.columns]
-        sections.append(Section(f"Robustness: {x_title}", (
-            "Share of all test samples still classified correctly at each budget (at 0 it is the clean "
-            "accuracy). Merged models by level against unmerged, L1- and L2-regularised models."),
-            chart, {f"{metric}_curves": curves, f"{metric}_by_eps": wide}))
+        if metric in in_refs:
+            out[f"Robustness: {x_title}"] = lambda s, m=metric: _robustness(s, m)
+    for metric, what in NORMS.items():
+        if metric in present:
+            out[what] = lambda s, m=metric: _norm(s, m)
+    out["Trends over levels"] = _trend_section
+    return out
 
-    trend_metrics = [(m, None) for m in ("weight_norm", "lipschitz_global", "lipschitz_local_mean")
-                     if m in set(df["metric"])]
-    hier = df[df["method"] == "hierarchical"]
-    trends = stats.trend_table(hier, trend_metrics + [("accuracy", None)], by=("leaves",))
-    for metric, what in (("weight_norm", "Weight norm Σ‖W‖_F + ‖b‖₂"),
-                         ("lipschitz_global", "Global Lipschitz bound Π‖W‖₂"),
-                         ("lipschitz_local_mean", "Local Lipschitz bound (mean over points)")):
-        if metric not in set(df["metric"]):
-            continue
-        per_level = _per_level(df, metric)
-        zoo = stats.summarize(stats.select(df[df["method"] == "zoo"], metric), ["series"])
-        zoo = zoo.assign(level=0)
-        chart = _line_with_ci(pd.concat([per_level, zoo], ignore_index=True), "level", "tree level", what,
-                              "series", f"{what} per level", "O")
-        sections.append(Section(what, (
-            f"{what} of every node by level, with the L1/L2 zoos at level 0 for reference. The trend table "
-            "gives the OLS slope per level with its 95 % CI (scipy.stats.linregress) over hierarchical nodes."),
-            chart, {f"{metric}_per_level": per_level, f"{metric}_zoos": zoo,
-                    f"{metric}_trend": trends[trends["metric"] == metric]}))
-    sections.append(Section("Trends over levels", "OLS slope of each metric against tree level.",
-                            None, {"trends": trends}))
-    return Report(exp, sections)
+
+def section_titles(study: Study) -> list[str]:
+    return list(_builders(study))
+
+
+def build_section(study: Study, title: str) -> Section:
+    """One section of the report (the page builds only the one on screen)."""
+    builders = _builders(study)
+    if title not in builders:
+        raise ValueError(f"the report has no section {title!r}; it has {', '.join(builders)}")
+    return builders[title](study)
+
+
+def build_report(experiment_id: int) -> Report:
+    """Read the experiment's rows from the store and assemble every figure and table of the study."""
+    study = load_study(experiment_id)
+    return Report(study.experiment, [build(study) for build in _builders(study).values()])
 
 
 # -- one-file export -------------------------------------------------------------------------------------
 
 
-def chart_png(chart: alt.TopLevelMixin, scale: float = 1.5) -> bytes:
+def chart_png(spec: dict, scale: float = 1.5) -> bytes:
     import vl_convert as vlc
 
-    return vlc.vegalite_to_png(chart.to_json(), scale=scale)
+    return vlc.vegalite_to_png(json.dumps(spec), scale=scale)
 
 
 def _data_uri(png: bytes) -> str:

@@ -1,6 +1,12 @@
-"""Report: the study's figures and tables for one experiment, and the presets that start one."""
+"""Report: the study's figures and tables for one experiment, and the presets that start one.
+
+Fast on a big store: the experiment's rows are read once per store change (cached study), each section
+is a lazy tab built only when opened (cached per section), and report files are made only on click.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
@@ -8,27 +14,44 @@ from app.ui import reads, widgets
 from backend.data import DATASETS
 from backend.estimate import describe
 from backend.experiment import PRESETS
+from store.paths import home_dir
 
 DATASET_TITLES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _experiments():
+def _experiments(home: str):
     from store import experiments as store_exps
 
     return store_exps.list_experiments()
 
 
-@st.cache_data(ttl=60, show_spinner="Reading the experiment's results…")
-def _report(experiment_id: int, created: str):
-    """Sections of the report (cached per experiment and its last update)."""
-    from backend.report import build_report
+@st.cache_resource(ttl=600, max_entries=2, show_spinner="Reading the experiment's results…")
+def _study(home: str, experiment_id: int, marker: str):
+    """The experiment's tagged rows, shared read-only by every section (a resource: never copied, never
+    modified). `marker` changes whenever the experiment or the store's evaluation rows change."""
+    from backend.report import load_study
 
-    return build_report(experiment_id)
+    return load_study(experiment_id)
 
 
-@st.cache_data(ttl=600, show_spinner="Rendering the report file…")
-def _report_file(experiment_id: int, created: str, fmt: str) -> bytes:
+@st.cache_data(ttl=600, show_spinner=False)
+def _outline(home: str, experiment_id: int, marker: str) -> tuple[str, list[str]]:
+    from backend.report import report_title, section_titles
+
+    study = _study(home, experiment_id, marker)
+    return report_title(study.experiment), section_titles(study)
+
+
+@st.cache_data(ttl=600, max_entries=64, show_spinner="Computing the section…")
+def _section(home: str, experiment_id: int, marker: str, title: str):
+    from backend.report import build_section
+
+    return build_section(_study(home, experiment_id, marker), title)
+
+
+def _report_bytes(experiment_id: int, fmt: str) -> bytes:
+    """The whole report as one file, built from the store when a download button is clicked."""
     from backend.report import build_report, report_bytes
 
     return report_bytes(build_report(experiment_id), fmt)
@@ -42,17 +65,18 @@ def start_form() -> None:
             st.error("No dataset is available: install Debian's dataset-fashion-mnist or go online for CIFAR-10.")
             st.form_submit_button("Start experiment", disabled=True)
             return
-        preset = st.radio("Preset", list(PRESETS), horizontal=True,
-                          format_func=lambda p: f"{p}", help="Bigger presets give tighter confidence intervals.")
+        preset = st.radio("Preset", list(PRESETS), horizontal=True, key="report_preset",
+                          help="Bigger presets give tighter confidence intervals.")
         default = PRESETS[preset].dataset if PRESETS[preset].dataset in usable else usable[0]
-        dataset = st.selectbox("Dataset", usable, index=usable.index(default),
+        dataset = st.selectbox("Dataset", usable, index=usable.index(default), key="report_dataset",
                                format_func=lambda d: f"{DATASET_TITLES[d]} ({reads.dataset_status(d)})")
         submitted = st.form_submit_button("Start experiment", type="primary")
     plan = PRESETS[preset]
     try:
-        seconds = reads.preset_estimate(preset, dataset)
+        est = reads.preset_estimate_detail(preset, dataset)
+        rates = "rates measured here" if est["calibrated"] else "default rates; calibrate on Home"
         st.caption(f"**{preset}**: {plan.note}. {plan.n_trained} models to train; estimate "
-                   f"{describe(seconds)} on this machine (measured rates; ±50 %).")
+                   f"{describe(est['seconds'])} ({rates}; ±50 %).")
     except Exception as err:  # noqa: BLE001 - an estimate must never break the page
         st.caption(f"**{preset}**: {plan.note}. (No estimate: {err})")
     if submitted:
@@ -61,44 +85,77 @@ def start_form() -> None:
         widgets.start_job(ExperimentSpec(preset=preset, dataset=dataset), f"{preset} experiment")
 
 
-def show(experiment_id: int, created: str) -> None:
+def downloads(experiment_id: int, report_path: str | None) -> None:
+    """The report file the experiment wrote (or one built on click), HTML on click, and a rebuild."""
+    saved = Path(report_path) if report_path else None
+    saved = saved if saved is not None and saved.is_file() else None
+    c1, c2, c3 = st.columns(3)
+    if saved is not None:
+        c1.download_button("⬇ Report file (.md)", data=saved.read_bytes, file_name=saved.name,
+                           mime="text/markdown", key="report-md", on_click="ignore", width="stretch")
+    else:
+        c1.download_button("⬇ Report (.md)", data=lambda: _report_bytes(experiment_id, "markdown"),
+                           file_name=f"experiment-{experiment_id}.md", mime="text/markdown", key="report-md",
+                           on_click="ignore", width="stretch")
+    c2.download_button("⬇ Report (.html)", data=lambda: _report_bytes(experiment_id, "html"),
+                       file_name=f"experiment-{experiment_id}.html", mime="text/html", key="report-html",
+                       on_click="ignore", width="stretch")
+    if c3.button("Rebuild report file", key="report-rebuild", width="stretch",
+                 help="Write the .md file again from what the store holds now (figures as PNG)."):
+        from backend.report import default_report_path, write_report
+        from store import experiments as store_exps
+
+        with st.spinner("Writing the report file…"):
+            path = write_report(experiment_id, saved or default_report_path(experiment_id))
+        if saved is None:
+            store_exps.update_experiment(experiment_id, report_path=str(path))
+            _experiments.clear()
+        st.success(f"Report written to {path}")
+
+
+def draw_section(section, experiment_id: int) -> None:
+    st.caption(section.text)
+    if section.chart is not None:
+        faceted = "facet" in section.chart  # a faceted spec keeps its own panel widths
+        st.vega_lite_chart(spec=section.chart, width="content" if faceted else "stretch")
+    for name, table in section.tables.items():
+        with st.expander(name):
+            st.dataframe(table, hide_index=True)
+            widgets.download_buttons(table, f"experiment-{experiment_id}-{name}", key=f"table-{name}")
+
+
+def show(experiment_id: int, marker: str, report_path: str | None) -> None:
+    home = str(home_dir())
     try:
-        report = _report(experiment_id, created)
+        title, titles = _outline(home, experiment_id, marker)
     except ValueError as err:
         st.info(str(err))
         return
-    st.subheader(report.title)
-    cols = st.columns(2)
-    for col, (fmt, suffix, mime) in zip(cols, (("markdown", ".md", "text/markdown"),
-                                                ("html", ".html", "text/html")), strict=True):
-        col.download_button(f"⬇ Whole report ({suffix[1:]})",
-                            data=lambda fmt=fmt: _report_file(experiment_id, created, fmt),
-                            file_name=f"experiment-{experiment_id}{suffix}", mime=mime,
-                            key=f"report-{fmt}", on_click="ignore", width="stretch")
-    for i, section in enumerate(report.sections):
-        st.markdown(f"### {section.title}")
-        st.caption(section.text)
-        if section.chart is not None:
-            st.altair_chart(section.chart, width="stretch")
-        for name, table in section.tables.items():
-            with st.expander(name):
-                st.dataframe(table, hide_index=True)
-                widgets.download_buttons(table, f"experiment-{experiment_id}-{name}", key=f"t{i}-{name}")
+    st.subheader(title)
+    downloads(experiment_id, report_path)
+    tabs = st.tabs(titles, key=f"report-tab-{experiment_id}", on_change="rerun")
+    for name, tab in zip(titles, tabs, strict=True):
+        with tab:
+            if tab.open:
+                draw_section(_section(home, experiment_id, marker, name), experiment_id)
 
 
 st.title("Report")
 st.write("The hierarchical Re-Basin study in one click (Franke et al., arXiv 2510.09174): zoos, trees, "
          "MergeMany and averaging over the same leaves, L1/L2 references, every model evaluated.")
-experiments = _experiments()
+experiments = _experiments(str(home_dir()))
 if experiments.empty:
     st.info("No experiment yet. Pick a preset below and start one; its report appears here when it is done.")
     start_form()
 else:
     labels = {int(r.id): f"#{r.id} · {r.name} · {r.status}" for r in experiments.itertuples()}
-    chosen = st.selectbox("Experiment", list(labels), format_func=labels.get)
+    chosen = st.selectbox("Experiment", list(labels), format_func=labels.get, key="report_experiment")
     row = experiments[experiments["id"] == chosen].iloc[0]
     if row["status"] != "done":
         st.warning(f"Experiment #{chosen} is {row['status']}; figures show what is stored so far.")
-    show(int(chosen), f"{row['status']}|{row.get('report_path')}")
+    report_path = row.get("report_path")
+    report_path = str(report_path) if isinstance(report_path, str) and report_path else None
+    marker = f"{row['status']}|{report_path}|{reads.counts()['evaluations']}"
+    show(int(chosen), marker, report_path)
     with st.expander("Start another experiment"):
         start_form()

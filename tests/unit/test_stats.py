@@ -93,3 +93,113 @@ def test_robust_curves_and_tables_group_by_param():
     table = stats.paired_table(pairs, [("accuracy", None)]).set_index("leaves")
     assert table.loc[4, "n"] == 2 and table.loc[4, "mean_diff"] == pytest.approx(0.15)
     assert table.loc[8, "n"] == 1 and table.loc[8, "mean_diff"] == pytest.approx(-0.05)
+
+
+def _bootstrap_ci_reference(values, n_boot=stats.N_BOOT, level=stats.CI_LEVEL, seed=0):
+    """The original one-group bootstrap: gather the resamples, mean each row."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return (math.nan, math.nan)
+    if x.size == 1:
+        return (float(x[0]), float(x[0]))
+    idx = np.random.default_rng(seed).integers(0, x.size, size=(n_boot, x.size))
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(x[idx].mean(axis=1), [alpha, 1.0 - alpha])
+    return (float(lo), float(hi))
+
+
+def test_vectorised_bootstrap_matches_one_group_at_a_time():
+    rng = np.random.default_rng(7)
+    groups = [rng.normal(size=n) for n in (5, 5, 12, 1, 0, 40, 12)] + [np.array([0.3, np.nan, 0.5, 0.9])]
+    cis = stats.bootstrap_cis(groups, seed=2)
+    for g, (lo, hi) in zip(groups, cis, strict=True):
+        ref = _bootstrap_ci_reference(g, seed=2)
+        if math.isnan(ref[0]):
+            assert math.isnan(lo) and math.isnan(hi)
+        else:
+            assert lo == pytest.approx(ref[0], abs=1e-12) and hi == pytest.approx(ref[1], abs=1e-12)
+    assert stats.bootstrap_ci(groups[2], seed=2) == tuple(cis[2])  # a group's CI ignores the others
+
+
+def test_summarize_matches_groupwise_reference():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"series": rng.choice(["a", "b", "c"], 300), "level": rng.integers(0, 3, 300),
+                       "value": rng.normal(size=300)})
+    df.loc[::17, "value"] = np.nan
+    df.loc[df["series"] == "c", "level"] = 9  # a group of its own
+    out = stats.summarize(df, ["series", "level"], seed=1)
+    rows = list(df.groupby(["series", "level"], sort=True))
+    assert len(out) == len(rows)
+    for (key, part), got in zip(rows, out.itertuples(index=False), strict=True):
+        vals = part["value"].dropna().to_numpy()
+        assert (got.series, got.level) == key and got.n == vals.size
+        assert got.mean == vals.mean() and got.std == (vals.std(ddof=1) if vals.size > 1 else 0.0)
+        lo, hi = _bootstrap_ci_reference(vals, seed=1)
+        assert got.ci_lo == pytest.approx(lo, abs=1e-12) and got.ci_hi == pytest.approx(hi, abs=1e-12)
+
+
+def test_trend_and_t_test_agree_with_scipy():
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(5)
+    for n in (3, 4, 9, 30):
+        x = np.arange(n) % 4.0
+        y = rng.normal(size=n) + 0.3 * x
+        res = stats.trend(pd.DataFrame({"metric": "m", "param": None, "level": x, "value": y}), "m")
+        fit = sps.linregress(x, y)
+        half = sps.t.ppf(0.975, n - 2) * fit.stderr
+        assert res["slope"] == pytest.approx(fit.slope, abs=1e-12)
+        assert res["intercept"] == pytest.approx(fit.intercept, abs=1e-12)
+        assert res["r"] == pytest.approx(fit.rvalue, abs=1e-12) and res["p"] == pytest.approx(fit.pvalue, abs=1e-12)
+        assert res["slope_hi"] == pytest.approx(fit.slope + half, abs=1e-12)
+        a, b = rng.normal(size=n), rng.normal(size=n)
+        pairs = pd.DataFrame({"pair": list(range(n)) * 2, "method": ["hierarchical"] * n + ["merge_many"] * n,
+                              "value": [*a, *b]})
+        paired, t = stats.paired_difference(pairs), sps.ttest_rel(a, b)
+        assert paired["t"] == pytest.approx(t.statistic, abs=1e-12)
+        assert paired["t_p"] == pytest.approx(t.pvalue, abs=1e-12)
+
+
+def _study_frame_rowwise(df, result):
+    """The original row-by-row tagging of backend.report.study_frame."""
+    from backend.report import METHOD_LABELS, ZOO_LABELS
+
+    df = df.copy()
+    tree_info = {int(t): (g["pair"], g["leaves"]) for g in result["groups"] for t in g["trees"].values()}
+    df["pair"] = [tree_info.get(int(t), (pd.NA, pd.NA))[0] if pd.notna(t) else pd.NA for t in df["tree_id"]]
+    df["leaves"] = [tree_info.get(int(t), (pd.NA, pd.NA))[1] if pd.notna(t) else pd.NA for t in df["tree_id"]]
+
+    def label(method, level, zoo_kind):
+        if method == "zoo":
+            return ZOO_LABELS.get(zoo_kind, str(zoo_kind))
+        if method == "hierarchical":
+            return "unmerged (leaves)" if level == 0 else f"hierarchical level {level} ({2 ** level} models)"
+        return METHOD_LABELS.get(method, method)
+
+    df["series"] = [label(m, lv, z) for m, lv, z in zip(df["method"], df["level"], df["zoo_kind"], strict=True)]
+    df["level"] = df["level"].astype(int)
+    return df
+
+
+def test_vectorised_study_tagging_equals_rowwise():
+    from backend.report import tag_rows
+
+    df = pd.DataFrame({
+        "model_id": [1, 2, 3, 4, 5, 6, 7, 8],
+        "tree_id": pd.array([10, 10, 10, 11, 12, 99, None, None], dtype="Int64"),
+        "method": ["hierarchical", "hierarchical", "hierarchical", "merge_many", "average", "hierarchical",
+                   "zoo", "zoo"],
+        "level": [0, 1, 2, 2, 2, 1, 0, 0], "kind": ["trained", "hierarchical", "hierarchical", "merge_many",
+                                                    "average", "hierarchical", "trained", "trained"],
+        "zoo_kind": ["plain", "plain", "plain", None, "plain", "l1", "l2", None],
+        "metric": "accuracy", "param": np.nan, "value": np.linspace(0.5, 0.9, 8)})
+    result = {"groups": [{"pair": 0, "leaves": 4, "trees": {"hierarchical": 10, "merge_many": 11, "average": 12}}]}
+    new, old = tag_rows(df, result), _study_frame_rowwise(df, result)
+    assert list(new.columns) == list(old.columns)
+    pd.testing.assert_frame_equal(new.astype(object).where(new.notna(), None),
+                                  old.astype(object).where(old.notna(), None), check_dtype=False)
+    assert list(new["series"])[:7] == ["unmerged (leaves)", "hierarchical level 1 (2 models)",
+                                   "hierarchical level 2 (4 models)", "MergeMany", "naive average",
+                                   "hierarchical level 1 (2 models)", "L2-regularised"]
+    assert "pair" not in df.columns  # the input is not modified
