@@ -6,9 +6,9 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.graphs import plan_dot
-from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, parse_ints, parse_pairing, start_job
+from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, parse_ints, start_job
 from backend.jobs.spec import MergeSpec
-from backend.merge.tree import plan_tree
+from backend.merge.tree import parse_pairing, plan_tree
 
 st.title("Merge builder")
 st.caption("Leaves are merged pairwise level by level (hierarchical Re-Basin: 2ⁿ → 2ⁿ⁻¹ → … → 1), and/or all "

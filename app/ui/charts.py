@@ -91,8 +91,8 @@ def series_order(labels) -> list[str]:
     def rank(label: str) -> tuple[int, str, int]:
         if label == LEAVES:
             return (0, "", 0)
-        if " · L" in label and label.rsplit(" · L", 1)[1].isdigit():
-            group, level = label.rsplit(" · L", 1)
+        if " · level " in label and label.rsplit(" · level ", 1)[1].isdigit():
+            group, level = label.rsplit(" · level ", 1)
             return (1, group, int(level))
         return (2, label, 0)
 
@@ -153,7 +153,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
 
 
 def _series(rows: pd.DataFrame) -> list[str]:
-    return [g if m in ("zoo", "leaves") or g == LEAVES else f"{g} · L{lv}"
+    return [g if m in ("zoo", "leaves") or g == LEAVES else f"{g} · level {lv}"
             for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
 
 

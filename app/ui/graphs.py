@@ -42,7 +42,7 @@ def plan_dot(levels: list, leaf_labels: list[str]) -> str:
         lines.append(f"  subgraph level{k} {{ rank=same;")
         for j, group in enumerate(groups):
             carried = len(group) == 1
-            label = f"L{k} · {'carried' if carried else 'merge'} {j}"
+            label = f"level {k} · {'carried' if carried else 'merge'} {j}"
             fill = "#f5f5f5" if carried else "#d8e6fb"
             lines.append(f"    n{k}_{j} [label={_quote(label)}, fillcolor={_quote(fill)}];")
         lines.append("  }")
@@ -67,7 +67,7 @@ def tree_dot(nodes: pd.DataFrame, metric_column: str | None = None, selected: in
             fill = ramp_color(t)
             dark = not math.isnan(value) and t < 0.45
             model_id = int(row.model_id)
-            label = [f"#{model_id} · L{int(row.level)}", str(row.kind)]
+            label = [f"#{model_id} · level {int(row.level)}", str(row.kind)]
             if has_metric:
                 label.append(f"{metric_column} = " + ("n/a" if math.isnan(value) else f"{value:.4g}"))
             border = ', penwidth=3, color="#d62728"' if selected is not None and model_id == selected else ""

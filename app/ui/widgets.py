@@ -73,32 +73,6 @@ def grid_text(values) -> str:
     return ", ".join(f"{v:g}" for v in values)
 
 
-def parse_pairing(text: str) -> list[list[list[int]]]:
-    """Custom pairs typed one level per line, e.g. '0-2, 1-3' then '0-1' -> [[[0, 2], [1, 3]], [[0, 1]]].
-
-    Indices refer to the previous level's nodes in order (level 1 pairs leaves); a lone index carries a
-    node up unchanged.
-    """
-    levels = []
-    for number, line in enumerate((ln.strip() for ln in text.strip().splitlines()), start=1):
-        if not line:
-            continue
-        level = []
-        for token in (t.strip() for t in line.split(",")):
-            if not token:
-                continue
-            try:
-                level.append([int(p) for p in token.split("-")])
-            except ValueError:
-                raise ValueError(f"line {number}: {token!r} is not a pair like '0-1' or a single index") from None
-            if len(level[-1]) > 2:
-                raise ValueError(f"line {number}: {token!r} joins more than two nodes")
-        levels.append(level)
-    if not levels:
-        raise ValueError("type at least one level of pairs, e.g. '0-1, 2-3'")
-    return levels
-
-
 def eval_config_inputs(key: str, *, subset_default: int = 1000):
     """Widgets for an EvalConfig; returns the config, or raises ValueError with what is wrong."""
     from backend.evaluate.config import ALL_METRICS, L2_EPS, LINF_EPS, NOISE_SIGMA, EvalConfig

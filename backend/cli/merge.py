@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                    help=f"{'|'.join(MERGE_METHODS)}; repeatable or a comma list (default hierarchical)")
     p.add_argument("--lam", type=float, default=0.5, help="interpolation weight of the aligned model")
     p.add_argument("--pairing", choices=PAIRINGS, default="as_listed", help="how leaves are paired per level")
+    p.add_argument("--pairs", default=None,
+                   help="custom pairing instead of --pairing: one level per ';', pairs of positions in the "
+                        "level below, e.g. '0-2,1-3;0-1' (a lone index carries a node up)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--evaluate", action="store_true", help="evaluate every node (and leaf) afterwards")
     add_eval_options(p)
@@ -52,10 +55,12 @@ def resolve_leaves(args: argparse.Namespace) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from backend.jobs.spec import MergeSpec
+    from backend.merge.tree import parse_pairing
 
     methods = tuple(flatten(args.method)) or ("hierarchical",)
+    pairing = parse_pairing(args.pairs) if args.pairs else args.pairing
     spec = MergeSpec(model_ids=tuple(resolve_leaves(args)), methods=methods, lam=args.lam,
-                     pairing=args.pairing, seed=args.seed,
+                     pairing=pairing, seed=args.seed,
                      evaluate=eval_config_from_args(args) if args.evaluate else None)
     code, result = run_spec(spec, args)
     if result:

@@ -216,7 +216,7 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     assert band["mark"]["type"] == "area" and band["encoding"]["fill"]["legend"] is None
     assert line["encoding"]["color"]["legend"]["symbolOpacity"] == 1 and curve["padding"]["top"] >= 10
     domain = line["encoding"]["color"]["scale"]["domain"]
-    assert domain[0] == "unmerged leaves" and "hierarchical · L1" in domain and domain[-1] == "L2 zoo"
+    assert domain[0] == "unmerged leaves" and "hierarchical · level 1" in domain and domain[-1] == "L2 zoo"
     assert "pixel units" in line["encoding"]["x"]["title"]
 
     at = _open_tab(at, "Adversarial")

@@ -34,6 +34,7 @@ def test_help_exits_zero(command):
     (("train", "--widths", "a,b"), "comma-separated positive integers"),
     (("merge", "--zoo", "42"), "zoo 42 does not exist"),
     (("merge", "--models", "1,2", "--method", "magic"), "unknown merge method 'magic'"),
+    (("merge", "--models", "1,2,3,4", "--pairs", "0-1-2"), "joins more than two nodes"),
     (("evaluate", "--models", "1", "--metrics", "vibes"), "vibes"),
     (("jobs", "show", "7"), "job 7 does not exist"),
 ])

@@ -219,3 +219,15 @@ def test_bad_input_is_a_clear_value_error(make_tiny_params, tiny_config):
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
+
+
+def test_parse_pairing_text_reads_levels_and_rejects_nonsense():
+    from backend.merge.tree import parse_pairing, plan_tree
+
+    levels = parse_pairing("0-2, 1-3\n0-1")
+    assert levels == [[[0, 2], [1, 3]], [[0, 1]]]
+    assert parse_pairing("0-2,1-3;0-1") == levels  # the CLI's one-line form
+    assert plan_tree(4, levels, 0) == plan_tree(4, parse_pairing("0-2, 1-3; 0-1"), 0)
+    for bad, needle in (("0-1-2", "more than two"), ("a-b", "not a pair"), ("  ", "at least one level")):
+        with pytest.raises(ValueError, match=needle):
+            parse_pairing(bad)
