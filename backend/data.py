@@ -10,10 +10,8 @@ Nothing here is pickled: the cache is safetensors, written to a temp name then `
 from __future__ import annotations
 
 import gzip
-import os
 import socket
 import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -21,9 +19,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
+from store.files import atomic_write_bytes
 from store.paths import data_dir
 
 DATASETS = ("cifar10", "fashion_mnist", "mnist")
@@ -143,15 +142,7 @@ def _cache_path(name: str, train: bool) -> Path:
 
 
 def _write_cache(path: Path, x: Tensor, y: Tensor) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({"x": x.contiguous(), "y": y.contiguous()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, save({"x": x.contiguous(), "y": y.contiguous()}))
 
 
 def _load_torchvision(name: str, train: bool, download: bool) -> tuple[Tensor, Tensor]:

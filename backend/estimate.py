@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+
+from store.files import atomic_write_bytes
 
 TRAIN_OVERHEAD = 1.25  # batching, shuffling, augmentation, per-model train/test accuracy
 EVAL_OVERHEAD = 1.5  # attack bookkeeping, projection/clipping, store writes
@@ -146,9 +147,7 @@ def rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict:
                 disk = {}
         if key not in disk:
             disk[key] = measure_rates(device, layer_sizes, batch)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(disk, indent=1))
-            os.replace(tmp, path)
+            atomic_write_bytes(path, json.dumps(disk, indent=1).encode())
         _MEMO[key] = disk[key]
         return _MEMO[key]
 

@@ -8,12 +8,12 @@ rounded to 4 significant digits in the human formats.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from store.files import atomic_write_bytes
 
 FORMATS = ("csv", "parquet", "markdown", "latex")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".md": "markdown", ".markdown": "markdown", ".tex": "latex"}
@@ -99,14 +99,4 @@ def format_for_path(path: str | Path) -> str:
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write `df` to `path` (format from the suffix) atomically: temp file in the same folder, then replace."""
     path = Path(path)
-    data = export_bytes(df, format_for_path(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, export_bytes(df, format_for_path(path)))

@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from backend import stats
+from store.files import atomic_write_bytes
 
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 ZOO_LABELS = {"plain": "unmerged", "l1": "L1-regularised", "l2": "L2-regularised"}
@@ -376,13 +375,4 @@ def write_report(experiment_id: int, path: str | Path | None = None) -> Path:
     if suffix not in (".md", ".markdown", ".html", ".htm"):
         raise ValueError(f"the report file must end in .md or .html, got {path.name!r}")
     data = report_bytes(build_report(experiment_id), "html" if suffix.startswith(".htm") else "markdown")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)

@@ -10,14 +10,13 @@ No pickle anywhere.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
+from store.files import atomic_write_bytes
 from store.paths import weights_dir
 
 if TYPE_CHECKING:  # torch is imported only when tensors are (de)serialised: query modules stay light
@@ -71,34 +70,8 @@ def save_weights(params: dict[str, torch.Tensor]) -> str:
     path = weights_path(h)
     if path.is_file() and path.stat().st_size == len(data):
         return h
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write_bytes(path, data, durable=True)
     return h
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (best effort: not every filesystem allows opening a directory)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_weights(h: str) -> dict[str, torch.Tensor]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from backend.cli.common import flatten, int_list, name_list
+from store.files import atomic_write_bytes
 
 FORMATS = ("csv", "parquet", "markdown", "latex")
 
@@ -45,19 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if args.format is None:
         path = write_table(table, out)
     else:
-        path = _write_atomic(out, export_bytes(table, args.format))
+        path = atomic_write_bytes(out, export_bytes(table, args.format))
     print(f"wrote {len(table)} rows to {path}")
     return 0
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
