@@ -94,12 +94,7 @@ def aggregate_evaluations(members: pd.DataFrame, keys: Sequence[str], eval_key: 
     sql = (f"SELECT {cols}, e.metric, e.param, avg(e.value) AS mean, stddev_samp(e.value) AS std, "
            f"count(e.value) AS n FROM _members m JOIN evaluations e ON e.model_id = m.model_id "
            f"WHERE {where} GROUP BY ALL ORDER BY ALL")
-    with connect() as con:
-        con.register("_members", rel)
-        try:
-            return fetch_df(con, sql, params)
-        finally:
-            con.unregister("_members")
+    return _fetch_with_members(rel, sql, params)
 
 
 def member_evaluations(members: pd.DataFrame, keys: Sequence[str], eval_key: str, *,
@@ -112,6 +107,11 @@ def member_evaluations(members: pd.DataFrame, keys: Sequence[str], eval_key: str
     sql = (f"SELECT m.model_id, {cols}, e.metric, e.param, e.value FROM _members m "
            f"JOIN evaluations e ON e.model_id = m.model_id WHERE {where} "
            f"ORDER BY m.model_id, e.metric, e.param NULLS FIRST")
+    return _fetch_with_members(rel, sql, params)
+
+
+def _fetch_with_members(rel, sql: str, params: list) -> pd.DataFrame:
+    """Run `sql` with the members frame visible as the view `_members` for this one query."""
     with connect() as con:
         con.register("_members", rel)
         try:
