@@ -171,15 +171,8 @@ def paired_table(df: pd.DataFrame, metrics: Sequence[tuple[str, float | None]], 
                  by: Sequence[str] = ("leaves",), a: str = "hierarchical", b: str = "merge_many",
                  seed: int = 0) -> pd.DataFrame:
     """`paired_difference` for each metric (and param) and each group of `by` (e.g. 4 and 8 leaves)."""
-    out = []
-    for metric, param in metrics:
-        rows = select(df, metric, param)
-        groups = rows.groupby(list(by), sort=True) if by else [((), rows)]
-        for key, part in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            res = paired_difference(part, a=a, b=b, seed=seed)
-            out.append({**dict(zip(by, key, strict=True)), "metric": metric, "param": param, **res})
-    return pd.DataFrame(out)
+    return _per_metric_and_group(df, metrics, by, lambda part, metric, param: {
+        "metric": metric, "param": param, **paired_difference(part, a=a, b=b, seed=seed)})
 
 
 def trend(df: pd.DataFrame, metric: str, param: float | None = None, *, x: str = "level",
@@ -220,11 +213,17 @@ def _linregress(x: np.ndarray, y: np.ndarray) -> dict:
 def trend_table(df: pd.DataFrame, metrics: Sequence[tuple[str, float | None]], *,
                 by: Sequence[str] = ("leaves",)) -> pd.DataFrame:
     """`trend` for each metric and each group of `by`."""
+    return _per_metric_and_group(df, metrics, by, trend)
+
+
+def _per_metric_and_group(df: pd.DataFrame, metrics: Sequence[tuple[str, float | None]],
+                          by: Sequence[str], row) -> pd.DataFrame:
+    """One row per (metric, param) × group of `by`: the group's keys, then `row(part, metric, param)`."""
     out = []
     for metric, param in metrics:
         rows = select(df, metric, param)
         groups = rows.groupby(list(by), sort=True) if by else [((), rows)]
         for key, part in groups:
             key = key if isinstance(key, tuple) else (key,)
-            out.append({**dict(zip(by, key, strict=True)), **trend(part, metric, param)})
+            out.append({**dict(zip(by, key, strict=True)), **row(part, metric, param)})
     return pd.DataFrame(out)
