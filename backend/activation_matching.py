@@ -66,8 +66,8 @@ def activation_matching(
         a, b = za[i][0], zb[i][0]  # [N, n]
         if a.shape[1] != sizes[name]:
             raise ValueError(f"layer {i} has {a.shape[1]} units but permutation {name} has {sizes[name]}")
-        post = correlation(torch.relu(a), torch.relu(b))
-        sim = post + TIE_BREAK * correlation(a, b)
+        post = correlation(torch.relu(a), torch.relu(b)).cpu()
+        sim = post + TIE_BREAK * correlation(a, b).cpu()
         rows, cols = linear_sum_assignment(sim.numpy(), maximize=True)
         perm[name] = torch.from_numpy(cols).long()
         total += float(post[rows, cols].mean())

@@ -198,6 +198,17 @@ def align(params_a: Mapping[str, Tensor], params_b: Mapping[str, Tensor], method
     return apply_permutation(spec, match.perm, params_b), match
 
 
+def image_batch(dataset: str, n: int, split: str = "train", seed: int = 0) -> Tensor:
+    """n images (float [0, 1]) drawn without replacement from a split by a seeded permutation."""
+    from backend.data import load_split, to_float
+
+    if split not in SPLITS:
+        raise ValueError(f"the image split must be one of {', '.join(SPLITS)}, got {split!r}")
+    x, _ = load_split(dataset, train=split == "train")
+    idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(int(seed)))[:n]
+    return to_float(x[idx])
+
+
 def lerp_stack(a: Mapping[str, Tensor], b: Mapping[str, Tensor], lams: Sequence[float]) -> dict[str, Tensor]:
     """θ(λ) for every λ as one stack {key: [G, ...]}; mean/std from a."""
     lam = torch.tensor(list(lams), dtype=torch.float32)
