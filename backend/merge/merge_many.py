@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from backend.matching import IMPROVEMENT_RTOL, weight_matching
+from backend.matching import IMPROVEMENT_RTOL, MatchResult, weight_matching
 from backend.merge.common import MergeError, Params, check_compatible, mean_params
+from backend.merge.tree import TreeNode, flat_nodes
 from backend.permutation import PermutationSpec, apply_permutation, is_identity, spec_for_params
 from backend.progress import ProgressFn, report
 
@@ -84,3 +85,13 @@ def merge_many(
         params=mean_params(aligned), aligned=aligned, objective_trace=trace, rounds=rounds,
         seconds=time.perf_counter() - start,
     )
+
+
+def merge_many_nodes(models: Sequence[Mapping[str, Tensor]], *, seed: int = 0, max_iter: int = 100,
+                     progress: ProgressFn | None = None, **_unused) -> list[TreeNode]:
+    """The registry's face of MergeMany: the leaves, then one root whose `match` holds the objective trace
+    (perm empty, since every model has its own; `sweeps` counts rounds)."""
+    result = merge_many(models, seed=seed, max_iter=max_iter, progress=progress)
+    summary = MatchResult(perm={}, objective_trace=result.objective_trace, sweeps=result.rounds,
+                          seconds=result.seconds)
+    return flat_nodes(models, result.params, summary, result.seconds)
