@@ -128,8 +128,28 @@ _TABLES_V1 = (
     )""",
 )
 
+_CURVES = (
+    """CREATE TABLE curve_configs (
+        key TEXT PRIMARY KEY,
+        config TEXT NOT NULL             -- JSON: ConnectivityConfig dict
+    )""",
+    """CREATE TABLE curves (
+        model_a BIGINT NOT NULL,         -- θ(0)
+        model_b BIGINT NOT NULL,         -- θ(1), before alignment
+        curve_key TEXT NOT NULL,         -- ConnectivityConfig key
+        align TEXT NOT NULL,             -- none | weight | activation
+        repair BOOLEAN NOT NULL,
+        split TEXT NOT NULL,             -- test | train
+        lam DOUBLE,                      -- NULL for barrier rows
+        metric TEXT NOT NULL,            -- accuracy | loss | loss_barrier | accuracy_barrier
+        value DOUBLE NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "zoos, models, trees, merges, eval_configs, evaluations, jobs, experiments", _TABLES_V1),
+    Migration(2, "interpolation curves and barriers (curves, curve_configs)", _CURVES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
