@@ -122,8 +122,12 @@ def hierarchical_merge(
     seed: int = 0,
     max_iter: int = 100,
     progress: ProgressFn | None = None,
+    matcher: str = "weight",
+    repair: bool = False,
+    images: Tensor | None = None,
 ) -> list[TreeNode]:
-    """Merge `leaves` along plan_tree(len(leaves), pairing, seed); every merge is merge_pair(A, B, lam)."""
+    """Merge `leaves` along plan_tree(len(leaves), pairing, seed); every merge is merge_pair(A, B, lam)
+    with the given matcher (and REPAIR, towards the two parents' interpolated statistics)."""
     lam = check_lam(lam)
     check_compatible(leaves)
     levels = plan_tree(len(leaves), pairing, seed)
@@ -141,7 +145,8 @@ def hierarchical_merge(
                 report(progress, "merge", done, total, f"level {k}: merging node {parents[1]} into {parents[0]}")
                 start = time.perf_counter()
                 a, b = nodes[parents[0]].params, nodes[parents[1]].params
-                pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter)
+                pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter, matcher=matcher, repair=repair,
+                                  images=images)
                 node = TreeNode(len(nodes), k, parents, pair.params, pair.match, time.perf_counter() - start)
                 done += 1
             nodes.append(node)
