@@ -160,14 +160,15 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
 
 
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
-              parents: list[int], seconds: float) -> tuple[int, bool]:
+              parents: list[int], seconds: float, carried: bool = False) -> tuple[int, bool]:
     """Store one merged node (weights first, then its row); returns (model id, newly added)."""
     existing = store_models.find_model(key)
     if existing is not None:
         return existing, False
     weights = store_weights.save_weights(params)
     mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
-                                 node_index=node_index, parents=parents, seconds=seconds, **common)
+                                 node_index=node_index, parents=parents, seconds=seconds, carried=carried,
+                                 **common)
     return mid, True
 
 
@@ -181,7 +182,8 @@ def _store_hierarchical(spec, key, leaves, leaf_ids, common, progress) -> int:
         config = {"method": "hierarchical", "tree_key": key, "lam": spec.lam, "node_index": node.index}
         mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), "hierarchical", node.params,
                              config, common, level=node.level, node_index=node.index,
-                             parents=[ids[p] for p in node.parents], seconds=node.seconds)
+                             parents=[ids[p] for p in node.parents], seconds=node.seconds,
+                             carried=len(node.parents) == 1)
         ids.append(mid)
         if new and node.match is not None:
             store_trees.add_merge(common["tree_id"], mid, "hierarchical", spec.lam, node.match.sweeps,
