@@ -343,10 +343,11 @@ def _data_uri(png: bytes) -> str:
 
 def render_markdown(report: Report) -> str:
     from backend.export import export_bytes
+    from backend.text import escape_markdown
 
-    out = [f"# {report.title}", ""]
+    out = [f"# {escape_markdown(report.title, inline=True)}", ""]
     for s in report.sections:
-        out += [f"## {s.title}", "", s.text, ""]
+        out += [f"## {escape_markdown(s.title, inline=True)}", "", s.text, ""]
         if s.chart is not None:
             out += [f"![{s.title}]({_data_uri(chart_png(s.chart))})", ""]
         for name, table in s.tables.items():

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.graphs import plan_dot
+from app.ui.text import md
 from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, parse_ints, start_job
 from backend.jobs.spec import MergeSpec
 from backend.merge.tree import parse_pairing, plan_tree
@@ -122,7 +123,7 @@ if evaluate:
 # -- 4. start -------------------------------------------------------------------------------------------------
 st.subheader("4 · Start")
 for problem in problems:
-    st.error(problem)
+    st.error(md(problem))
 if st.button("Start merge", type="primary", disabled=bool(problems), key="start_merge"):
     spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), lam=float(lam), pairing=pairing,
                      seed=int(seed), evaluate=eval_dict)

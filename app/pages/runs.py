@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from app.ui.widgets import LAST_JOB
 from backend.jobs import queue
 from store import jobs as store_jobs
@@ -54,7 +55,7 @@ def _title(job) -> str:
         what = f"{len(spec.get('model_ids', []))} model(s)"
     else:
         what = f"preset '{spec.get('preset')}' on {spec.get('dataset')}"
-    return f"#{int(job['id'])} · {kind} · {what}"
+    return f"#{int(job['id'])} · {md(kind)} · {md(what)}"
 
 
 def _result_links(job) -> None:
@@ -94,7 +95,7 @@ def _job_card(job) -> None:
                 st.rerun()
             progress = float(job["progress"] or 0.0)
             stage = job["stage"] or "starting"
-            text = f"{stage}: {job['message']}" if job["message"] else stage
+            text = f"{md(stage)}: {md(job['message'])}" if job["message"] else md(stage)
             st.progress(min(max(progress, 0.0), 1.0), text=f"{progress:.0%} · {text}")
             elapsed = _seconds(job["started_at"] if pd.notna(job["started_at"]) else job["created_at"])
             eta = elapsed * (1 - progress) / progress if elapsed and progress > 0.02 else None
@@ -106,9 +107,9 @@ def _job_card(job) -> None:
                 job["finished_at"]) else "–"
             st.caption(f"finished {finished} UTC" + (f" · took {_clock(took)}" if took is not None else ""))
             if status == "failed":
-                st.error(job["error"] or "the worker stopped without saying why")
+                st.error(md(job["error"]) if job["error"] else "the worker stopped without saying why")
             elif status == "cancelled" and job["error"]:
-                st.warning(job["error"])
+                st.warning(md(job["error"]))
             elif status == "done":
                 _result_links(job)
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from backend.export import FILE_SUFFIX, FORMATS, MIME_TYPES, export_bytes
 
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "markdown": "Markdown", "latex": "LaTeX"}
@@ -34,11 +35,11 @@ def start_job(spec, what: str) -> int | None:
     try:
         job_id = submit(spec)
     except ValueError as err:
-        st.error(f"Could not start the {what}: {err}")
+        st.error(f"Could not start the {md(what)}: {md(err)}")
         return None
     reads.clear()
     st.session_state[LAST_JOB] = job_id
-    st.success(f"Started {what} as job #{job_id}. Follow it on the Runs page.")
+    st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
     st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:")
     return job_id
 

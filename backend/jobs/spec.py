@@ -205,8 +205,37 @@ class ExperimentSpec(_Spec):
             raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
 
 
-SPECS = {cls.kind: cls for cls in (TrainSpec, MergeSpec, EvaluateSpec, ExperimentSpec)}
-Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec
+@dataclass(frozen=True)
+class InterpolateSpec(_Spec):
+    """Interpolation curves and barriers for model pairs and/or every merged node's parent pair of trees."""
+
+    kind: ClassVar[str] = "interpolate"
+    pairs: tuple = ()  # ((model_a, model_b), ...)
+    tree_ids: tuple = ()
+    config: dict = field(default_factory=dict)  # ConnectivityConfig.to_dict()
+
+    def __post_init__(self):
+        object.__setattr__(self, "pairs", tuple(tuple(p) for p in self.pairs))
+        object.__setattr__(self, "tree_ids", tuple(self.tree_ids))
+
+    def validate(self) -> None:
+        from backend.connectivity import ConnectivityConfig
+
+        if not self.pairs and not self.tree_ids:
+            raise ValueError("choose at least one model pair or tree to interpolate")
+        for pair in self.pairs:
+            if len(pair) != 2:
+                raise ValueError(f"a pair is two model ids, got {list(pair)}")
+            _check_model_ids(pair, 2)
+        for tree_id in self.tree_ids:
+            _check_int("a tree id", tree_id, 1)
+        if not isinstance(self.config, dict):
+            raise ValueError("the connectivity config must be a dict of ConnectivityConfig fields")
+        ConnectivityConfig.from_dict(self.config)
+
+
+SPECS = {cls.kind: cls for cls in (TrainSpec, MergeSpec, EvaluateSpec, ExperimentSpec, InterpolateSpec)}
+Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec | InterpolateSpec
 
 
 def spec_from_dict(d: dict | str) -> Spec:

@@ -222,6 +222,69 @@ def tree_model_ids(tree_id: int) -> list[int]:
     return [int(i) for i in df.sort_values(["level", "id"])["id"]]
 
 
+# -- interpolate ----------------------------------------------------------------------------------------
+
+
+def tree_parent_pairs(tree_id: int) -> list[tuple[int, int]]:
+    """(parent A, parent B) of every node of a tree merged from exactly two parents, by level."""
+    if store_trees.get_tree(tree_id) is None:
+        raise ValueError(f"tree {tree_id} does not exist")
+    df = store_trees.tree_nodes(tree_id).sort_values(["level", "id"])
+    pairs = []
+    for parents in df["parents"]:
+        parents = _json(parents) or []
+        if len(parents) == 2:
+            pairs.append((int(parents[0]), int(parents[1])))
+    return pairs
+
+
+def interpolate_pairs(spec, ctx: JobContext) -> dict:
+    """Curves and barriers for every requested pair (tree parent pairs included); cached pairs are skipped."""
+    from backend.connectivity import ConnectivityConfig, curves_for_pair, image_batch
+    from backend.data import load_split, to_float
+    from store import curves as store_curves
+
+    spec.validate()
+    config = ConnectivityConfig.from_dict(spec.config)
+    key = config.key()
+    pairs = [tuple(int(m) for m in p) for p in spec.pairs]
+    for tree_id in spec.tree_ids:
+        found = tree_parent_pairs(int(tree_id))
+        if not found:
+            raise ValueError(f"tree {tree_id} has no node merged from two parents")
+        pairs += [p for p in found if p not in pairs]
+    store_curves.register_curve_config(key, config.to_dict())
+    with connect():
+        todo = [p for p in pairs if not store_curves.has_curves(p[0], p[1], key)]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    data: dict[str, dict] = {}
+    with ctx.within() as sub:
+        for i, (a_id, b_id) in enumerate(todo):
+            ctx.check_cancel(force=True)
+            rows, (params_a, params_b) = load_leaves([a_id, b_id])
+            dataset = rows[0]["dataset"]
+            if dataset not in data:  # one load per dataset
+                x, y = load_split(dataset, train=False)
+                x, y = (x, y) if config.test_subset is None else (x[:config.test_subset], y[:config.test_subset])
+                entry = {"test": (to_float(x).to(device), y.to(device)), "train": None, "images": None}
+                if config.train_subset is not None:
+                    xt, yt = load_split(dataset, train=True)
+                    entry["train"] = (to_float(xt[:config.train_subset]).to(device), yt[:config.train_subset].to(device))
+                if config.repair or "activation" in config.aligns:
+                    entry["images"] = image_batch(dataset, config.images, config.image_split, config.data_seed).to(device)
+                data[dataset] = entry
+            entry = data[dataset]
+            params_a = {k: v.to(device) for k, v in params_a.items()}
+            params_b = {k: v.to(device) for k, v in params_b.items()}
+            curves = curves_for_pair(params_a, params_b, config, test=entry["test"], train=entry["train"],
+                                     images=entry["images"], progress=sub(i / len(todo), (i + 1) / len(todo)))
+            store_curves.save_curves(a_id, b_id, key, [r for c in curves for r in c.rows()])
+        sub(0.0, 1.0)
+        ctx.progress(ProgressEvent("interpolate", 1, 1, f"{len(todo)} pair(s) computed, {len(pairs) - len(todo)} cached"),
+                     force=True)
+    return {"pairs": [list(p) for p in pairs], "curve_key": key, "computed": len(todo)}
+
+
 # -- evaluate -------------------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ def test_the_carried_node_is_flagged_in_the_store(awkward):
 
 
 def test_migration_backfills_the_carried_flag_of_an_old_store():
-    """A store written before migration 2 gets the flag from the node's shape (one parent, in a tree)."""
+    """A store written before the carried migration gets the flag from the node's shape (one parent, in a tree)."""
     import duckdb
 
     from store.migrations import MIGRATIONS, migrate
