@@ -29,15 +29,35 @@ TIE_BREAK = 1e-4  # weight of the pre-activation correlation (matters only among
 VERSION = 1
 
 
+def standardize(a: Tensor) -> Tensor:
+    """Columns of a [N, n] centred and scaled to unit (population) std, float64; constant columns become 0."""
+    a = a.double()
+    a = a - a.mean(0)
+    std = a.pow(2).mean(0).sqrt()
+    return torch.where(std > 0, a / std.clamp_min(1e-300), torch.zeros_like(a))
+
+
 def correlation(a: Tensor, b: Tensor) -> Tensor:
     """Pearson correlation between the columns of a [N, n] and of b [N, m] -> [n, m], float64; 0 for constants."""
-    a, b = a.double(), b.double()
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    std_a, std_b = a.pow(2).mean(0).sqrt(), b.pow(2).mean(0).sqrt()
-    cov = a.T @ b / a.shape[0]
-    denom = std_a[:, None] * std_b[None, :]
-    return torch.where(denom > 0, cov / denom.clamp_min(1e-300), torch.zeros_like(cov))
+    return standardize(a).T @ standardize(b) / a.shape[0]
+
+
+def assignment(post: Tensor, pre: Tensor | None = None) -> tuple[Tensor, float]:
+    """The LAP on a correlation matrix [n, n] (rows: target units, columns: B's units), ties broken by pre."""
+    post = post.cpu()
+    sim = post if pre is None else post + TIE_BREAK * pre.cpu()
+    rows, cols = linear_sum_assignment(sim.numpy(), maximize=True)
+    return torch.from_numpy(cols).long(), float(post[rows, cols].mean())
+
+
+def hidden_activations(params: Mapping[str, Tensor], x: Tensor) -> list[Tensor]:
+    """Pre-activations [N, n] of every hidden layer of one MLP on images x."""
+    return [z[0] for z in stacked_preactivations(stack_params([dict(params)]), x)[:-1]]
+
+
+def layer_assignment(pre_a: Tensor, pre_b: Tensor) -> tuple[Tensor, float]:
+    """perm [n] with B's unit perm[i] matched to A's unit i, and the mean matched post-ReLU correlation."""
+    return assignment(correlation(torch.relu(pre_a), torch.relu(pre_b)), correlation(pre_a, pre_b))
 
 
 @torch.no_grad()
@@ -52,24 +72,27 @@ def activation_matching(
     """The permutation of B's hidden units that best correlates B's activations with A's on images x."""
     start = time.perf_counter()
     sizes = _check_pair(spec, params_a, params_b)
-    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] < 2:
-        raise ValueError("activation matching needs a batch of at least 2 images")
-    names = spec.perm_names
-    expected = [f"P_{i}" for i in range(len(names))]
-    if sorted(names) != sorted(expected):
-        raise ValueError("activation matching supports the MLP permutation spec (P_0 .. P_k) only")
-    za = stacked_preactivations(stack_params([dict(params_a)]), x)
-    zb = stacked_preactivations(stack_params([dict(params_b)]), x)
+    check_images(x)
+    expected = mlp_perm_names(spec)
+    za, zb = hidden_activations(params_a, x), hidden_activations(params_b, x)
     perm: dict[str, Tensor] = {}
     total = 0.0
     for i, name in enumerate(expected):
-        a, b = za[i][0], zb[i][0]  # [N, n]
-        if a.shape[1] != sizes[name]:
-            raise ValueError(f"layer {i} has {a.shape[1]} units but permutation {name} has {sizes[name]}")
-        post = correlation(torch.relu(a), torch.relu(b)).cpu()
-        sim = post + TIE_BREAK * correlation(a, b).cpu()
-        rows, cols = linear_sum_assignment(sim.numpy(), maximize=True)
-        perm[name] = torch.from_numpy(cols).long()
-        total += float(post[rows, cols].mean())
+        if za[i].shape[1] != sizes[name]:
+            raise ValueError(f"layer {i} has {za[i].shape[1]} units but permutation {name} has {sizes[name]}")
+        perm[name], value = layer_assignment(za[i], zb[i])
+        total += value
         report(progress, "match", i + 1, len(expected), f"activation matching: layer {i}")
     return MatchResult(perm=perm, objective_trace=[total], sweeps=1, seconds=time.perf_counter() - start)
+
+
+def check_images(x) -> None:
+    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] < 2:
+        raise ValueError("activation matching needs a batch of at least 2 images")
+
+
+def mlp_perm_names(spec: PermutationSpec) -> list[str]:
+    expected = [f"P_{i}" for i in range(len(spec.perm_names))]
+    if sorted(spec.perm_names) != sorted(expected):
+        raise ValueError("activation matching supports the MLP permutation spec (P_0 .. P_k) only")
+    return expected
