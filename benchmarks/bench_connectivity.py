@@ -64,6 +64,35 @@ def timed(fn, *args, repeat=1, **kwargs):
     return out, best
 
 
+def speed_rows(a, b, x, y, images, n_images):
+    """Part 1 for one pair: (label, stacked s, one-at-a-time s) for plain and REPAIRed 21-point curves."""
+    lams = parse_grid("21")
+    out = []
+    for repaired in (False, True):
+        cfg = ConnectivityConfig(lam_grid=lams, aligns=("none",), repair=repaired, images=n_images)
+        # align "none" on an already aligned pair: the curve of weight matching without re-matching
+        runs = [curves_for_pair(a, b, cfg, test=(x, y), images=images)[-1] for _ in range(2)]
+        curve, t_stacked = runs[-1], min(c.seconds for c in runs)  # this variant's own time
+        (acc, loss), t_single = timed(one_at_a_time, a, b, lams, x, y, images if repaired else None, repeat=2)
+        assert np.allclose(curve.loss, loss, rtol=1e-4) and np.allclose(curve.accuracy, acc, atol=1e-3)
+        out.append(("REPAIR" if repaired else "plain ", t_stacked, t_single))
+    return out
+
+
+def cifar_shape_speed(args) -> None:
+    from backend.models import MLP, MLPConfig, state_dict_of
+
+    torch.manual_seed(0)
+    a, b = (state_dict_of(MLP(MLPConfig())) for _ in range(2))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(args.test_subset, 3, 32, 32, generator=g)
+    y = torch.randint(0, 10, (args.test_subset,), generator=g)
+    images = torch.rand(args.images, 3, 32, 32, generator=g)
+    print(f"1. 21-point curve, CIFAR-10-shaped default MLP (3072-512-512-512-256-10), {len(y)} random images")
+    for label, t_stacked, t_single in speed_rows(a, b, x, y, images, args.images):
+        print(f"   {label}: stacked {t_stacked:.2f} s, one at a time {t_single:.2f} s -> {t_single / t_stacked:.1f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", type=int, default=8, help="Fashion-MNIST models to train (a power of 2)")
@@ -73,8 +102,12 @@ def main() -> None:
     p.add_argument("--test-subset", type=int, default=2000)
     p.add_argument("--images", type=int, default=4096, help="batch for activation matching and REPAIR")
     p.add_argument("--threads", default="2")
+    p.add_argument("--speed-only-cifar-shape", action="store_true",
+                   help="only part 1, on two random CIFAR-10-shaped default MLPs (3072 inputs) and random images")
     args = p.parse_args()
     torch.set_num_threads(int(args.threads))
+    if args.speed_only_cifar_shape:
+        return cifar_shape_speed(args)
 
     widths = tuple(int(w) for w in args.widths.split(","))
     config = TrainConfig(dataset="fashion_mnist", widths=widths, epochs=args.epochs, batch_size=512,
@@ -90,16 +123,10 @@ def main() -> None:
 
     # 1. stacked curve vs one model at a time
     lams = parse_grid("21")
-    a, b = models[0], align(models[0], models[1], "weight")[0]
     print(f"\n1. 21-point curve on {len(y)} test images (weight-matched pair)")
-    for repaired in (False, True):
-        cfg = ConnectivityConfig(lam_grid=lams, aligns=("none",), repair=repaired, images=args.images)
-        # align "none" on the already aligned pair: the curve of weight matching without re-matching
-        runs = [curves_for_pair(a, b, cfg, test=(x, y), images=images)[-1] for _ in range(2)]
-        curve, t_stacked = runs[-1], min(c.seconds for c in runs)  # this variant's own time
-        (acc, loss), t_single = timed(one_at_a_time, a, b, lams, x, y, images if repaired else None, repeat=2)
-        assert np.allclose(curve.loss, loss, rtol=1e-4) and np.allclose(curve.accuracy, acc, atol=1e-3)
-        print(f"   {'REPAIR' if repaired else 'plain '}: stacked {t_stacked:.2f} s, one at a time {t_single:.2f} s "
+    for label, t_stacked, t_single in speed_rows(models[0], align(models[0], models[1], "weight")[0], x, y,
+                                                 images, args.images):
+        print(f"   {label}: stacked {t_stacked:.2f} s, one at a time {t_single:.2f} s "
               f"-> {t_single / t_stacked:.1f}x (same numbers)")
 
     # 2. REPAIR's cost relative to the merge
