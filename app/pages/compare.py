@@ -65,7 +65,7 @@ else:
     o1.caption(f"Evaluation config `{eval_key}` · {n_models[eval_key]} models")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
 
-summary = reads.summary(tree_ids, zoo_ids, eval_key, for_charts=True)
+summary = reads.summary(tree_ids, zoo_ids, eval_key)
 present = set(summary["metric"])
 SCALARS = ("accuracy", "loss", "deepfool_linf_median", "deepfool_l2_median", "weight_norm", "lipschitz_global",
            "lipschitz_local_mean")
@@ -116,7 +116,7 @@ with tabs["Merge methods"]:
             st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log), width="stretch")
 with tabs["Table"]:
     if tabs["Table"].open:
-        table = reads.summary(tree_ids, zoo_ids, eval_key)
+        table = summary
         st.subheader("Level × metric: mean ± std")
         st.dataframe(comparison_display(table), hide_index=True, width="stretch")
         st.caption("Downloads hold the long table: one row per group × level × metric × parameter with mean, "

@@ -99,3 +99,21 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
                       deepfool_l2_eps=parse_floats(df_l2, "The DeepFool L2 ε grid"),
                       noise_sigma=parse_floats(noise, "The noise σ grid"), deepfool_steps=int(steps),
                       lipschitz_points=int(points), lipschitz_radius=float(radius))
+
+
+def merge_option_input(option, container=st):
+    """The widget of one registered merge option (backend.merge.registry.MergeOption), keyed by its name:
+    a slider for bounded numbers, a select box for choices, a checkbox for flags, a number box otherwise."""
+    if isinstance(option.default, bool):
+        return container.checkbox(option.label, value=option.default, key=option.name, help=option.help)
+    if option.choices is not None:
+        return container.selectbox(option.label, option.choices, index=option.choices.index(option.default),
+                                   key=option.name, help=option.help)
+    if option.bounds is not None:
+        low, high, step = option.bounds
+        return float(container.slider(option.label, low, high, float(option.default), step, key=option.name,
+                                      help=option.help))
+    if isinstance(option.default, int):
+        return int(container.number_input(option.label, min_value=0, value=option.default, key=option.name,
+                                          help=option.help))
+    return container.text_input(option.label, value=str(option.default), key=option.name, help=option.help)

@@ -12,13 +12,12 @@ ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its
 from __future__ import annotations
 
 import json
-import math
-import time
 
 import torch
 
 from backend.jobs.context import JobContext
 from backend.jobs.spec import MergeSpec, TrainSpec, canonical_key
+from backend.merge.registry import get_method
 from backend.progress import ProgressEvent, report
 from store import evaluations as store_evals
 from store import models as store_models
@@ -117,16 +116,12 @@ def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
 
 
 def tree_key(spec: MergeSpec, method: str) -> str:
-    """Only the settings a method uses name its tree (average ignores lam, pairing and seed)."""
+    """Only the settings a method takes (and its version) name its tree: average ignores lam, pairing and seed."""
     return canonical_key({"method": method, "leaves": list(spec.model_ids), **_tree_config(spec, method)})
 
 
 def _tree_config(spec: MergeSpec, method: str) -> dict:
-    if method == "hierarchical":
-        return {"lam": spec.lam, "pairing": spec.to_dict()["pairing"], "seed": spec.seed}
-    if method == "merge_many":
-        return {"seed": spec.seed}
-    return {}
+    return get_method(method).tree_config(spec.option_values())
 
 
 def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
@@ -150,66 +145,54 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
                 report(progress, method, 1, 1, f"tree {tree_id} already built")
                 continue
             common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
-            if method == "hierarchical":
-                root = _store_hierarchical(spec, key, leaves, leaf_ids, common, progress)
-            else:
-                root = _store_flat(spec, method, key, leaves, leaf_ids, common, progress)
+            root = _store_tree(spec, method, key, leaves, leaf_ids, common, progress)
             store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
             ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
     return tree_ids
 
 
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
-              parents: list[int], seconds: float) -> tuple[int, bool]:
+              parents: list[int], seconds: float, carried: bool = False) -> tuple[int, bool]:
     """Store one merged node (weights first, then its row); returns (model id, newly added)."""
     existing = store_models.find_model(key)
     if existing is not None:
         return existing, False
     weights = store_weights.save_weights(params)
     mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
-                                 node_index=node_index, parents=parents, seconds=seconds, **common)
+                                 node_index=node_index, parents=parents, seconds=seconds, carried=carried,
+                                 **common)
     return mid, True
 
 
-def _store_hierarchical(spec, key, leaves, leaf_ids, common, progress) -> int:
-    from backend.merge.tree import hierarchical_merge
+def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
+    """Run the registry's method and store every node above the leaves; a node that merged two or more
+    parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    from backend.merge.registry import ALIGNMENT_OPTIONS, needs_images
 
-    nodes = hierarchical_merge(leaves, lam=spec.lam, pairing=spec.pairing_arg(), seed=spec.seed,
-                               progress=progress)
+    entry = get_method(method)
+    values = spec.option_values()
+    images = None
+    if needs_images(values) and {"matcher", "repair"} & set(entry.options):
+        from backend.connectivity import image_batch
+
+        images = image_batch(common["dataset"], values["n_images"], values["image_split"], values["image_seed"])
+    nodes = entry(leaves, progress=progress, images=images, **values)
+    lam = values["lam"] if "lam" in entry.options else None
+    tree_config = entry.tree_config(values)
+    alignment = {name: tree_config[name] for name in ALIGNMENT_OPTIONS if name in tree_config}
     ids = list(leaf_ids)
     for node in nodes[len(leaves):]:
-        config = {"method": "hierarchical", "tree_key": key, "lam": spec.lam, "node_index": node.index}
-        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), "hierarchical", node.params,
-                             config, common, level=node.level, node_index=node.index,
-                             parents=[ids[p] for p in node.parents], seconds=node.seconds)
+        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}), **alignment,
+                  "node_index": node.index}
+        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
+                             level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
+                             seconds=node.seconds, carried=len(node.parents) == 1)
         ids.append(mid)
-        if new and node.match is not None:
-            store_trees.add_merge(common["tree_id"], mid, "hierarchical", spec.lam, node.match.sweeps,
-                                  list(node.match.objective_trace), node.seconds)
+        if new and len(node.parents) > 1:
+            match = node.match
+            store_trees.add_merge(common["tree_id"], mid, method, lam, match.sweeps if match else 0,
+                                  list(match.objective_trace) if match else [], node.seconds)
     return ids[-1]
-
-
-def _store_flat(spec, method, key, leaves, leaf_ids, common, progress) -> int:
-    """MergeMany or naive average: one result node over all leaves."""
-    t0 = time.perf_counter()
-    if method == "merge_many":
-        from backend.merge.merge_many import merge_many
-
-        result = merge_many(leaves, seed=spec.seed, progress=progress)
-        params, sweeps, objective = result.params, result.rounds, list(result.objective_trace)
-    else:
-        from backend.merge.average import naive_average
-
-        params, sweeps, objective = naive_average(leaves), 0, []
-        report(progress, "average", 1, 1)
-    seconds = time.perf_counter() - t0
-    level = math.ceil(math.log2(len(leaves)))
-    config = {"method": method, "tree_key": key, "node_index": len(leaves)}
-    mid, new = _add_node(canonical_key({"tree": key, "node": len(leaves)}), method, params, config, common,
-                         level=level, node_index=len(leaves), parents=list(leaf_ids), seconds=seconds)
-    if new:
-        store_trees.add_merge(common["tree_id"], mid, method, None, sweeps, objective, seconds)
-    return mid
 
 
 def tree_model_ids(tree_id: int) -> list[int]:

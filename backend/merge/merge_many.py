@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from backend.matching import IMPROVEMENT_RTOL, weight_matching
+from backend.matching import IMPROVEMENT_RTOL, MatchResult, weight_matching
 from backend.merge.alignment import activation_merge_many, check_alignment_options, repaired
 from backend.merge.common import MergeError, Params, check_compatible, mean_params
+from backend.merge.tree import TreeNode, flat_nodes
 from backend.permutation import (
     PermutationSpec,
     apply_permutation,
@@ -194,3 +195,13 @@ def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None
             break
     aligned = [apply_permutation(spec, total_perms[i], models[i]) for i in range(n)]  # exact gathers, input dtype
     return aligned, trace, rounds
+
+
+def merge_many_nodes(models: Sequence[Mapping[str, Tensor]], *, seed: int = 0, max_iter: int = 100,
+                     progress: ProgressFn | None = None, **options) -> list[TreeNode]:
+    """The registry's face of MergeMany: the leaves, then one root whose `match` holds the objective trace
+    (perm empty, since every model has its own; `sweeps` counts rounds). `options`: merge_many's own."""
+    result = merge_many(models, seed=seed, max_iter=max_iter, progress=progress, **options)
+    summary = MatchResult(perm={}, objective_trace=result.objective_trace, sweeps=result.rounds,
+                          seconds=result.seconds)
+    return flat_nodes(models, result.params, summary, result.seconds)
