@@ -30,6 +30,8 @@ CURVE_METRICS = {
     "noise_acc": "Gaussian noise σ (pixel units)",
 }
 METRIC_TITLES = {
+    "loss_barrier": "Loss barrier between the parents",
+    "accuracy_barrier": "Accuracy barrier between the parents",
     "accuracy": "Test accuracy",
     "loss": "Test loss (cross-entropy)",
     "fgsm_acc": "FGSM robust accuracy",

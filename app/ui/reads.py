@@ -223,3 +223,15 @@ def tree_curves(tree_id: int) -> pd.DataFrame:
 def node_barriers(tree_id: int) -> pd.DataFrame:
     """Per merged node: its parents' barriers as columns (for colouring the tree)."""
     return _node_barriers(_home(), int(tree_id))
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _barrier_levels(home: str, tree_ids: tuple):
+    from backend.curve_queries import barrier_level_frames
+
+    return barrier_level_frames(list(tree_ids))
+
+
+def barrier_levels(tree_ids):
+    """(summary, points, curve key) of the trees' parent barriers per level (backend.curve_queries)."""
+    return _barrier_levels(_home(), _ids(tree_ids))
