@@ -39,8 +39,21 @@ def start_job(spec, what: str) -> int | None:
     reads.clear()
     st.session_state[LAST_JOB] = job_id
     st.success(f"Started {what} as job #{job_id}. Follow it on the Runs page.")
-    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:")
+    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
+
+
+ESTIMATE_SOURCES = {"measured": "from rates jobs measured on this machine",
+                    "partly measured": "partly from rates jobs measured here, partly from the cost model",
+                    "calibrated": "from a calibration of this machine; no job measured here yet",
+                    "default": "from default rates of a 2-core reference machine; no job measured here yet"}
+
+
+def estimate_text(est: dict) -> str:
+    """'about 3 min (2–5 min)': backend.estimate's figure and range, the same words on every page."""
+    from backend.estimate import describe_range
+
+    return describe_range({"total": est["seconds"], "low": est["low"], "high": est["high"]})
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:

@@ -68,7 +68,10 @@ def merge_many(
         rounds = round_index + 1
         changed = False
         for step, i in enumerate(rng.permutation(n)):
-            report(progress, "merge_many", step, n, f"round {rounds}: aligning model {i}", round=rounds)
+            # rounds are open-ended: round r fills the next half of what is left, so the bar never restarts
+            left = 0.5 ** (rounds - 1)
+            report(progress, "merge_many", round((1 - left + left * 0.5 * step / n) * 1000), 1000,
+                   f"round {rounds} · model {step + 1} of {n}", round=rounds)
             others = mean_params([aligned[j] for j in range(n) if j != i])
             match = weight_matching(spec, others, aligned[i], max_iter=max_iter, seed=int(rng.integers(2**31)))
             if not is_identity(match.perm):
@@ -79,7 +82,7 @@ def merge_many(
         previous = trace[-1]
         if not changed or not improved:
             break
-    report(progress, "merge_many", n, n, f"done after {rounds} round(s)", round=rounds)
+    report(progress, "merge_many", 1, 1, f"done after {rounds} round(s)", round=rounds)
     return MergeManyResult(
         params=mean_params(aligned), aligned=aligned, objective_trace=trace, rounds=rounds,
         seconds=time.perf_counter() - start,

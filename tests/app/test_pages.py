@@ -166,24 +166,49 @@ def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
     assert no_workers == [int(merges["id"].iloc[-1])]
 
 
-def test_runs_shows_progress_errors_links_and_cancels(populated_store, no_workers):
+def _select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:
+    """Select rows of an st.dataframe as a click on their boxes would."""
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return _ok(at.run())
+
+
+def test_runs_shows_live_progress_and_a_table_to_filter_select_and_cancel(populated_store, no_workers):
     from backend.jobs.queue import submit
     from backend.jobs.spec import EvaluateSpec
     from store import jobs
 
     job_id = submit(EvaluateSpec(model_ids=(populated_store["root_id"],), eval={"subset": 100}))
-    jobs.update_progress(job_id, 0.4, "fgsm", "model 2 of 5")
+    jobs.update_progress(job_id, 0.4, "fgsm", "model 2 of 5 · fgsm on 100 samples")
     at = _ok(_app("pages/runs.py"))
-    assert "DatasetUnavailable: cifar10 is not on disk" in _texts(at.error)
     progress = at.get("progress")
     assert len(progress) == 1 and progress[0].proto.value == 40
-    assert progress[0].proto.text == "40% · fgsm: model 2 of 5"
-    assert any(c.value.startswith("elapsed ") and "ETA" in c.value for c in at.caption)
+    assert progress[0].proto.text == "40% · model 2 of 5 · fgsm on 100 samples"
+    caption = next(c.value for c in at.caption if c.value.startswith("elapsed "))
+    assert "ETA" in caption and "estimated about" in caption  # the job's estimate, before it measured a pace
+
+    table = at.dataframe(key="runs-table").value
+    assert list(table["id"]) == [job_id, populated_store["failed_job"], populated_store["done_job"]]
+    assert {"kind", "name", "status", "dataset", "widths", "epochs", "methods", "eval_config", "started",
+            "duration", "cache_hits"} <= set(table.columns)
+    assert table.set_index("id").loc[populated_store["failed_job"], "dataset"] == "fashion_mnist"
+
+    at.multiselect(key="runs-status").set_value(["failed"]).run()
+    assert list(_ok(at).dataframe(key="runs-table").value["id"]) == [populated_store["failed_job"]]
+    at.multiselect(key="runs-status").set_value([]).run()
+    at.text_input(key="runs-search").set_value("hierarchical").run()
+    assert list(_ok(at).dataframe(key="runs-table").value["id"]) == [populated_store["done_job"]]
+    at.text_input(key="runs-search").set_value("").run()
+
+    at = _select_rows(at, "runs-table", [1, 2])  # the failed and the done job
+    assert "DatasetUnavailable: cifar10 is not on disk" in _texts(at.error)
     links = {link.proto.page: link.proto.query_string for link in at.get("page_link")}
     trees = [populated_store[k] for k in ("hier_tree", "mm_tree", "avg_tree")]
     assert links["compare"] == "trees=" + "%2C".join(map(str, trees))  # the done job links to its results
     assert links["tree_view"] == f"tree={trees[0]}"
-    at.button(key=f"cancel-{job_id}").click().run()
+    assert at.button(key="runs-cancel").disabled  # nothing active among them
+
+    at = _select_rows(at, "runs-table", [0])  # the running job
+    at.button(key="runs-cancel").click().run()
     _ok(at)
     assert jobs.get_job(job_id)["cancel_requested"]
 
@@ -264,3 +289,54 @@ def test_tree_view_colours_nodes_and_shows_parents(populated_store):
     assert "weight_norm = " in _ok(at).get("graphviz_chart")[0].proto.spec
     at.selectbox(key="tv_node").set_value(populated_store["leaf_ids"][0]).run()
     assert "none (a leaf)" in _texts(_ok(at).markdown)
+
+
+def _seconds_range(text: str) -> tuple[float, float]:
+    """'about 4 min (3–6 min)' -> (180, 360)."""
+    import re
+
+    m = re.search(r"\((<1|[\d.]+)–([\d.]+) (s|min|h|days)\)", text)
+    assert m, text
+    unit = {"s": 1, "min": 60, "h": 3600, "days": 86400}[m.group(3)]
+    low = 0.0 if m.group(1) == "<1" else float(m.group(1))
+    return low * unit, float(m.group(2)) * unit
+
+
+def test_home_estimate_holds_the_measured_time_of_the_last_run(lab_home):
+    """A demo run recorded its work rates as the steps do (per model, per tree, once per experiment);
+    Home's estimate range for demo then contains that run's measured wall time."""
+    import numpy as np
+    import torch
+
+    from backend import estimate
+    from backend.experiment import PRESETS
+    from store import rates
+
+    plan = PRESETS["demo"]
+    sizes = estimate.layer_sizes(plan.dataset, plan.widths)
+    arch, threads = estimate.arch_key(sizes), torch.get_num_threads()
+    rng = np.random.default_rng(0)
+    total = 0.0
+
+    def record(phase, units, seconds_per_unit):
+        nonlocal total
+        seconds = units * seconds_per_unit * rng.uniform(0.85, 1.15)  # a machine's jitter
+        rates.record_rate(phase, arch, "cpu", threads, units, seconds)
+        total += seconds
+
+    for _ in range(plan.n_trained):  # 16 models at 2.1e-10 s per training MAC: ~10 s each
+        record("train", estimate.train_units(sizes, 1, plan.epochs, 60000), 2.1e-10)
+    for _, n in plan.leaf_groups():
+        for method in ("hierarchical", "merge_many"):
+            record("merge", estimate.merge_units(method, n, plan.widths), 4e-9)
+    n_eval = plan.n_trained + sum((n - 1) + 2 for _, n in plan.leaf_groups())
+    for _ in range(n_eval):
+        record("evaluate", estimate.eval_units(sizes, plan.eval_config(), 1, 10000), 6e-11)
+    rates.record_rate("overhead", "experiment", "cpu", threads, 1.0, 9.0)
+    total += 9.0
+
+    at = _ok(_app())
+    metric = next(m for m in at.metric if m.label.startswith("Estimated time here (measured)"))
+    low, high = _seconds_range(metric.value)
+    assert low <= total <= high, (metric.value, total)
+    assert "from rates jobs measured on this machine" in _texts(at.caption)
