@@ -1,4 +1,4 @@
-"""Training curves for charts: per-model points (store/curves.py) grouped by zoo kind with a band.
+"""Training curves for charts: per-model points (store/train_curves.py) grouped by zoo kind with a band.
 
 `curve_groups` labels every point with the group a chart colours it by ("plain zoo", "L1 zoo", "L2 zoo",
 or the zoo's name when several zoos of one kind are shown); `curve_bands` gives per group and epoch the

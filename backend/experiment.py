@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from backend.merge.registry import STUDY_METHODS
 from backend.progress import Cancelled
 
-METHODS = ("hierarchical", "merge_many", "average")
+METHODS = STUDY_METHODS  # every tree group is merged with each of these (backend.merge.registry: in_study)
 
 
 @dataclass(frozen=True)

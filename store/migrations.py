@@ -128,6 +128,25 @@ _TABLES_V1 = (
     )""",
 )
 
+_CURVES = (
+    """CREATE TABLE curve_configs (
+        key TEXT PRIMARY KEY,
+        config TEXT NOT NULL             -- JSON: ConnectivityConfig dict
+    )""",
+    """CREATE TABLE curves (
+        model_a BIGINT NOT NULL,         -- θ(0)
+        model_b BIGINT NOT NULL,         -- θ(1), before alignment
+        curve_key TEXT NOT NULL,         -- ConnectivityConfig key
+        align TEXT NOT NULL,             -- none | weight | activation
+        repair BOOLEAN NOT NULL,
+        split TEXT NOT NULL,             -- test | train
+        lam DOUBLE,                      -- NULL for barrier rows
+        metric TEXT NOT NULL,            -- accuracy | loss | loss_barrier | accuracy_barrier
+        value DOUBLE NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+)
+
 _RATES_AND_CURVES = (
     """CREATE TABLE work_rates (
         phase TEXT NOT NULL,             -- train | merge | evaluate (backend/estimate.py's work units)
@@ -154,7 +173,8 @@ _RATES_AND_CURVES = (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "zoos, models, trees, merges, eval_configs, evaluations, jobs, experiments", _TABLES_V1),
-    Migration(2, "work_rates (measured time per unit of work) and train_curves (loss/accuracy per epoch)",
+    Migration(2, "interpolation curves and barriers (curves, curve_configs)", _CURVES),
+    Migration(3, "work_rates (measured time per unit of work) and train_curves (loss/accuracy per epoch)",
               _RATES_AND_CURVES),
 )
 

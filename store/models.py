@@ -20,9 +20,10 @@ from store.jsonutil import (
     fetch_dict,
     finite_or_none,
 )
+from store.trees import TREE_METHODS
 from store.weights import check_hash, has_weights
 
-MODEL_KINDS = ("trained", "hierarchical", "merge_many", "average")
+MODEL_KINDS = ("trained", *TREE_METHODS)  # a merged node's kind is its tree's method
 JSON_FIELDS = ("widths", "config", "parents")  # decoded by get_model; JSON text in list_models
 
 

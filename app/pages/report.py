@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.ui import reads, widgets
+from app.ui.text import md
 from backend.data import DATASETS
 from backend.experiment import PRESETS
 from store.paths import home_dir
@@ -127,9 +128,9 @@ def show(experiment_id: int, marker: str, report_path: str | None) -> None:
     try:
         title, titles = _outline(home, experiment_id, marker)
     except ValueError as err:
-        st.info(str(err))
+        st.info(md(err))
         return
-    st.subheader(title)
+    st.subheader(md(title))
     downloads(experiment_id, report_path)
     tabs = st.tabs(titles, key=f"report-tab-{experiment_id}", on_change="rerun")
     for name, tab in zip(titles, tabs, strict=True):
@@ -153,7 +154,7 @@ else:
     chosen = st.selectbox("Experiment", list(labels), format_func=labels.get, key="report_experiment")
     row = experiments[experiments["id"] == chosen].iloc[0]
     if row["status"] != "done":
-        st.warning(f"Experiment #{chosen} is {row['status']}; figures show what is stored so far.")
+        st.warning(f"Experiment #{chosen} is {md(row['status'])}; figures show what is stored so far.")
     report_path = row.get("report_path")
     report_path = str(report_path) if isinstance(report_path, str) and report_path else None
     marker = f"{row['status']}|{report_path}|{reads.counts()['evaluations']}"

@@ -8,12 +8,13 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.curves import curve_chart
+from app.ui.text import md
 from app.ui.widgets import LAST_JOB, estimate_text
 from backend import runs
 from backend.jobs import queue
 from backend.jobs.runner import log_path
-from store import curves as store_curves
 from store import jobs as store_jobs
+from store import train_curves as store_curves
 
 ACTIVE = ("queued", "running")
 BADGE_COLOR = {"queued": "gray", "running": "blue", "done": "green", "failed": "red", "cancelled": "orange"}
@@ -47,7 +48,7 @@ def _active_card(job) -> None:
     with st.container(border=True):
         head, badge, right = st.columns([6, 1, 1], vertical_alignment="center")
         row = runs.spec_columns(job["kind"], runs._json(job["spec"]))
-        head.markdown(f"**#{job_id} · {runs.KIND_TITLES.get(job['kind'], job['kind'])} · {row.get('name') or ''}**")
+        head.markdown(f"**#{job_id} · {runs.KIND_TITLES.get(job['kind'], job['kind'])} · {md(row.get('name') or '')}**")
         badge.badge(job["status"], color=BADGE_COLOR.get(job["status"], "gray"))
         if right.button("Cancel", key=f"cancel-{job_id}", disabled=bool(job["cancel_requested"])):
             queue.cancel(job_id, wait=False)
@@ -55,7 +56,7 @@ def _active_card(job) -> None:
             st.rerun()
         progress = min(max(float(job["progress"] or 0.0), 0.0), 1.0)
         stage = job["message"] or job["stage"] or "starting"
-        st.progress(progress, text=f"{progress:.0%} · {stage}")
+        st.progress(progress, text=f"{progress:.0%} · {md(stage)}")
         elapsed = runs.duration_seconds(job["started_at"])
         est = reads.job_estimate(job_id, job["kind"], job["spec"])
         eta = runs.eta_seconds(elapsed, progress, None if est is None else est["seconds"])
@@ -144,7 +145,7 @@ def _selected_actions(selected: pd.DataFrame) -> None:
             try:
                 started.append(queue.submit(spec_from_dict(spec)))
             except ValueError as err:
-                st.error(f"Could not re-run: {err}")
+                st.error(f"Could not re-run: {md(err)}")
         if started:
             st.session_state[LAST_JOB] = started[-1]
             st.session_state["runs_polling"] = True
@@ -153,9 +154,9 @@ def _selected_actions(selected: pd.DataFrame) -> None:
     show_log = c3.toggle("Show log", key="runs-log")
     for _, row in selected.iterrows():
         if row["status"] == "failed":
-            st.error(f"#{int(row['id'])}: {row['error'] or 'the worker stopped without saying why'}")
+            st.error(f"#{int(row['id'])}: {md(row['error']) if row['error'] else 'the worker stopped without saying why'}")
         elif row["status"] == "cancelled" and row["error"]:
-            st.warning(f"#{int(row['id'])}: {row['error']}")
+            st.warning(f"#{int(row['id'])}: {md(row['error'])}")
     done = selected[selected["status"] == "done"]
     if not done.empty:
         _targets_links(done)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from app.ui.widgets import SELECTED_MODELS, download_buttons, parse_ints, start_job
 from backend.data import DATASETS
 from backend.jobs.spec import TrainSpec
@@ -51,7 +52,7 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
             if reads.dataset_status(dataset) == "missing":
                 raise ValueError(f"{dataset} is not on disk and cannot be downloaded here; choose fashion_mnist")
         except ValueError as err:
-            st.error(f"Cannot train this zoo: {err}")
+            st.error(f"Cannot train this zoo: {md(err)}")
         else:
             spec = TrainSpec(name=name.strip(), train=config.to_dict(), n_models=int(n_models),
                              base_seed=int(base_seed), zoo_kind={"none": "plain"}.get(reg, reg))

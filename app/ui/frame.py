@@ -6,6 +6,7 @@ import duckdb
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from store.db import StoreBusy
 from store.paths import home_dir
 
@@ -17,7 +18,7 @@ def sidebar_status() -> None:
         try:
             c = reads.counts()
         except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
-            st.warning(f"Store status unavailable: {err}")
+            st.warning(f"Store status unavailable: {md(err)}")
             return
         st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
                    f"{c.get('evaluations', 0)} evaluation rows")

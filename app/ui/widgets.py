@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from backend.export import FILE_SUFFIX, FORMATS, MIME_TYPES, export_bytes
 
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "markdown": "Markdown", "latex": "LaTeX"}
@@ -34,11 +35,11 @@ def start_job(spec, what: str) -> int | None:
     try:
         job_id = submit(spec)
     except ValueError as err:
-        st.error(f"Could not start the {what}: {err}")
+        st.error(f"Could not start the {md(what)}: {md(err)}")
         return None
     reads.clear()
     st.session_state[LAST_JOB] = job_id
-    st.success(f"Started {what} as job #{job_id}. Follow it on the Runs page.")
+    st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
     st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
 
@@ -111,3 +112,21 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
                       deepfool_l2_eps=parse_floats(df_l2, "The DeepFool L2 ε grid"),
                       noise_sigma=parse_floats(noise, "The noise σ grid"), deepfool_steps=int(steps),
                       lipschitz_points=int(points), lipschitz_radius=float(radius))
+
+
+def merge_option_input(option, container=st):
+    """The widget of one registered merge option (backend.merge.registry.MergeOption), keyed by its name:
+    a slider for bounded numbers, a select box for choices, a checkbox for flags, a number box otherwise."""
+    if isinstance(option.default, bool):
+        return container.checkbox(option.label, value=option.default, key=option.name, help=option.help)
+    if option.choices is not None:
+        return container.selectbox(option.label, option.choices, index=option.choices.index(option.default),
+                                   key=option.name, help=option.help)
+    if option.bounds is not None:
+        low, high, step = option.bounds
+        return float(container.slider(option.label, low, high, float(option.default), step, key=option.name,
+                                      help=option.help))
+    if isinstance(option.default, int):
+        return int(container.number_input(option.label, min_value=0, value=option.default, key=option.name,
+                                          help=option.help))
+    return container.text_input(option.label, value=str(option.default), key=option.name, help=option.help)

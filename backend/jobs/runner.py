@@ -59,6 +59,8 @@ def execute(spec, ctx: JobContext) -> dict:
             if store_models.get_model(int(mid)) is None:
                 raise ValueError(f"model {mid} does not exist")
         return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx)}
+    if spec.kind == "interpolate":
+        return steps.interpolate_pairs(spec, ctx)
     if spec.kind == "experiment":
         from backend.experiment import run_experiment
 

@@ -12,13 +12,13 @@ ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import torch
 
 from backend.jobs.context import JobContext
 from backend.jobs.spec import MergeSpec, TrainSpec, canonical_key
+from backend.merge.registry import get_method
 from backend.progress import ProgressEvent, report
 from store import evaluations as store_evals
 from store import models as store_models
@@ -61,10 +61,10 @@ def train_chunk_size() -> int:
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
     """Create (or find) the zoo and train only its missing models, saving each as soon as it exists.
 
-    Every epoch of every model adds a point to its training curve (store/curves.py) while it trains."""
+    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains."""
     from backend.estimate import arch_key, layer_sizes, train_units
     from backend.train import seeds_for, train_models
-    from store import curves as store_curves
+    from store import train_curves as store_train_curves
 
     spec.validate()
     config = spec.train_config()
@@ -85,10 +85,10 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
             lo = (done_before + start) / spec.n_models
             keys = [model_key(zoo_key, train_key, s) for _, s in part]
             for key in keys:
-                store_curves.start_curve(key)
+                store_train_curves.start_curve(key)
 
             def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
-                store_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
+                store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
 
             first, last = part[0][0] + 1, part[-1][0] + 1
             label = f"model {first} of {spec.n_models}" if len(part) == 1 else \
@@ -159,16 +159,12 @@ def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
 
 
 def tree_key(spec: MergeSpec, method: str) -> str:
-    """Only the settings a method uses name its tree (average ignores lam, pairing and seed)."""
+    """Only the settings a method takes (and its version) name its tree: average ignores lam, pairing and seed."""
     return canonical_key({"method": method, "leaves": list(spec.model_ids), **_tree_config(spec, method)})
 
 
 def _tree_config(spec: MergeSpec, method: str) -> dict:
-    if method == "hierarchical":
-        return {"lam": spec.lam, "pairing": spec.to_dict()["pairing"], "seed": spec.seed}
-    if method == "merge_many":
-        return {"seed": spec.seed}
-    return {}
+    return get_method(method).tree_config(spec.option_values())
 
 
 def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
@@ -195,25 +191,20 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
             config = {**_tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
             tree_id = store_trees.create_tree(method, leaf_ids, config, key)
             tree_ids.append(tree_id)
-            with ctx.section(f"method {i + 1} of {n_methods}: {METHOD_TITLES.get(method, method)}"):
+            with ctx.section(f"method {i + 1} of {n_methods}: {get_method(method).short}"):
                 if store_trees.get_tree(tree_id).get("root_model_id") is not None:
                     ctx.cache_hits += 1
                     report(progress, method, 1, 1, f"tree {tree_id} already built (cached)")
                     continue
                 common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
                 t0 = time.perf_counter()
-                if method == "hierarchical":
-                    root = _store_hierarchical(spec, key, leaves, leaf_ids, common, progress)
-                else:
-                    root = _store_flat(spec, method, key, leaves, leaf_ids, common, progress)
+                root = _store_tree(spec, method, key, leaves, leaf_ids, common, progress)
                 record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)),
                             merge_units(method, len(leaf_ids), widths), time.perf_counter() - t0)
                 store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
                 ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
     return tree_ids
 
-
-METHOD_TITLES = {"hierarchical": "hierarchical", "merge_many": "MergeMany", "average": "naive average"}
 
 
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
@@ -228,45 +219,26 @@ def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level:
     return mid, True
 
 
-def _store_hierarchical(spec, key, leaves, leaf_ids, common, progress) -> int:
-    from backend.merge.tree import hierarchical_merge
-
-    nodes = hierarchical_merge(leaves, lam=spec.lam, pairing=spec.pairing_arg(), seed=spec.seed,
-                               progress=progress)
+def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
+    """Run the registry's method and store every node above the leaves; a node that merged two or more
+    parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    entry = get_method(method)
+    values = spec.option_values()
+    nodes = entry(leaves, progress=progress, **values)
+    lam = values["lam"] if "lam" in entry.options else None
     ids = list(leaf_ids)
     for node in nodes[len(leaves):]:
-        config = {"method": "hierarchical", "tree_key": key, "lam": spec.lam, "node_index": node.index}
-        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), "hierarchical", node.params,
-                             config, common, level=node.level, node_index=node.index,
-                             parents=[ids[p] for p in node.parents], seconds=node.seconds)
+        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}),
+                  "node_index": node.index}
+        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
+                             level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
+                             seconds=node.seconds)
         ids.append(mid)
-        if new and node.match is not None:
-            store_trees.add_merge(common["tree_id"], mid, "hierarchical", spec.lam, node.match.sweeps,
-                                  list(node.match.objective_trace), node.seconds)
+        if new and len(node.parents) > 1:
+            match = node.match
+            store_trees.add_merge(common["tree_id"], mid, method, lam, match.sweeps if match else 0,
+                                  list(match.objective_trace) if match else [], node.seconds)
     return ids[-1]
-
-
-def _store_flat(spec, method, key, leaves, leaf_ids, common, progress) -> int:
-    """MergeMany or naive average: one result node over all leaves."""
-    t0 = time.perf_counter()
-    if method == "merge_many":
-        from backend.merge.merge_many import merge_many
-
-        result = merge_many(leaves, seed=spec.seed, progress=progress)
-        params, sweeps, objective = result.params, result.rounds, list(result.objective_trace)
-    else:
-        from backend.merge.average import naive_average
-
-        params, sweeps, objective = naive_average(leaves), 0, []
-        report(progress, "average", 1, 1)
-    seconds = time.perf_counter() - t0
-    level = math.ceil(math.log2(len(leaves)))
-    config = {"method": method, "tree_key": key, "node_index": len(leaves)}
-    mid, new = _add_node(canonical_key({"tree": key, "node": len(leaves)}), method, params, config, common,
-                         level=level, node_index=len(leaves), parents=list(leaf_ids), seconds=seconds)
-    if new:
-        store_trees.add_merge(common["tree_id"], mid, method, None, sweeps, objective, seconds)
-    return mid
 
 
 def tree_model_ids(tree_id: int) -> list[int]:
@@ -275,6 +247,69 @@ def tree_model_ids(tree_id: int) -> list[int]:
         raise ValueError(f"tree {tree_id} does not exist")
     df = store_trees.tree_nodes(tree_id)
     return [int(i) for i in df.sort_values(["level", "id"])["id"]]
+
+
+# -- interpolate ----------------------------------------------------------------------------------------
+
+
+def tree_parent_pairs(tree_id: int) -> list[tuple[int, int]]:
+    """(parent A, parent B) of every node of a tree merged from exactly two parents, by level."""
+    if store_trees.get_tree(tree_id) is None:
+        raise ValueError(f"tree {tree_id} does not exist")
+    df = store_trees.tree_nodes(tree_id).sort_values(["level", "id"])
+    pairs = []
+    for parents in df["parents"]:
+        parents = _json(parents) or []
+        if len(parents) == 2:
+            pairs.append((int(parents[0]), int(parents[1])))
+    return pairs
+
+
+def interpolate_pairs(spec, ctx: JobContext) -> dict:
+    """Curves and barriers for every requested pair (tree parent pairs included); cached pairs are skipped."""
+    from backend.connectivity import ConnectivityConfig, curves_for_pair, image_batch
+    from backend.data import load_split, to_float
+    from store import curves as store_curves
+
+    spec.validate()
+    config = ConnectivityConfig.from_dict(spec.config)
+    key = config.key()
+    pairs = [tuple(int(m) for m in p) for p in spec.pairs]
+    for tree_id in spec.tree_ids:
+        found = tree_parent_pairs(int(tree_id))
+        if not found:
+            raise ValueError(f"tree {tree_id} has no node merged from two parents")
+        pairs += [p for p in found if p not in pairs]
+    store_curves.register_curve_config(key, config.to_dict())
+    with connect():
+        todo = [p for p in pairs if not store_curves.has_curves(p[0], p[1], key)]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    data: dict[str, dict] = {}
+    with ctx.within() as sub:
+        for i, (a_id, b_id) in enumerate(todo):
+            ctx.check_cancel(force=True)
+            rows, (params_a, params_b) = load_leaves([a_id, b_id])
+            dataset = rows[0]["dataset"]
+            if dataset not in data:  # one load per dataset
+                x, y = load_split(dataset, train=False)
+                x, y = (x, y) if config.test_subset is None else (x[:config.test_subset], y[:config.test_subset])
+                entry = {"test": (to_float(x).to(device), y.to(device)), "train": None, "images": None}
+                if config.train_subset is not None:
+                    xt, yt = load_split(dataset, train=True)
+                    entry["train"] = (to_float(xt[:config.train_subset]).to(device), yt[:config.train_subset].to(device))
+                if config.repair or "activation" in config.aligns:
+                    entry["images"] = image_batch(dataset, config.images, config.image_split, config.data_seed).to(device)
+                data[dataset] = entry
+            entry = data[dataset]
+            params_a = {k: v.to(device) for k, v in params_a.items()}
+            params_b = {k: v.to(device) for k, v in params_b.items()}
+            curves = curves_for_pair(params_a, params_b, config, test=entry["test"], train=entry["train"],
+                                     images=entry["images"], progress=sub(i / len(todo), (i + 1) / len(todo)))
+            store_curves.save_curves(a_id, b_id, key, [r for c in curves for r in c.rows()])
+        sub(0.0, 1.0)
+        ctx.progress(ProgressEvent("interpolate", 1, 1, f"{len(todo)} pair(s) computed, {len(pairs) - len(todo)} cached"),
+                     force=True)
+    return {"pairs": [list(p) for p in pairs], "curve_key": key, "computed": len(todo)}
 
 
 # -- evaluate -------------------------------------------------------------------------------------------

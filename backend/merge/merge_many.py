@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from backend.matching import IMPROVEMENT_RTOL, weight_matching
+from backend.matching import IMPROVEMENT_RTOL, MatchResult, weight_matching
+from backend.merge.alignment import activation_merge_many, check_alignment_options, repaired
 from backend.merge.common import MergeError, Params, check_compatible, mean_params
+from backend.merge.tree import TreeNode, flat_nodes
 from backend.permutation import PermutationSpec, apply_permutation, is_identity, spec_for_params
 from backend.progress import ProgressFn, report
 
@@ -49,14 +51,38 @@ def merge_many(
     max_rounds: int = 100,
     max_iter: int = 100,
     progress: ProgressFn | None = None,
+    matcher: str = "weight",
+    repair: bool = False,
+    images: Tensor | None = None,
 ) -> MergeManyResult:
-    """Align all models into one basis with MergeMany and return their mean (plus the aligned models)."""
+    """Align all models into one basis with MergeMany and return their mean (plus the aligned models).
+
+    matcher "activation": align each model's activations to the mean activations of the others (needs
+    images); repair: REPAIR the mean towards the mean statistics of the aligned models on images.
+    """
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
         raise MergeError(f"max_rounds must be a positive integer, got {max_rounds!r}")
     check_compatible(models)
     if len(models) < 2:
         raise MergeError(f"MergeMany needs at least 2 models, got {len(models)}")
+    check_alignment_options(matcher, repair, images)
     start = time.perf_counter()
+    if matcher == "activation":
+        aligned, trace, rounds = activation_merge_many(models, images, seed=seed, max_rounds=max_rounds,
+                                                       progress=progress)
+    else:
+        aligned, trace, rounds = _weight_rounds(models, seed, max_rounds, max_iter, progress)
+    params = mean_params(aligned)
+    if repair:
+        params = repaired(params, aligned, [1 / len(aligned)] * len(aligned), images)
+    n = len(aligned)
+    report(progress, "merge_many", n, n, f"done after {rounds} round(s)", round=rounds)
+    return MergeManyResult(params=params, aligned=aligned, objective_trace=trace, rounds=rounds,
+                           seconds=time.perf_counter() - start)
+
+
+def _weight_rounds(models, seed, max_rounds, max_iter, progress) -> tuple[list[Params], list[float], int]:
+    """Ainsworth et al.'s rounds with weight matching: (aligned models, objective per round, rounds)."""
     spec = spec_for_params(models[0])
     aligned = [dict(m) for m in models]
     n = len(aligned)
@@ -82,8 +108,14 @@ def merge_many(
         previous = trace[-1]
         if not changed or not improved:
             break
-    report(progress, "merge_many", 1, 1, f"done after {rounds} round(s)", round=rounds)
-    return MergeManyResult(
-        params=mean_params(aligned), aligned=aligned, objective_trace=trace, rounds=rounds,
-        seconds=time.perf_counter() - start,
-    )
+    return aligned, trace, rounds
+
+
+def merge_many_nodes(models: Sequence[Mapping[str, Tensor]], *, seed: int = 0, max_iter: int = 100,
+                     progress: ProgressFn | None = None, **options) -> list[TreeNode]:
+    """The registry's face of MergeMany: the leaves, then one root whose `match` holds the objective trace
+    (perm empty, since every model has its own; `sweeps` counts rounds). `options`: merge_many's own."""
+    result = merge_many(models, seed=seed, max_iter=max_iter, progress=progress, **options)
+    summary = MatchResult(perm={}, objective_trace=result.objective_trace, sweeps=result.rounds,
+                          seconds=result.seconds)
+    return flat_nodes(models, result.params, summary, result.seconds)

@@ -77,7 +77,8 @@ def test_an_experiment_reports_monotone_progress_with_its_stages(monkeypatch):
                for m in messages)
     assert any(m.startswith("stage 3 of 4 · evaluating 11 models · model 1 of 11 · ") for m in messages)
 
-    from store import curves, rates
+    from store import rates
+    from store import train_curves as curves
     recorded = rates.recent_rates("cpu", __import__("torch").get_num_threads())
     assert {"train", "merge", "evaluate", "overhead"} <= set(recorded["phase"])
     points = curves.curves(job_id=job)
