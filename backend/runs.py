@@ -38,8 +38,9 @@ def duration_seconds(started, finished=None) -> float | None:
     return max(0.0, (pd.Timestamp(end) - pd.Timestamp(started)).total_seconds())
 
 
-def eval_label(config: dict | None) -> str | None:
-    """'a1b2c3d4 · 300 test images': the evaluation config's key (what Compare lists) and its subset."""
+def eval_label(config: dict | None, key: str | None = None) -> str | None:
+    """'a1b2c3d4 · 300 test images': the evaluation config's key (what Compare lists; `key` when it is
+    stored under one) and its test subset."""
     if config is None:
         return None
     from backend.evaluate.config import EvalConfig
@@ -47,8 +48,9 @@ def eval_label(config: dict | None) -> str | None:
     try:
         ev = EvalConfig.from_dict(dict(config))
     except (ValueError, TypeError):
-        return "invalid"
-    return f"{ev.key()[:8]} · {ev.subset or 'all'} test images"
+        subset = dict(config).get("subset") if isinstance(config, dict) else None
+        return f"{(key or '?')[:8]} · {subset or 'all'} test images"
+    return f"{(key or ev.key())[:8]} · {ev.subset or 'all'} test images"
 
 
 def _pairing(value) -> str | None:

@@ -108,6 +108,34 @@ def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | N
                                      "high": float(est["high"]), "source": est["source"]}
 
 
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _eval_labels(home: str) -> dict:
+    import json
+
+    from backend.runs import eval_label
+    from store import evaluations as store_evals
+
+    configs = store_evals.list_eval_configs()
+    return {k: eval_label(json.loads(c), k) for k, c in zip(configs["key"], configs["config"], strict=True)}
+
+
+@st.cache_data(ttl=FAST, show_spinner=False)
+def _train_curves(home: str, zoo_ids: tuple, model_ids: tuple) -> pd.DataFrame:
+    from store import train_curves
+
+    return train_curves.curves(zoo_ids=zoo_ids, model_ids=model_ids)
+
+
+def eval_labels() -> dict:
+    """eval_key -> 'a1b2c3d4 · 300 test images' for every registered evaluation config."""
+    return _eval_labels(_home())
+
+
+def train_curves(*, zoo_ids=(), model_ids=()) -> pd.DataFrame:
+    """Training-curve points (store/train_curves.py) of these zoos or models."""
+    return _train_curves(_home(), _ids(zoo_ids), _ids(model_ids))
+
+
 def counts() -> dict:
     return _counts(_home())
 

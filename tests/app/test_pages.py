@@ -142,10 +142,18 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
     ids = ", ".join(map(str, populated_store["leaf_ids"]))
     at.text_input(key="leaf_ids").set_value(ids).run()
     at.radio(key="pairing_mode").set_value("custom pairs").run()
-    at.text_area(key="pairs").set_value("0-1, 2-3\n0-1-2").run()
+    assert not at.error and at.text_area(key="pairs-4").value == "0-1, 2-3\n0-1"  # the default is valid
+    at.text_area(key="pairs-4").set_value("0-1, 2-3\n0-1-2").run()
     assert "joins more than two nodes" in _texts(at.error)
-    at.text_area(key="pairs").set_value("0-5, 2-3\n0-1").run()
+    at.text_area(key="pairs-4").set_value("0-5, 2-3\n0-1").run()
     assert "Tree:" in _texts(at.error) and at.button(key="start_merge").disabled
+    at.text_input(key="leaf_ids").set_value(ids.rsplit(",", 1)[0]).run()  # 3 leaves: a new valid default
+    assert not at.error and at.text_area(key="pairs-3").value == "0-1, 2\n0-1"
+    at.text_input(key="merge_eval-fgsm").set_value("0, x").run()
+    at.text_input(key="merge_eval-noise").set_value("-1").run()
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("The FGSM ε grid") for e in errors) and any(e.startswith("The noise σ grid") for e in errors)
+    assert at.button(key="start_merge").disabled
     assert _jobs()["kind"].tolist() == ["train", "merge"] and no_workers == []  # only the fixture's jobs
 
 
@@ -340,3 +348,38 @@ def test_home_estimate_holds_the_measured_time_of_the_last_run(lab_home):
     low, high = _seconds_range(metric.value)
     assert low <= total <= high, (metric.value, total)
     assert "from rates jobs measured on this machine" in _texts(at.caption)
+
+
+def test_zoo_table_filters_names_its_eval_config_and_plots_curves_with_bands(populated_store):
+    from store import train_curves
+
+    for zoo, seeds in (("tiny-plain", [0, 1, 2, 3]), ("tiny-l2", [10, 11])):
+        for seed in seeds:
+            for epoch in (1, 2, 3):
+                train_curves.add_point(f"model-{zoo}-{seed}", epoch, 2.0 / epoch + seed / 100, 0.3 * epoch,
+                                       zoo_id=populated_store["zoo_id" if zoo == "tiny-plain" else "l2_zoo_id"],
+                                       seed=seed)
+    at = _ok(_app("pages/zoo.py", query={"zoos": str(populated_store["zoo_id"])}))
+    table = at.dataframe(key="models_table").value
+    assert len(table) == 4 and set(table["zoo_id"]) == {populated_store["zoo_id"]}  # Runs' "Zoo #N models"
+    assert set(table["evaluated_with"]) == {populated_store["eval_key"][:8] + " · 200 test images"}
+    at.multiselect(key="zoo-filter").set_value([]).run()
+    at.selectbox(key="zoo-evaluated").set_value("not evaluated").run()
+    table = _ok(at).dataframe(key="models_table").value
+    assert list(table["model_id"]) == [populated_store["odd_id"]] and list(table["evaluated_with"]) == ["not evaluated"]
+    at.selectbox(key="zoo-evaluated").set_value("all models").run()
+    specs = [json.loads(c.proto.spec) for c in _ok(at).get("vega_lite_chart")]
+    assert [s["title"]["text"] for s in specs] == ["Training loss", "Training accuracy"]
+    bands = next(d for c in at.get("vega_lite_chart") for d in c.proto.datasets if d.name == "bands")
+    assert bands is not None  # one band per zoo kind (plain: 4 models, L2: 2)
+    assert "6 models, grouped by zoo kind" in _texts(at.caption)
+
+
+def test_report_start_form_estimate_follows_the_chosen_preset(no_workers):
+    at = _ok(_app("pages/report.py"))
+    at.radio(key="report_preset").set_value("demo").run()
+    demo = next(c.value for c in _ok(at).caption if c.value.startswith("**demo**"))
+    at.radio(key="report_preset").set_value("paper").run()
+    paper = next(c.value for c in _ok(at).caption if c.value.startswith("**paper**"))
+    assert "estimate about" in demo and "estimate about" in paper and demo.split("estimate")[1] != paper.split(
+        "estimate")[1]
