@@ -356,14 +356,37 @@ def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True)
     samples = min(plan.train_subset or n_train, n_train)
     t_units = train_units(sizes, plan.n_trained, plan.epochs, samples)
     t_fallback = _train_fallback(fb, plan.n_trained, plan.epochs, samples, n_test, plan.batch_size)
+    variants = len(getattr(plan, "variants", ()))  # extra hierarchical trees (REPAIR, activation matching)
     m_units = sum(merge_units(method, n, plan.widths) for _, n in plan.leaf_groups()
                   for method in ("hierarchical", "merge_many", "average"))
-    n_eval = plan.n_trained + sum((n - 1) + 2 for _, n in plan.leaf_groups())
+    m_units += variants * sum(merge_units("hierarchical", n, plan.widths) for _, n in plan.leaf_groups())
+    n_eval = plan.n_trained + sum((n - 1) * (1 + variants) + 2 for _, n in plan.leaf_groups())
+    e_units = eval_units(sizes, plan.eval_config(), n_eval, n_test)
+    c_forward, c_match = connectivity_units(plan, sizes, n_test)
+    m_units += c_match
+    e_units += c_forward
     phases = {"train": _phase("train", t_units, device, arch, t_fallback, fb["source"]),
               "merge": _phase("merge", m_units, device, arch, m_units * fb["merge"], fb["source"]),
-              "evaluate": _evaluate_phase(sizes, plan.eval_config(), n_eval, plan.dataset, device, fb),
+              "evaluate": _phase("evaluate", e_units, device, arch, e_units * fb["evaluate"], fb["source"]),
               "overhead": _overhead(device)}
-    return _combine(phases, device, n_trained=plan.n_trained, n_evaluated=n_eval)
+    return _combine(phases, device, n_trained=plan.n_trained, n_evaluated=n_eval,
+                    interpolate_units=c_forward, evaluate_units=e_units)
+
+
+def connectivity_units(plan, sizes: tuple[int, ...], n_test: int) -> tuple[float, float]:
+    """(forward units, merge units) of an experiment's interpolation curves: grid points × variants × test
+    images for every merged node's parents, plus one matching per alignment and pair. (0, 0) without."""
+    conn = getattr(plan, "connectivity", None)
+    if not conn:
+        return 0.0, 0.0
+    from backend.connectivity import ConnectivityConfig
+
+    cc = ConnectivityConfig.from_dict(conn)
+    variants = len(getattr(plan, "variants", ()))
+    pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
+    points = len(cc.lam_grid) * len(cc.variants()) * min(cc.test_subset or n_test, n_test)
+    cube = float(sum(int(w) ** 3 for w in plan.widths))
+    return float(pairs * points * _macs(sizes)), float(pairs * len(cc.aligns) * cube)
 
 
 def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | None:

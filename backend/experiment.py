@@ -40,6 +40,10 @@ class ExperimentPlan:
     lam: float = 0.5
     seed: int = 0
     eval: dict = field(default_factory=dict)  # EvalConfig overrides (subset, grids, ...); {} = full protocol
+    # extra hierarchical trees over every group's same leaves, one per dict of merge options, e.g.
+    # {"repair": True} or {"matcher": "activation"} (backend.merge.registry.ALIGNMENT_OPTIONS)
+    variants: tuple = ()
+    connectivity: dict | None = None  # ConnectivityConfig dict: curves of every hierarchical node's parents
     note: str = ""
 
     def __post_init__(self):
@@ -51,6 +55,18 @@ class ExperimentPlan:
             raise ValueError("epochs, reg_models and every width must be positive")
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError(f"train_subset must be positive or None, got {self.train_subset}")
+        object.__setattr__(self, "variants", tuple(dict(v) for v in self.variants))
+        from backend.merge.registry import ALIGNMENT_OPTIONS, check_options
+
+        for variant in self.variants:
+            unknown = set(variant) - set(ALIGNMENT_OPTIONS)
+            if unknown or not variant:
+                raise ValueError(f"a variant is a non-empty dict of {', '.join(ALIGNMENT_OPTIONS)}, got {variant}")
+            check_options(variant)
+        if self.connectivity is not None:
+            from backend.connectivity import ConnectivityConfig
+
+            ConnectivityConfig.from_dict(self.connectivity)
 
     @property
     def n_leaves(self) -> int:
@@ -88,6 +104,7 @@ class ExperimentPlan:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["widths"], d["trees"] = list(self.widths), [list(t) for t in self.trees]
+        d["variants"] = [dict(v) for v in self.variants]
         return d
 
     @classmethod
@@ -114,6 +131,14 @@ PRESETS: dict[str, ExperimentPlan] = {
         preset="standard", widths=(512, 512, 512, 256), epochs=5, trees=((8, 4), (4, 8)), reg_models=8,
         eval={"subset": 1000, "lipschitz_points": 50},
         note="the default MLP with enough trees for variance: 8 trees of 4 and 4 of 8 leaves, 5 epochs"),
+    "explain": ExperimentPlan(
+        preset="explain", widths=(256, 128), epochs=2, trees=((2, 4), (1, 8)), reg_models=2,
+        eval={"subset": 500, "lipschitz_points": 20},
+        variants=({"repair": True}, {"matcher": "activation"}, {"matcher": "activation", "repair": True}),
+        connectivity={"lam_grid": [round(i / 10, 4) for i in range(11)], "aligns": ["none", "weight", "activation"],
+                      "repair": True, "images": 2048, "test_subset": 1000},
+        note="why merges lose accuracy: hierarchical trees with and without REPAIR, with each matcher, over the "
+             "same leaves, and the loss barrier of every merged node's parents"),
     "paper": ExperimentPlan(
         preset="paper", dataset="cifar10", widths=(512, 512, 512, 256), epochs=10,
         trees=((100, 4), (100, 8)), reg_models=200,
@@ -218,27 +243,56 @@ def run_experiment(spec, ctx) -> dict:
             done += weights[kind]
         leaves = steps.zoo_model_ids(zoo_ids["plain"])
         groups, leaf_groups = [], plan.leaf_groups()
-        group_work = [sum(merge_units(m, n, plan.widths) for m in METHODS) for _, n in leaf_groups]
+        group_work = [sum(merge_units(m, n, plan.widths) for m in METHODS)
+                      + len(plan.variants) * merge_units("hierarchical", n, plan.widths) for _, n in leaf_groups]
         for g, (start, n) in enumerate(leaf_groups):
             lo = edges[1] + (edges[2] - edges[1]) * sum(group_work[:g]) / sum(group_work)
             hi = edges[1] + (edges[2] - edges[1]) * sum(group_work[:g + 1]) / sum(group_work)
             ctx.span(lo, hi)
+            # the group's slice: the study's methods, then one hierarchical tree per variant, by their work
+            cut = lo + (hi - lo) * (1 - len(plan.variants) * merge_units("hierarchical", n, plan.widths)
+                                    / max(group_work[g], 1e-9))
             with ctx.section(f"stage 2 of 4 · merging · tree {g + 1} of {len(leaf_groups)} ({n} leaves)"):
+                ctx.span(lo, cut)
                 ctx.update(lo, "merge", force=True)
                 mspec = MergeSpec(model_ids=tuple(leaves[start:start + n]), methods=METHODS, lam=plan.lam,
                                   pairing="as_listed", seed=plan.seed + g)
                 tree_ids = steps.build_merges(mspec, ctx)
+                variant_trees = []
+                for v_index, v in enumerate(plan.variants):
+                    step = (hi - cut) / len(plan.variants)
+                    ctx.span(cut + v_index * step, cut + (v_index + 1) * step)
+                    with ctx.section(f"variant {v_index + 1} of {len(plan.variants)}"):
+                        tree = steps.build_merges(dataclasses.replace(mspec, methods=("hierarchical",), **v), ctx)
+                    variant_trees.append({"options": dict(v), "tree_id": int(tree[0])})
             by_method = {store_trees.get_tree(t)["method"]: int(t) for t in tree_ids}
-            groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method})
+            groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method,
+                           "variants": variant_trees})
+        variant_ids = [v["tree_id"] for grp in groups for v in grp["variants"]]
         model_ids = sorted({m for z in zoo_ids.values() for m in steps.zoo_model_ids(z)}
-                           | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)})
-        ctx.span(edges[2], edges[3])
+                           | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)}
+                           | {m for t in variant_ids for m in steps.tree_model_ids(t)})
+        # the evaluate stage's span, split between evaluation and the interpolation curves by their work
+        split = est["evaluate_units"] - est["interpolate_units"]
+        mid = edges[2] + (edges[3] - edges[2]) * split / max(est["evaluate_units"], 1e-9)
+        ctx.span(edges[2], mid)
         with ctx.section(f"stage 3 of 4 · evaluating {len(model_ids)} models"):
             ctx.update(edges[2], "evaluate", force=True)
             steps.evaluate_models(model_ids, eval_config, ctx)
+        curve_key = None
+        if plan.connectivity is not None:  # barriers of every hierarchical node's parents (variants too)
+            from backend.jobs.spec import InterpolateSpec
+
+            ctx.span(mid, edges[3])
+            with ctx.section("stage 3 of 4 · interpolating the parents of every merged node"):
+                ctx.update(mid, "interpolate", force=True)
+                hier = [grp["trees"]["hierarchical"] for grp in groups if "hierarchical" in grp["trees"]]
+                ispec = InterpolateSpec(tree_ids=tuple(hier + variant_ids), config=dict(plan.connectivity))
+                curve_key = steps.interpolate_pairs(ispec, ctx)["curve_key"]
         result = {"experiment_id": exp_id, "plan": plan.to_dict(), "eval_key": eval_config.key(),
                   "eval": eval_config.to_dict(), "zoos": zoo_ids, "groups": groups,
-                  "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids)}
+                  "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids),
+                  "variant_tree_ids": variant_ids, "curve_key": curve_key}
         store_exps.update_experiment(exp_id, result=result)
         ctx.span(edges[3], 1.0)
         with ctx.section("stage 4 of 4 · writing the report"):

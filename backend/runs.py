@@ -16,7 +16,8 @@ import pandas as pd
 
 COLUMNS = ["id", "kind", "name", "status", "progress", "dataset", "widths", "epochs", "n_models", "methods",
            "lam", "pairing", "leaves", "eval_config", "started", "duration_s", "cache_hits", "error"]
-KIND_TITLES = {"train": "train zoo", "merge": "merge", "evaluate": "evaluate", "experiment": "experiment"}
+KIND_TITLES = {"train": "train zoo", "merge": "merge", "evaluate": "evaluate", "interpolate": "interpolate",
+               "experiment": "experiment"}
 METHOD_TITLES = {"hierarchical": "hierarchical", "merge_many": "MergeMany", "average": "naive average"}
 
 
@@ -78,6 +79,10 @@ def spec_columns(kind: str, spec: dict) -> dict:
     elif kind == "evaluate":
         row.update(name=f"{len(spec.get('model_ids', []))} model(s)", n_models=len(spec.get("model_ids", [])),
                    eval_config=eval_label(spec.get("eval") or {}))
+    elif kind == "interpolate":
+        pairs, trees = spec.get("pairs", []), spec.get("tree_ids", [])
+        row.update(name=", ".join([f"models {a} → {b}" for a, b in pairs] + [f"tree {t}" for t in trees]),
+                   n_models=2 * len(pairs) or None)
     elif kind == "experiment":
         from backend.experiment import plan_for, trees_text
 

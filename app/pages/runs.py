@@ -88,6 +88,8 @@ def _draw_active() -> None:
 def _targets_links(table: pd.DataFrame) -> None:
     """Compare / Tree view / Report / Zoo links for the finished jobs among the selected rows."""
     trees, zoos, evals, experiments = [], [], [], []
+    if any(r.get("curve_key") and r.get("pairs") for r in table["result"]):
+        st.page_link("pages/connectivity.py", label="Open Connectivity", icon=":material/timeline:")
     for result in table["result"]:
         t = runs.result_targets(result)
         trees += [x for x in t["trees"] if x not in trees]

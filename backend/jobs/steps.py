@@ -208,31 +208,41 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
 
 
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
-              parents: list[int], seconds: float) -> tuple[int, bool]:
+              parents: list[int], seconds: float, carried: bool = False) -> tuple[int, bool]:
     """Store one merged node (weights first, then its row); returns (model id, newly added)."""
     existing = store_models.find_model(key)
     if existing is not None:
         return existing, False
     weights = store_weights.save_weights(params)
     mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
-                                 node_index=node_index, parents=parents, seconds=seconds, **common)
+                                 node_index=node_index, parents=parents, seconds=seconds, carried=carried,
+                                 **common)
     return mid, True
 
 
 def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
     """Run the registry's method and store every node above the leaves; a node that merged two or more
     parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    from backend.merge.registry import ALIGNMENT_OPTIONS, needs_images
+
     entry = get_method(method)
     values = spec.option_values()
-    nodes = entry(leaves, progress=progress, **values)
+    images = None
+    if needs_images(values) and {"matcher", "repair"} & set(entry.options):
+        from backend.connectivity import image_batch
+
+        images = image_batch(common["dataset"], values["n_images"], values["image_split"], values["image_seed"])
+    nodes = entry(leaves, progress=progress, images=images, **values)
     lam = values["lam"] if "lam" in entry.options else None
+    tree_config = entry.tree_config(values)
+    alignment = {name: tree_config[name] for name in ALIGNMENT_OPTIONS if name in tree_config}
     ids = list(leaf_ids)
     for node in nodes[len(leaves):]:
-        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}),
+        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}), **alignment,
                   "node_index": node.index}
         mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
                              level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
-                             seconds=node.seconds)
+                             seconds=node.seconds, carried=len(node.parents) == 1)
         ids.append(mid)
         if new and len(node.parents) > 1:
             match = node.match
