@@ -13,6 +13,7 @@ from app.ui.text import md
 from app.ui.widgets import LAST_JOB
 from backend.jobs import queue
 from store import jobs as store_jobs
+from store.db import StoreBusy
 
 ACTIVE = ("queued", "running")
 BADGE_COLOR = {"queued": "gray", "running": "blue", "done": "green", "failed": "red", "cancelled": "orange"}
@@ -115,8 +116,12 @@ def _job_card(job) -> None:
 
 
 def _draw_jobs() -> None:
-    queue.reap()  # a worker that died leaves a running row; mark it failed before drawing
-    jobs = store_jobs.list_jobs(limit=100)
+    try:
+        queue.reap()  # a worker that died leaves a running row; mark it failed before drawing
+        jobs = store_jobs.list_jobs(limit=100)
+    except StoreBusy as err:  # polled again in POLL_SECONDS
+        st.warning(f"Store busy, retrying… ({md(err)})", icon=":material/hourglass_top:")
+        return
     if jobs.empty:
         st.info("No jobs yet. Start a preset on Home, train a zoo, or build a merge.")
         return
@@ -133,8 +138,11 @@ def _draw_jobs() -> None:
         st.rerun()  # stop polling: redraw the page with a fragment that does not refresh
 
 
-polling = st.session_state.get("runs_polling", False) or bool(
-    store_jobs.list_jobs(status="running", limit=1).shape[0] or store_jobs.list_jobs(status="queued", limit=1).shape[0])
+try:
+    active_now = bool(store_jobs.list_jobs(status=ACTIVE, limit=1).shape[0])
+except StoreBusy:  # the fragment below says so and polls until the store answers
+    active_now = True
+polling = st.session_state.get("runs_polling", False) or active_now
 st.session_state["runs_polling"] = polling
 if st.session_state.get(LAST_JOB):
     st.caption(f"Your last started job: #{st.session_state[LAST_JOB]}")
