@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backend.text import csv_safe, escape_markdown
 from store.files import atomic_write_bytes
 
 FORMATS = ("csv", "parquet", "markdown", "latex")
@@ -47,8 +48,8 @@ def _human(df: pd.DataFrame) -> list[list[str]]:
 
 
 def _markdown(df: pd.DataFrame) -> str:
-    def escape(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+    def escape(text: str) -> str:  # names are data: no images, links, HTML or broken columns
+        return escape_markdown(text, inline=True)
 
     header = "| " + " | ".join(escape(str(c)) for c in df.columns) + " |"
     rule = "|" + "|".join(" --- " for _ in df.columns) + "|"
@@ -73,13 +74,23 @@ def _latex(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv_guarded(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading `'`; numbers are untouched."""
+    out = df.copy()
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)):
+            out.isetitem(i, column.map(csv_safe).astype(object))
+    return out
+
+
 def export_bytes(df: pd.DataFrame, fmt: str) -> bytes:
     """Serialise a table (index dropped) to one of FORMATS."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     flat = df.reset_index(drop=True)
     if fmt == "csv":
-        return flat.to_csv(index=False).encode()
+        return _csv_guarded(flat).to_csv(index=False).encode()
     if fmt == "parquet":
         buf = io.BytesIO()
         flat.to_parquet(buf, index=False)

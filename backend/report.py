@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from backend import stats
+from backend.merge.registry import method_short
 from store.files import atomic_write_bytes
 
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 ZOO_LABELS = {"plain": "unmerged", "l1": "L1-regularised", "l2": "L2-regularised"}
-METHOD_LABELS = {"merge_many": "MergeMany", "average": "naive average"}
 CURVES = {"fgsm_acc": "FGSM ε (L∞)", "deepfool_linf_acc": "DeepFool ε (L∞)",
           "deepfool_l2_acc": "DeepFool ε (L2)", "noise_acc": "Gaussian noise σ"}
 SCALARS = ["accuracy", "loss", "weight_norm", "lipschitz_global", "lipschitz_local_mean",
@@ -106,7 +106,7 @@ def _series_label(method, level, zoo_kind) -> str:
         return ZOO_LABELS.get(zoo_kind, str(zoo_kind))
     if method == "hierarchical":
         return "unmerged (leaves)" if level == 0 else f"hierarchical level {level} ({2 ** level} models)"
-    return METHOD_LABELS.get(method, method)
+    return method_short(method)
 
 
 def tag_rows(df: pd.DataFrame, result: dict) -> pd.DataFrame:
@@ -194,8 +194,14 @@ def _per_level(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = df[(df["method"] != "zoo") & df["leaves"].notna() & (df["metric"] == metric)]
     rows = rows[(rows["method"] == "hierarchical") | (rows["kind"] != "trained")]
     series = _label_by(rows, ["method", "leaves"], lambda m, n: (
-        f"{'hierarchical' if m == 'hierarchical' else METHOD_LABELS.get(m, m)} · {n} leaves"))
-    return stats.level_summary(rows.assign(series=series), metric, by=("series", "level"))
+        f"{method_short(m)} · {n} leaves"))
+    rows = _once(rows.assign(series=series), ["series", "level"])
+    return stats.level_summary(rows, metric, by=("series", "level"))
+
+
+def _once(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Each model once per group: a leaf shared by two trees of one group is one sample, not two."""
+    return rows.drop_duplicates([*by, "model_id", "metric", "param"])
 
 
 def _roots(df: pd.DataFrame) -> pd.DataFrame:
@@ -239,7 +245,7 @@ def _hierarchical_vs_merge_many(study: Study) -> Section:
     fgsm = _mid(study.result.get("eval", {}).get("fgsm_eps", []))
     paired = stats.paired_table(roots, scalar_metrics + [("fgsm_acc", fgsm)])
     cmp = stats.summarize(stats.select(roots, "accuracy"), ["leaves", "method"])
-    cmp["method"] = cmp["method"].map(lambda m: METHOD_LABELS.get(m, m))
+    cmp["method"] = cmp["method"].map(method_short)
     return Section("Hierarchical vs MergeMany", (
         "Root of each hierarchical tree vs the MergeMany model of the same leaves (paired by tree). "
         "mean_diff = hierarchical − MergeMany with bootstrap CI; paired t-test for n ≥ 2, Wilcoxon "
@@ -264,7 +270,7 @@ def _robustness(study: Study, metric: str) -> Section:
 
 
 def _trends(study: Study, metrics: list[str]) -> pd.DataFrame:
-    hier = study.frame[study.frame["method"] == "hierarchical"]
+    hier = _once(study.frame[study.frame["method"] == "hierarchical"], ["leaves", "level"])
     return stats.trend_table(hier, [(m, None) for m in metrics], by=("leaves",))
 
 
@@ -301,6 +307,10 @@ def _builders(study: Study) -> dict[str, Callable[[Study], Section]]:
         if metric in present:
             out[what] = lambda s, m=metric: _norm(s, m)
     out["Trends over levels"] = _trend_section
+    if study.result.get("curve_key") or study.result.get("variant_tree_ids"):  # issue 13's explain sections
+        from backend.report_connectivity import builders
+
+        out.update(builders(study))
     return out
 
 
@@ -337,10 +347,11 @@ def _data_uri(png: bytes) -> str:
 
 def render_markdown(report: Report) -> str:
     from backend.export import export_bytes
+    from backend.text import escape_markdown
 
-    out = [f"# {report.title}", ""]
+    out = [f"# {escape_markdown(report.title, inline=True)}", ""]
     for s in report.sections:
-        out += [f"## {s.title}", "", s.text, ""]
+        out += [f"## {escape_markdown(s.title, inline=True)}", "", s.text, ""]
         if s.chart is not None:
             out += [f"![{s.title}]({_data_uri(chart_png(s.chart))})", ""]
         for name, table in s.tables.items():

@@ -128,8 +128,65 @@ _TABLES_V1 = (
     )""",
 )
 
+_CURVES = (
+    """CREATE TABLE curve_configs (
+        key TEXT PRIMARY KEY,
+        config TEXT NOT NULL             -- JSON: ConnectivityConfig dict
+    )""",
+    """CREATE TABLE curves (
+        model_a BIGINT NOT NULL,         -- θ(0)
+        model_b BIGINT NOT NULL,         -- θ(1), before alignment
+        curve_key TEXT NOT NULL,         -- ConnectivityConfig key
+        align TEXT NOT NULL,             -- none | weight | activation
+        repair BOOLEAN NOT NULL,
+        split TEXT NOT NULL,             -- test | train
+        lam DOUBLE,                      -- NULL for barrier rows
+        metric TEXT NOT NULL,            -- accuracy | loss | loss_barrier | accuracy_barrier
+        value DOUBLE NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+)
+
+# A node carried up unchanged at an odd-count level of a hierarchical tree is a copy of its one parent, not a
+# merge: flagged so that per-level statistics leave it out. Stores written before the flag existed are
+# backfilled from the shape (a hierarchical node with exactly one parent). DuckDB cannot add a NOT NULL
+# column to a table with an index, hence a plain DEFAULT (add_model always writes the value).
+_CARRIED = (
+    "ALTER TABLE models ADD COLUMN carried BOOLEAN DEFAULT FALSE",
+    "UPDATE models SET carried = (kind = 'hierarchical' AND tree_id IS NOT NULL "
+    "AND json_array_length(parents) = 1)",
+)
+
+_RATES_AND_CURVES = (
+    """CREATE TABLE work_rates (
+        phase TEXT NOT NULL,             -- train | merge | evaluate (backend/estimate.py's work units)
+        arch TEXT NOT NULL,              -- layer sizes, e.g. 784-256-128-10
+        device TEXT NOT NULL,            -- cpu | cuda
+        threads INTEGER NOT NULL,        -- torch threads of the worker
+        units DOUBLE NOT NULL,           -- work done, in the phase's units
+        seconds DOUBLE NOT NULL,         -- wall time it took
+        job_id BIGINT,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE train_curves (
+        model_key TEXT NOT NULL,         -- the trained model's key (its row exists once training ends)
+        zoo_id BIGINT,
+        seed BIGINT,
+        job_id BIGINT,
+        epoch INTEGER NOT NULL,          -- 1-based
+        loss DOUBLE NOT NULL,            -- mean training loss over the epoch (without the penalty)
+        acc DOUBLE NOT NULL,             -- training accuracy over the epoch (augmented batches)
+        created_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE INDEX train_curves_key_idx ON train_curves (model_key)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "zoos, models, trees, merges, eval_configs, evaluations, jobs, experiments", _TABLES_V1),
+    Migration(2, "interpolation curves and barriers (curves, curve_configs)", _CURVES),
+    Migration(3, "models.carried: nodes carried up unchanged in odd-count trees", _CARRIED),
+    Migration(4, "work_rates (measured time per unit of work) and train_curves (loss/accuracy per epoch)",
+              _RATES_AND_CURVES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -6,8 +6,17 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.graphs import plan_dot
-from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, parse_ints, start_job
+from app.ui.text import md
+from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, merge_option_input, parse_ints, start_job
 from backend.jobs.spec import MergeSpec
+from backend.merge.registry import (
+    ALIGNMENT_OPTIONS,
+    MERGE_METHODS,
+    OPTIONS,
+    STUDY_METHODS,
+    method_label,
+    needs_images,
+)
 from backend.merge.tree import parse_pairing, plan_tree
 
 st.title("Merge builder")
@@ -73,31 +82,40 @@ if not known.empty:
 
 # -- 2. methods and the tree ----------------------------------------------------------------------------------
 st.subheader("2 · Methods and tree")
-c1, c2, c3 = st.columns(3)
-methods = c1.multiselect("Methods", ["hierarchical", "merge_many", "average"],
-                         default=["hierarchical", "merge_many", "average"], key="methods",
-                         format_func={"hierarchical": "Hierarchical Re-Basin", "merge_many": "MergeMany",
-                                      "average": "Naive average (no alignment)"}.get)
-lam = c2.slider("λ (interpolation weight of the aligned model)", 0.0, 1.0, 0.5, 0.05, key="lam")
-seed = c3.number_input("Seed (matching order, random pairing)", min_value=0, value=0, key="seed")
+# pairing has its own section below; the matcher/REPAIR options get a row of their own
+scalars = [o for name, o in OPTIONS.items() if name != "pairing" and name not in ALIGNMENT_OPTIONS]
+columns = st.columns(1 + len(scalars))
+methods = columns[0].multiselect("Methods", list(MERGE_METHODS), default=list(STUDY_METHODS), key="methods",
+                                 format_func=method_label)
+values: dict = {o.name: merge_option_input(o, column) for o, column in zip(scalars, columns[1:], strict=True)}
+alignment = [OPTIONS[name] for name in ALIGNMENT_OPTIONS]
+values.update({o.name: merge_option_input(o, column)
+               for o, column in zip(alignment, st.columns(len(alignment)), strict=True)})
+if not needs_images(values):
+    st.caption("The image batch (number, split, seed) is used only by activation matching and REPAIR.")
 if not methods:
     problems.append("Choose at least one merge method.")
 
-pairing_mode = st.radio("Pairing of the hierarchical tree", ["as listed", "random (seeded)", "custom pairs"],
+pairing_mode = st.radio(OPTIONS["pairing"].label, ["as listed", "random (seeded)", "custom pairs"],
                         horizontal=True, key="pairing_mode")
 pairing: str | list = {"as listed": "as_listed", "random (seeded)": "random"}.get(pairing_mode, "as_listed")
 if pairing_mode == "custom pairs":
+    n_leaves = max(len(leaf_ids), 2)
+    default = "\n".join(", ".join("-".join(map(str, group)) for group in level)
+                        for level in plan_tree(n_leaves, "as_listed"))  # valid for this leaf count
     text = st.text_area("One level per line; pairs as 'a-b' separated by commas; a lone index is carried up. "
-                        "Indices count the previous level's nodes from 0.", value="0-1, 2-3\n0-1", key="pairs")
+                        "Indices count the previous level's nodes from 0.", value=default, key=f"pairs-{n_leaves}")
     try:
         pairing = parse_pairing(text)
+        plan_tree(n_leaves, pairing)
     except ValueError as err:
+        st.error(md(f"Custom pairs: {err}"))  # next to the field it is about
         problems.append(f"Custom pairs: {err}")
 
 plan = None
-if len(leaf_ids) >= 2 and "hierarchical" in methods:
+if len(leaf_ids) >= 2 and any("pairing" in MERGE_METHODS[m].options for m in methods):
     try:
-        plan = plan_tree(len(leaf_ids), pairing, int(seed))
+        plan = plan_tree(len(leaf_ids), pairing, int(values.get("seed", 0)))
     except ValueError as err:
         problems.append(f"Tree: {err}")
 if plan is not None:
@@ -122,8 +140,8 @@ if evaluate:
 # -- 4. start -------------------------------------------------------------------------------------------------
 st.subheader("4 · Start")
 for problem in problems:
-    st.error(problem)
+    st.error(md(problem))
 if st.button("Start merge", type="primary", disabled=bool(problems), key="start_merge"):
-    spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), lam=float(lam), pairing=pairing,
-                     seed=int(seed), evaluate=eval_dict)
+    spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
+                     evaluate=eval_dict)
     start_job(spec, f"merge of {len(leaf_ids)} models")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES
+from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"
@@ -32,6 +32,7 @@ PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b
            "#bab0ac"]
 METRIC_UNITS = {
     "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
+    "loss_barrier": "cross-entropy above the chord", "accuracy_barrier": "accuracy below the chord",
     "deepfool_linf_median": "L∞ distance (pixel units)", "deepfool_l2_median": "L2 distance (pixel units)",
     "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
     "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",
@@ -81,7 +82,7 @@ def _data(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def group_order(groups) -> list[str]:
     """Leaves first, then merge methods, then reference zoos (so colours stay put across charts)."""
     def rank(g: str) -> tuple[int, str]:
-        return (0, "") if g == LEAVES else ((2, g) if g.endswith("zoo") else (1, g))
+        return (0, g) if is_leaves_group(g) else ((2, g) if g.endswith("zoo") else (1, g))
 
     return sorted(set(groups), key=rank)
 
@@ -89,8 +90,8 @@ def group_order(groups) -> list[str]:
 def series_order(labels) -> list[str]:
     """Leaves first, then each method's levels in order, reference zoos last."""
     def rank(label: str) -> tuple[int, str, int]:
-        if label == LEAVES:
-            return (0, "", 0)
+        if is_leaves_group(label):
+            return (0, label, 0)
         if " · level " in label and label.rsplit(" · level ", 1)[1].isdigit():
             group, level = label.rsplit(" · level ", 1)
             return (1, group, int(level))
@@ -153,7 +154,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
 
 
 def _series(rows: pd.DataFrame) -> list[str]:
-    return [g if m in ("zoo", "leaves") or g == LEAVES else f"{g} · level {lv}"
+    return [g if m in ("zoo", "leaves") or is_leaves_group(g) else f"{g} · level {lv}"
             for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
 
 
@@ -221,4 +222,34 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dic
     spec = _chart(f"{title}: merge methods vs their leaves", "dots: models · black tick: mean", layers, {})
     spec["data"] = {"name": "finals"}
     spec["datasets"] = {"finals": _data(both, ["what", "model_id", "value"])}
+    return spec
+
+
+def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
+    """Accuracy or loss of θ(λ) = (1−λ)·A + λ·π(B): one line per alignment (± REPAIR), dashed = REPAIR.
+
+    rows: store.curves rows of one pair, one config and one split (lam not null)."""
+    from backend.curve_queries import variant_label
+
+    title = {"accuracy": "Accuracy along the path", "loss": "Loss along the path"}.get(metric, metric)
+    part = rows[(rows["metric"] == metric) & rows["lam"].notna()]
+    if part.empty:
+        return empty_chart(f"No {metric} curve for this selection")
+    part = part.assign(variant=[variant_label(a, bool(r)) for a, r in zip(part["align"], part["repair"], strict=True)],
+                       repaired=part["repair"].astype(bool))
+    order = [variant_label(a, r) for a in ("none", "weight", "activation") for r in (False, True)]
+    order = [v for v in order if v in set(part["variant"])]
+    y_title = METRIC_UNITS.get(metric, metric)
+    line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
+            "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
+                         "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},
+                         "color": {"field": "variant", "type": "nominal", "scale": _colors(order),
+                                   "legend": _legend("Alignment")},
+                         "strokeDash": {"field": "repaired", "type": "nominal", "legend": None,
+                                        "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
+                         "tooltip": [{"field": "variant"}, {"field": "lam", "title": "λ"},
+                                     {"field": "value", "format": ".4g"}]}}
+    spec = _chart(title, "solid: plain interpolation · dashed: with REPAIR", [line], {})
+    spec["data"] = {"name": "curve"}
+    spec["datasets"] = {"curve": _data(part, ["variant", "repaired", "lam", "value"])}
     return spec

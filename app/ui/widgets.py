@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from backend.export import FILE_SUFFIX, FORMATS, MIME_TYPES, export_bytes
 
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "markdown": "Markdown", "latex": "LaTeX"}
@@ -34,13 +35,26 @@ def start_job(spec, what: str) -> int | None:
     try:
         job_id = submit(spec)
     except ValueError as err:
-        st.error(f"Could not start the {what}: {err}")
+        st.error(f"Could not start the {md(what)}: {md(err)}")
         return None
     reads.clear()
     st.session_state[LAST_JOB] = job_id
-    st.success(f"Started {what} as job #{job_id}. Follow it on the Runs page.")
-    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:")
+    st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
+    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
+
+
+ESTIMATE_SOURCES = {"measured": "from rates jobs measured on this machine",
+                    "partly measured": "partly from rates jobs measured here, partly from the cost model",
+                    "calibrated": "from a calibration of this machine; no job measured here yet",
+                    "default": "from default rates of a 2-core reference machine; no job measured here yet"}
+
+
+def estimate_text(est: dict) -> str:
+    """'about 3 min (2–5 min)': backend.estimate's figure and range, the same words on every page."""
+    from backend.estimate import describe_range
+
+    return describe_range({"total": est["seconds"], "low": est["low"], "high": est["high"]})
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -92,9 +106,42 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
     points = o2.number_input("Local Lipschitz points", min_value=1, value=100, key=f"{key}-lpoints")
     radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=0.1, format="%.3f",
                              key=f"{key}-lradius")
-    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None,
-                      fgsm_eps=parse_floats(fgsm, "The FGSM ε grid"),
-                      deepfool_linf_eps=parse_floats(df_linf, "The DeepFool L∞ ε grid"),
-                      deepfool_l2_eps=parse_floats(df_l2, "The DeepFool L2 ε grid"),
-                      noise_sigma=parse_floats(noise, "The noise σ grid"), deepfool_steps=int(steps),
+    errors = []
+
+    def grid(text: str, what: str, column):
+        """Parse one grid; a bad one shows its error right under its field (all of them at once)."""
+        try:
+            return parse_floats(text, what)
+        except ValueError as err:
+            column.error(md(err))
+            errors.append(str(err))
+            return None
+
+    grids = {"fgsm_eps": grid(fgsm, "The FGSM ε grid", g1), "noise_sigma": grid(noise, "The noise σ grid", g2),
+             "deepfool_linf_eps": grid(df_linf, "The DeepFool L∞ ε grid", g1),
+             "deepfool_l2_eps": grid(df_l2, "The DeepFool L2 ε grid", g2)}
+    if not metrics:
+        c1.error("Choose at least one metric.")
+        errors.append("choose at least one metric")
+    if errors:
+        raise ValueError(f"{len(errors)} field(s) need fixing (see above): " + "; ".join(errors))
+    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None, **grids, deepfool_steps=int(steps),
                       lipschitz_points=int(points), lipschitz_radius=float(radius))
+
+
+def merge_option_input(option, container=st):
+    """The widget of one registered merge option (backend.merge.registry.MergeOption), keyed by its name:
+    a slider for bounded numbers, a select box for choices, a checkbox for flags, a number box otherwise."""
+    if isinstance(option.default, bool):
+        return container.checkbox(option.label, value=option.default, key=option.name, help=option.help)
+    if option.choices is not None:
+        return container.selectbox(option.label, option.choices, index=option.choices.index(option.default),
+                                   key=option.name, help=option.help)
+    if option.bounds is not None:
+        low, high, step = option.bounds
+        return float(container.slider(option.label, low, high, float(option.default), step, key=option.name,
+                                      help=option.help))
+    if isinstance(option.default, int):
+        return int(container.number_input(option.label, min_value=0, value=option.default, key=option.name,
+                                          help=option.help))
+    return container.text_input(option.label, value=str(option.default), key=option.name, help=option.help)

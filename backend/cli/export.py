@@ -18,7 +18,10 @@ def register(subparsers) -> None:
                                           "level and metric (--table comparison).")
     p.add_argument("--tree", type=int_list, action="append", default=None, help="tree ids (repeatable)")
     p.add_argument("--zoo", type=int_list, action="append", default=None, help="zoo ids as references")
-    p.add_argument("--table", choices=("levels", "comparison"), default="levels")
+    p.add_argument("--table", choices=("levels", "comparison", "curves", "barriers"), default="levels",
+                   help="levels/comparison: evaluations; curves: interpolation rows of every merged node's "
+                        "parent pair (with --tree; all stored curves without); barriers: one row per curve")
+    p.add_argument("--curve-key", default=None, help="curves/barriers: only this connectivity config")
     p.add_argument("--metrics", type=name_list, default=None, help="only these metrics (comma list)")
     p.add_argument("--eval-key", default=None, help="only this evaluation config (default: all)")
     p.add_argument("--format", choices=FORMATS, default=None, help="default: from the --out suffix")
@@ -30,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from backend.queries import comparison_table, level_metrics
 
     tree_ids, zoo_ids = flatten(args.tree), flatten(args.zoo)
+    if args.table in ("curves", "barriers"):
+        table = _curve_table(args, tree_ids)
+        out = Path(args.out)
+        path = write_table(table, out) if args.format is None else atomic_write_bytes(out, export_bytes(table, args.format))
+        print(f"wrote {len(table)} rows to {path}")
+        return 0
     if not tree_ids and not zoo_ids:
         raise ValueError("choose what to export with --tree and/or --zoo")
     df = level_metrics(tree_ids=tree_ids or None, zoo_ids=zoo_ids or None, eval_key=args.eval_key)
@@ -47,3 +56,13 @@ def run(args: argparse.Namespace) -> int:
         path = atomic_write_bytes(out, export_bytes(table, args.format))
     print(f"wrote {len(table)} rows to {path}")
     return 0
+
+
+def _curve_table(args: argparse.Namespace, tree_ids):
+    from backend.curve_queries import barrier_table, tree_curves
+    from store.curves import curves
+
+    rows = tree_curves(tree_ids, args.curve_key) if tree_ids else curves(curve_key=args.curve_key)
+    if rows.empty:
+        raise ValueError("nothing to export: no interpolation curves stored there (run `interpolate` first)")
+    return barrier_table(rows) if args.table == "barriers" else rows

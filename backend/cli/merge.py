@@ -1,4 +1,4 @@
-"""`python -m backend merge`: build merge trees (hierarchical, MergeMany, average) over stored models."""
+"""`python -m backend merge`: build merge trees over stored models (methods and options: backend.merge.registry)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from backend.cli.common import (
     positive_int,
     run_spec,
 )
-from backend.jobs.spec import MERGE_METHODS, PAIRINGS
+from backend.merge.registry import MERGE_METHODS, OPTIONS, methods_help
 
 
 def register(subparsers) -> None:
@@ -26,16 +26,30 @@ def register(subparsers) -> None:
     leaves.add_argument("--models", type=int_list, help="model ids in leaf order, comma separated")
     p.add_argument("--leaves", type=positive_int, default=None, help="with --zoo: only its first N models")
     p.add_argument("--method", type=name_list, action="append", default=None,
-                   help=f"{'|'.join(MERGE_METHODS)}; repeatable or a comma list (default hierarchical)")
-    p.add_argument("--lam", type=float, default=0.5, help="interpolation weight of the aligned model")
-    p.add_argument("--pairing", choices=PAIRINGS, default="as_listed", help="how leaves are paired per level")
+                   help=f"{'|'.join(MERGE_METHODS)}; repeatable or a comma list (default hierarchical). "
+                        f"{methods_help()}")
+    add_merge_options(p)
     p.add_argument("--pairs", default=None,
                    help="custom pairing instead of --pairing: one level per ';', pairs of positions in the "
                         "level below, e.g. '0-2,1-3;0-1' (a lone index carries a node up)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--evaluate", action="store_true", help="evaluate every node (and leaf) afterwards")
     add_eval_options(p)
     add_run_options(p)
+
+
+def add_merge_options(parser: argparse.ArgumentParser) -> None:
+    """One option per registered merge option: --NAME with its default, type, choices and help."""
+    for option in OPTIONS.values():
+        users = [m.name for m in MERGE_METHODS.values() if option.name in m.options]
+        kwargs = {"default": option.default,
+                  "help": f"{option.help} (used by {', '.join(users) or 'no method'}; default {option.default})"}
+        flag = f"--{option.name.replace('_', '-')}"
+        if isinstance(option.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif option.choices is not None:
+            parser.add_argument(flag, choices=option.choices, **kwargs)
+        else:
+            parser.add_argument(flag, type=option.cli_type or str, **kwargs)
 
 
 def resolve_leaves(args: argparse.Namespace) -> list[int]:
@@ -58,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
     from backend.merge.tree import parse_pairing
 
     methods = tuple(flatten(args.method)) or ("hierarchical",)
-    pairing = parse_pairing(args.pairs) if args.pairs else args.pairing
-    spec = MergeSpec(model_ids=tuple(resolve_leaves(args)), methods=methods, lam=args.lam,
-                     pairing=pairing, seed=args.seed,
+    values = {name: getattr(args, name) for name in OPTIONS}
+    if args.pairs:
+        values["pairing"] = parse_pairing(args.pairs)
+    spec = MergeSpec(model_ids=tuple(resolve_leaves(args)), methods=methods, **values,
                      evaluate=eval_config_from_args(args) if args.evaluate else None)
     code, result = run_spec(spec, args)
     if result:

@@ -59,6 +59,8 @@ def execute(spec, ctx: JobContext) -> dict:
             if store_models.get_model(int(mid)) is None:
                 raise ValueError(f"model {mid} does not exist")
         return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx)}
+    if spec.kind == "interpolate":
+        return steps.interpolate_pairs(spec, ctx)
     if spec.kind == "experiment":
         from backend.experiment import run_experiment
 
@@ -84,6 +86,8 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         ctx.check_cancel(force=True)  # cancelled between submit and start
         spec = spec_from_dict(job["spec"])
         result = execute(spec, ctx)
+        if isinstance(result, dict):
+            result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
     except (Cancelled, KeyboardInterrupt):
         store_jobs.finish_job(job_id, "cancelled")
         return "cancelled"

@@ -13,9 +13,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from backend.merge.registry import MERGE_METHODS, OPTIONS, check_options
+
 ZOO_KINDS = ("plain", "l1", "l2")
-MERGE_METHODS = ("hierarchical", "merge_many", "average")
-PAIRINGS = ("as_listed", "random")
 
 
 def canonical_key(obj: Any) -> str:
@@ -120,7 +120,10 @@ class TrainSpec(_Spec):
 
 @dataclass(frozen=True)
 class MergeSpec(_Spec):
-    """Merge a list of models with one or more methods; optionally evaluate every node."""
+    """Merge a list of models with one or more methods; optionally evaluate every node.
+
+    One field per option of backend.merge.registry.OPTIONS (same name and default); a test checks it.
+    """
 
     kind: ClassVar[str] = "merge"
     model_ids: tuple
@@ -128,6 +131,11 @@ class MergeSpec(_Spec):
     lam: float = 0.5
     pairing: Any = "as_listed"  # "as_listed" | "random" | levels of index pairs
     seed: int = 0
+    matcher: str = "weight"  # weight | activation
+    repair: bool = False
+    n_images: int = 4096  # the batch for activation matching and REPAIR
+    image_split: str = "train"
+    image_seed: int = 0
     evaluate: dict | None = None  # EvalConfig.to_dict(), or None to skip evaluation
 
     def __post_init__(self):
@@ -146,18 +154,13 @@ class MergeSpec(_Spec):
                 raise ValueError(f"unknown merge method {method!r}; choose from {', '.join(MERGE_METHODS)}")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"merge methods are listed twice: {list(self.methods)}")
-        if isinstance(self.lam, bool) or not isinstance(self.lam, int | float) or not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must be a number in [0, 1], got {self.lam!r}")
-        _check_int("the seed", self.seed, 0)
-        if isinstance(self.pairing, str):
-            if self.pairing not in PAIRINGS:
-                raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)} or a list of levels, got {self.pairing!r}")
-        else:
-            from backend.merge.tree import plan_tree
-
-            plan_tree(len(self.model_ids), [list(map(list, level)) for level in self.pairing], self.seed)
+        check_options(self.option_values(), len(self.model_ids))
         if self.evaluate is not None:
             check_eval_config(self.evaluate)
+
+    def option_values(self) -> dict:
+        """Every registered merge option's value, by name (as the method functions take them)."""
+        return {name: self.pairing_arg() if name == "pairing" else getattr(self, name) for name in OPTIONS}
 
     def pairing_arg(self):
         """The pairing as hierarchical_merge takes it (lists, not tuples)."""
@@ -205,8 +208,37 @@ class ExperimentSpec(_Spec):
             raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
 
 
-SPECS = {cls.kind: cls for cls in (TrainSpec, MergeSpec, EvaluateSpec, ExperimentSpec)}
-Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec
+@dataclass(frozen=True)
+class InterpolateSpec(_Spec):
+    """Interpolation curves and barriers for model pairs and/or every merged node's parent pair of trees."""
+
+    kind: ClassVar[str] = "interpolate"
+    pairs: tuple = ()  # ((model_a, model_b), ...)
+    tree_ids: tuple = ()
+    config: dict = field(default_factory=dict)  # ConnectivityConfig.to_dict()
+
+    def __post_init__(self):
+        object.__setattr__(self, "pairs", tuple(tuple(p) for p in self.pairs))
+        object.__setattr__(self, "tree_ids", tuple(self.tree_ids))
+
+    def validate(self) -> None:
+        from backend.connectivity import ConnectivityConfig
+
+        if not self.pairs and not self.tree_ids:
+            raise ValueError("choose at least one model pair or tree to interpolate")
+        for pair in self.pairs:
+            if len(pair) != 2:
+                raise ValueError(f"a pair is two model ids, got {list(pair)}")
+            _check_model_ids(pair, 2)
+        for tree_id in self.tree_ids:
+            _check_int("a tree id", tree_id, 1)
+        if not isinstance(self.config, dict):
+            raise ValueError("the connectivity config must be a dict of ConnectivityConfig fields")
+        ConnectivityConfig.from_dict(self.config)
+
+
+SPECS = {cls.kind: cls for cls in (TrainSpec, MergeSpec, EvaluateSpec, ExperimentSpec, InterpolateSpec)}
+Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec | InterpolateSpec
 
 
 def spec_from_dict(d: dict | str) -> Spec:

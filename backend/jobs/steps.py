@@ -12,13 +12,13 @@ ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import torch
 
 from backend.jobs.context import JobContext
 from backend.jobs.spec import MergeSpec, TrainSpec, canonical_key
+from backend.merge.registry import get_method
 from backend.progress import ProgressEvent, report
 from store import evaluations as store_evals
 from store import models as store_models
@@ -30,6 +30,19 @@ from store.db import connect
 
 def _json(value):
     return json.loads(value) if isinstance(value, str) else value
+
+
+def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: float) -> None:
+    """Record how long `units` of `phase` work took (store/rates.py), so estimates learn this machine's
+    speed; best effort: a failed write never fails the job."""
+    ctx.measured_seconds += seconds
+    try:
+        from store import rates as store_rates
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        store_rates.record_rate(phase, arch, device, torch.get_num_threads(), units, seconds, ctx.job_id)
+    except Exception:  # noqa: BLE001 - the rate is a planning aid; the job's own work matters more
+        pass
 
 
 def model_key(zoo_key: str, train_key: str, seed: int) -> str:
@@ -46,8 +59,12 @@ def train_chunk_size() -> int:
 
 
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
-    """Create (or find) the zoo and train only its missing models, saving each as soon as it exists."""
+    """Create (or find) the zoo and train only its missing models, saving each as soon as it exists.
+
+    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains."""
+    from backend.estimate import arch_key, layer_sizes, train_units
     from backend.train import seeds_for, train_models
+    from store import train_curves as store_train_curves
 
     spec.validate()
     config = spec.train_config()
@@ -60,27 +77,52 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
                    if store_models.find_model(model_key(zoo_key, train_key, s)) is None]
     chunk = train_chunk_size()
     done_before = spec.n_models - len(missing)
+    ctx.cache_hits += done_before
     with ctx.within() as sub:
         for start in range(0, len(missing), chunk):
             part = missing[start:start + chunk]
             ctx.check_cancel(force=True)
             lo = (done_before + start) / spec.n_models
-            trained = train_models(config, [s for _, s in part], progress=sub(lo, lo + len(part) / spec.n_models))
-            for (index, seed), model in zip(part, trained, strict=True):
+            keys = [model_key(zoo_key, train_key, s) for _, s in part]
+            for key in keys:
+                store_train_curves.start_curve(key)
+
+            def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
+                store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
+
+            first, last = part[0][0] + 1, part[-1][0] + 1
+            label = f"model {first} of {spec.n_models}" if len(part) == 1 else \
+                f"models {first}-{last} of {spec.n_models}"
+            t0 = time.perf_counter()
+            with ctx.section(label):
+                trained = train_models(config, [s for _, s in part], on_epoch=on_epoch,
+                                       progress=sub(lo, lo + len(part) / spec.n_models))
+            seconds = time.perf_counter() - t0
+            for (index, seed), model, key in zip(part, trained, keys, strict=True):
                 weights = store_weights.save_weights(model.params)  # the file first, then the row
                 store_models.add_model(
                     kind="trained", dataset=config.dataset, widths=list(config.widths),
-                    config=config.to_dict(), weights=weights, key=model_key(zoo_key, train_key, seed),
+                    config=config.to_dict(), weights=weights, key=key,
                     zoo_id=zoo_id, seed=seed, level=0, node_index=index, parents=(), seconds=model.seconds,
                     train_loss=model.train_loss, train_acc=model.train_acc)
+            sizes = layer_sizes(config.dataset, config.widths)
+            samples = config.train_subset or _train_split_size(config.dataset)
+            record_work(ctx, "train", arch_key(sizes), train_units(sizes, len(part), config.epochs, samples), seconds)
             stored = done_before + start + len(part)
             sub(0.0, 1.0)
-            ctx.progress(ProgressEvent("train", stored, spec.n_models, f"{stored}/{spec.n_models} models stored"),
+            ctx.progress(ProgressEvent("train", stored, spec.n_models, f"{stored} of {spec.n_models} models stored"),
                          force=True)
         if not missing:
             sub(0.0, 1.0)
-            ctx.progress(ProgressEvent("train", 1, 1, f"all {spec.n_models} models already stored"), force=True)
+            ctx.progress(ProgressEvent("train", 1, 1, f"all {spec.n_models} models already stored (cached)"),
+                         force=True)
     return zoo_id
+
+
+def _train_split_size(dataset: str) -> int:
+    from backend.estimate import _split_sizes
+
+    return _split_sizes(dataset)[0]
 
 
 def zoo_model_ids(zoo_id: int) -> list[int]:
@@ -117,16 +159,12 @@ def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
 
 
 def tree_key(spec: MergeSpec, method: str) -> str:
-    """Only the settings a method uses name its tree (average ignores lam, pairing and seed)."""
+    """Only the settings a method takes (and its version) name its tree: average ignores lam, pairing and seed."""
     return canonical_key({"method": method, "leaves": list(spec.model_ids), **_tree_config(spec, method)})
 
 
 def _tree_config(spec: MergeSpec, method: str) -> dict:
-    if method == "hierarchical":
-        return {"lam": spec.lam, "pairing": spec.to_dict()["pairing"], "seed": spec.seed}
-    if method == "merge_many":
-        return {"seed": spec.seed}
-    return {}
+    return get_method(method).tree_config(spec.option_values())
 
 
 def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
@@ -138,78 +176,79 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
     check_compatible(leaves)
     leaf_ids = [int(r["id"]) for r in rows]
     dataset, widths = rows[0]["dataset"], list(_json(rows[0]["widths"]))
+    from backend.estimate import arch_key, layer_sizes, merge_units
+
     tree_ids = []
+    n_methods = len(spec.methods)
+    # each method gets a slice of the bar proportional to its nominal work (averaging: a sliver)
+    weights = [max(merge_units(m, len(leaf_ids), widths), 1e-3 * sum(w ** 3 for w in widths))
+               for m in spec.methods]
+    edges = [sum(weights[:i]) / sum(weights) for i in range(n_methods + 1)]
     with ctx.within() as sub:
         for i, method in enumerate(spec.methods):
-            progress = sub(i / len(spec.methods), (i + 1) / len(spec.methods))
+            progress = sub(edges[i], edges[i + 1])
             key = tree_key(spec, method)
             config = {**_tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
             tree_id = store_trees.create_tree(method, leaf_ids, config, key)
             tree_ids.append(tree_id)
-            if store_trees.get_tree(tree_id).get("root_model_id") is not None:
-                report(progress, method, 1, 1, f"tree {tree_id} already built")
-                continue
-            common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
-            if method == "hierarchical":
-                root = _store_hierarchical(spec, key, leaves, leaf_ids, common, progress)
-            else:
-                root = _store_flat(spec, method, key, leaves, leaf_ids, common, progress)
-            store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
-            ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
+            with ctx.section(f"method {i + 1} of {n_methods}: {get_method(method).short}"):
+                if store_trees.get_tree(tree_id).get("root_model_id") is not None:
+                    ctx.cache_hits += 1
+                    report(progress, method, 1, 1, f"tree {tree_id} already built (cached)")
+                    continue
+                common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
+                t0 = time.perf_counter()
+                root = _store_tree(spec, method, key, leaves, leaf_ids, common, progress)
+                record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)),
+                            merge_units(method, len(leaf_ids), widths), time.perf_counter() - t0)
+                store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
+                ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
     return tree_ids
 
 
+
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
-              parents: list[int], seconds: float) -> tuple[int, bool]:
+              parents: list[int], seconds: float, carried: bool = False) -> tuple[int, bool]:
     """Store one merged node (weights first, then its row); returns (model id, newly added)."""
     existing = store_models.find_model(key)
     if existing is not None:
         return existing, False
     weights = store_weights.save_weights(params)
     mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
-                                 node_index=node_index, parents=parents, seconds=seconds, **common)
+                                 node_index=node_index, parents=parents, seconds=seconds, carried=carried,
+                                 **common)
     return mid, True
 
 
-def _store_hierarchical(spec, key, leaves, leaf_ids, common, progress) -> int:
-    from backend.merge.tree import hierarchical_merge
+def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
+    """Run the registry's method and store every node above the leaves; a node that merged two or more
+    parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    from backend.merge.registry import ALIGNMENT_OPTIONS, needs_images
 
-    nodes = hierarchical_merge(leaves, lam=spec.lam, pairing=spec.pairing_arg(), seed=spec.seed,
-                               progress=progress)
+    entry = get_method(method)
+    values = spec.option_values()
+    images = None
+    if needs_images(values) and {"matcher", "repair"} & set(entry.options):
+        from backend.connectivity import image_batch
+
+        images = image_batch(common["dataset"], values["n_images"], values["image_split"], values["image_seed"])
+    nodes = entry(leaves, progress=progress, images=images, **values)
+    lam = values["lam"] if "lam" in entry.options else None
+    tree_config = entry.tree_config(values)
+    alignment = {name: tree_config[name] for name in ALIGNMENT_OPTIONS if name in tree_config}
     ids = list(leaf_ids)
     for node in nodes[len(leaves):]:
-        config = {"method": "hierarchical", "tree_key": key, "lam": spec.lam, "node_index": node.index}
-        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), "hierarchical", node.params,
-                             config, common, level=node.level, node_index=node.index,
-                             parents=[ids[p] for p in node.parents], seconds=node.seconds)
+        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}), **alignment,
+                  "node_index": node.index}
+        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
+                             level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
+                             seconds=node.seconds, carried=len(node.parents) == 1)
         ids.append(mid)
-        if new and node.match is not None:
-            store_trees.add_merge(common["tree_id"], mid, "hierarchical", spec.lam, node.match.sweeps,
-                                  list(node.match.objective_trace), node.seconds)
+        if new and len(node.parents) > 1:
+            match = node.match
+            store_trees.add_merge(common["tree_id"], mid, method, lam, match.sweeps if match else 0,
+                                  list(match.objective_trace) if match else [], node.seconds)
     return ids[-1]
-
-
-def _store_flat(spec, method, key, leaves, leaf_ids, common, progress) -> int:
-    """MergeMany or naive average: one result node over all leaves."""
-    t0 = time.perf_counter()
-    if method == "merge_many":
-        from backend.merge.merge_many import merge_many
-
-        result = merge_many(leaves, seed=spec.seed, progress=progress)
-        params, sweeps, objective = result.params, result.rounds, list(result.objective_trace)
-    else:
-        from backend.merge.average import naive_average
-
-        params, sweeps, objective = naive_average(leaves), 0, []
-        report(progress, "average", 1, 1)
-    seconds = time.perf_counter() - t0
-    level = math.ceil(math.log2(len(leaves)))
-    config = {"method": method, "tree_key": key, "node_index": len(leaves)}
-    mid, new = _add_node(canonical_key({"tree": key, "node": len(leaves)}), method, params, config, common,
-                         level=level, node_index=len(leaves), parents=list(leaf_ids), seconds=seconds)
-    if new:
-        store_trees.add_merge(common["tree_id"], mid, method, None, sweeps, objective, seconds)
-    return mid
 
 
 def tree_model_ids(tree_id: int) -> list[int]:
@@ -218,6 +257,69 @@ def tree_model_ids(tree_id: int) -> list[int]:
         raise ValueError(f"tree {tree_id} does not exist")
     df = store_trees.tree_nodes(tree_id)
     return [int(i) for i in df.sort_values(["level", "id"])["id"]]
+
+
+# -- interpolate ----------------------------------------------------------------------------------------
+
+
+def tree_parent_pairs(tree_id: int) -> list[tuple[int, int]]:
+    """(parent A, parent B) of every node of a tree merged from exactly two parents, by level."""
+    if store_trees.get_tree(tree_id) is None:
+        raise ValueError(f"tree {tree_id} does not exist")
+    df = store_trees.tree_nodes(tree_id).sort_values(["level", "id"])
+    pairs = []
+    for parents in df["parents"]:
+        parents = _json(parents) or []
+        if len(parents) == 2:
+            pairs.append((int(parents[0]), int(parents[1])))
+    return pairs
+
+
+def interpolate_pairs(spec, ctx: JobContext) -> dict:
+    """Curves and barriers for every requested pair (tree parent pairs included); cached pairs are skipped."""
+    from backend.connectivity import ConnectivityConfig, curves_for_pair, image_batch
+    from backend.data import load_split, to_float
+    from store import curves as store_curves
+
+    spec.validate()
+    config = ConnectivityConfig.from_dict(spec.config)
+    key = config.key()
+    pairs = [tuple(int(m) for m in p) for p in spec.pairs]
+    for tree_id in spec.tree_ids:
+        found = tree_parent_pairs(int(tree_id))
+        if not found:
+            raise ValueError(f"tree {tree_id} has no node merged from two parents")
+        pairs += [p for p in found if p not in pairs]
+    store_curves.register_curve_config(key, config.to_dict())
+    with connect():
+        todo = [p for p in pairs if not store_curves.has_curves(p[0], p[1], key)]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    data: dict[str, dict] = {}
+    with ctx.within() as sub:
+        for i, (a_id, b_id) in enumerate(todo):
+            ctx.check_cancel(force=True)
+            rows, (params_a, params_b) = load_leaves([a_id, b_id])
+            dataset = rows[0]["dataset"]
+            if dataset not in data:  # one load per dataset
+                x, y = load_split(dataset, train=False)
+                x, y = (x, y) if config.test_subset is None else (x[:config.test_subset], y[:config.test_subset])
+                entry = {"test": (to_float(x).to(device), y.to(device)), "train": None, "images": None}
+                if config.train_subset is not None:
+                    xt, yt = load_split(dataset, train=True)
+                    entry["train"] = (to_float(xt[:config.train_subset]).to(device), yt[:config.train_subset].to(device))
+                if config.repair or "activation" in config.aligns:
+                    entry["images"] = image_batch(dataset, config.images, config.image_split, config.data_seed).to(device)
+                data[dataset] = entry
+            entry = data[dataset]
+            params_a = {k: v.to(device) for k, v in params_a.items()}
+            params_b = {k: v.to(device) for k, v in params_b.items()}
+            curves = curves_for_pair(params_a, params_b, config, test=entry["test"], train=entry["train"],
+                                     images=entry["images"], progress=sub(i / len(todo), (i + 1) / len(todo)))
+            store_curves.save_curves(a_id, b_id, key, [r for c in curves for r in c.rows()])
+        sub(0.0, 1.0)
+        ctx.progress(ProgressEvent("interpolate", 1, 1, f"{len(todo)} pair(s) computed, {len(pairs) - len(todo)} cached"),
+                     force=True)
+    return {"pairs": [list(p) for p in pairs], "curve_key": key, "computed": len(todo)}
 
 
 # -- evaluate -------------------------------------------------------------------------------------------
@@ -241,11 +343,15 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
                 raise ValueError(f"model {mid} does not exist")
             rows.append(row)
         todo = [r for r in rows if not store_evals.has_evaluation(int(r["id"]), eval_key)]
+    from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     test_sets = {}
+    ctx.cache_hits += len(rows) - len(todo)
     with ctx.within() as sub:
         for i, row in enumerate(todo):
             ctx.check_cancel(force=True)
+            t0 = time.perf_counter()
             dataset = row["dataset"]
             if dataset not in test_sets:  # one load per dataset, not per model
                 x, y = load_split(dataset, train=False)
@@ -254,10 +360,14 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
             x, y = test_sets[dataset]
             params = store_weights.load_weights(row["weights"])
             model = mlp_from_state_dict(params, in_shape=tuple(dataset_info(dataset).in_shape)).to(device)
-            results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
+            with ctx.section(f"model {i + 1} of {len(todo)}"):
+                results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
             store_evals.save_evaluations(int(row["id"]), eval_key,
                                          [(r.metric, r.param, float(r.value)) for r in results])
+            sizes = layer_sizes(dataset, _json(row["widths"]))
+            record_work(ctx, "evaluate", arch_key(sizes), eval_units(sizes, config, 1, _split_sizes(dataset)[1]),
+                        time.perf_counter() - t0)
         sub(0.0, 1.0)
-        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo)} evaluated, {len(rows) - len(todo)} cached"),
+        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo)} evaluated, {len(rows) - len(todo)} already evaluated (cached)"),
                      force=True)
     return len(todo)

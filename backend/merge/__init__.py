@@ -1,26 +1,38 @@
-"""Merge methods, one per file (mergekit style); `registry.get_method(name)` picks one by name."""
+"""Merge methods, one per file (mergekit style); `registry.get_method(name)` picks one by name.
 
-from backend.merge.average import naive_average
-from backend.merge.common import MergeError, check_compatible, interpolate
-from backend.merge.ensemble import EnsembleModel
-from backend.merge.merge_many import MergeManyResult, merge_many
-from backend.merge.pair import PairMerge, merge_pair
-from backend.merge.registry import MERGE_METHODS, get_method
-from backend.merge.tree import TreeNode, hierarchical_merge, plan_tree
+Names are imported lazily (PEP 562) so that `backend.merge.registry` stays torch-free.
+"""
 
-__all__ = [
-    "MERGE_METHODS",
-    "EnsembleModel",
-    "MergeError",
-    "MergeManyResult",
-    "PairMerge",
-    "TreeNode",
-    "check_compatible",
-    "get_method",
-    "hierarchical_merge",
-    "interpolate",
-    "merge_many",
-    "merge_pair",
-    "naive_average",
-    "plan_tree",
-]
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+_WHERE = {
+    "naive_average": "average", "MergeError": "errors", "check_compatible": "common", "interpolate": "common",
+    "EnsembleModel": "ensemble", "MergeManyResult": "merge_many", "merge_many": "merge_many",
+    "PairMerge": "pair", "merge_pair": "pair", "MERGE_METHODS": "registry", "get_method": "registry",
+    "TreeNode": "tree", "hierarchical_merge": "tree", "plan_tree": "tree",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'backend.merge' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"backend.merge.{_WHERE[name]}"), name)
+
+
+class _Package(types.ModuleType):
+    """`backend.merge.merge_many` is the function, as with eager imports, even after its module is imported
+    (importing a submodule would otherwise bind the module over the lazily exported function)."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -13,12 +13,10 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from backend.merge.errors import MergeError
+
 Params = dict[str, Tensor]
 BUFFER_KEYS = ("mean", "std")  # input normalisation: fixed, never averaged, taken from the first model
-
-
-class MergeError(ValueError):
-    """Inputs that cannot be merged; the message says which model and which key."""
 
 
 def check_compatible(models: Sequence[Mapping[str, Tensor]]) -> None:

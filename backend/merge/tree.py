@@ -15,6 +15,7 @@ node with one parent, so 5 leaves go 5 → 3 → 2 → 1.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,23 @@ class TreeNode:
     params: Params
     match: MatchResult | None  # weight matching of parents[1] onto parents[0]; None unless merged
     seconds: float  # time to build this node (0 for leaves and carried nodes)
+
+
+def leaf_nodes(models: Sequence[Mapping[str, Tensor]]) -> list[TreeNode]:
+    """The leaves as nodes 0..n-1 (level 0, no parents): the start of every method's node list."""
+    return [TreeNode(i, 0, (), dict(p), None, 0.0) for i, p in enumerate(models)]
+
+
+def root_level(n_leaves: int) -> int:
+    """Where a one-step method's root sits: ceil(log2 n), the level of a hierarchical root over n leaves."""
+    return max(1, math.ceil(math.log2(n_leaves)))
+
+
+def flat_nodes(models: Sequence[Mapping[str, Tensor]], params: Params, match: MatchResult | None,
+               seconds: float) -> list[TreeNode]:
+    """Leaves plus one root whose parents are all leaves (MergeMany, averaging and other one-step methods)."""
+    nodes = leaf_nodes(models)
+    return [*nodes, TreeNode(len(nodes), root_level(len(nodes)), tuple(range(len(nodes))), params, match, seconds)]
 
 
 def _adjacent(m: int) -> Level:
@@ -104,12 +122,16 @@ def hierarchical_merge(
     seed: int = 0,
     max_iter: int = 100,
     progress: ProgressFn | None = None,
+    matcher: str = "weight",
+    repair: bool = False,
+    images: Tensor | None = None,
 ) -> list[TreeNode]:
-    """Merge `leaves` along plan_tree(len(leaves), pairing, seed); every merge is merge_pair(A, B, lam)."""
+    """Merge `leaves` along plan_tree(len(leaves), pairing, seed); every merge is merge_pair(A, B, lam)
+    with the given matcher (and REPAIR, towards the two parents' interpolated statistics)."""
     lam = check_lam(lam)
     check_compatible(leaves)
     levels = plan_tree(len(leaves), pairing, seed)
-    nodes = [TreeNode(i, 0, (), dict(p), None, 0.0) for i, p in enumerate(leaves)]
+    nodes = leaf_nodes(leaves)
     below = list(range(len(leaves)))  # node indices of the level below
     total = sum(len(g) == 2 for level in levels for g in level)
     done = 0
@@ -120,10 +142,11 @@ def hierarchical_merge(
             if len(parents) == 1:
                 node = TreeNode(len(nodes), k, parents, dict(nodes[parents[0]].params), None, 0.0)
             else:
-                report(progress, "merge", done, total, f"level {k}: merging node {parents[1]} into {parents[0]}")
+                report(progress, "merge", done, total, f"level {k} · merge {done + 1} of {total}")
                 start = time.perf_counter()
                 a, b = nodes[parents[0]].params, nodes[parents[1]].params
-                pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter)
+                pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter, matcher=matcher, repair=repair,
+                                  images=images)
                 node = TreeNode(len(nodes), k, parents, pair.params, pair.match, time.perf_counter() - start)
                 done += 1
             nodes.append(node)

@@ -13,7 +13,7 @@ import pytest
 from backend.cli import main
 from store import jobs as store_jobs
 
-SUBCOMMANDS = ("train", "merge", "evaluate", "export", "jobs", "experiment")
+SUBCOMMANDS = ("train", "merge", "evaluate", "interpolate", "export", "jobs", "experiment")
 
 
 def cli(*args, timeout=600):

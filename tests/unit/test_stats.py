@@ -163,7 +163,8 @@ def test_trend_and_t_test_agree_with_scipy():
 
 def _study_frame_rowwise(df, result):
     """The original row-by-row tagging of backend.report.study_frame."""
-    from backend.report import METHOD_LABELS, ZOO_LABELS
+    from backend.merge.registry import method_short
+    from backend.report import ZOO_LABELS
 
     df = df.copy()
     tree_info = {int(t): (g["pair"], g["leaves"]) for g in result["groups"] for t in g["trees"].values()}
@@ -175,7 +176,7 @@ def _study_frame_rowwise(df, result):
             return ZOO_LABELS.get(zoo_kind, str(zoo_kind))
         if method == "hierarchical":
             return "unmerged (leaves)" if level == 0 else f"hierarchical level {level} ({2 ** level} models)"
-        return METHOD_LABELS.get(method, method)
+        return method_short(method)
 
     df["series"] = [label(m, lv, z) for m, lv, z in zip(df["method"], df["level"], df["zoo_kind"], strict=True)]
     df["level"] = df["level"].astype(int)
