@@ -14,7 +14,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.jobs import steps
 from backend.jobs.context import JobContext
 from backend.jobs.spec import spec_from_dict
 from backend.progress import Cancelled
@@ -43,6 +42,8 @@ def one_line_error(exc: BaseException) -> str:
 
 def execute(spec, ctx: JobContext) -> dict:
     """Dispatch on the spec's kind; returns the job's small JSON result."""
+    from backend.jobs import steps  # torch: imported only when a job runs, not for `jobs list`
+
     if spec.kind == "train":
         zoo_id = steps.train_zoo(spec, ctx)
         return {"zoo_id": zoo_id, "model_ids": steps.zoo_model_ids(zoo_id)}
