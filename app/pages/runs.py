@@ -69,8 +69,16 @@ def _result_links(job) -> None:
         params["trees"] = ",".join(map(str, trees))
     if zoo_ids:
         params["zoos"] = ",".join(map(str, zoo_ids))
-    if result.get("eval_key"):
-        params["eval"] = result["eval_key"]
+    eval_key = result.get("eval_key")
+    if eval_key is None and job["kind"] in ("merge", "evaluate"):  # jobs recorded before results named it
+        from backend.jobs.runner import job_eval_key
+
+        try:
+            eval_key = job_eval_key(_json(job["spec"]))
+        except ValueError:
+            eval_key = None
+    if eval_key:
+        params["eval"] = eval_key
     cols = st.columns(4)
     if trees or zoo_ids:
         cols[0].page_link("pages/compare.py", label="Compare results", icon=":material/bar_chart:", query_params=params)

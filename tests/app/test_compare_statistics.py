@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import AT_TIMEOUT
-from tests.awkward_store import EVAL_KEY, build_awkward_store, expected_levels
+from tests.awkward_store import EVAL_KEY, OTHER_KEY, build_awkward_store, expected_levels
 
 HOME = str(Path(__file__).resolve().parents[2] / "app" / "Home.py")
 
@@ -59,3 +59,33 @@ def test_tree_view_draws_the_carried_node_as_carried(awkward):
     at.selectbox(key="tv_node").set_value(carried).run()
     assert not at.exception
     assert "carried up unchanged" in " ".join(str(s.value) for s in at.subheader)
+
+
+def test_compare_says_which_tree_lacks_the_linked_config_and_offers_the_one_it_has(awkward):
+    t = awkward["trees"]
+    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['B']}", "eval": OTHER_KEY})
+    assert at.selectbox(key="cmp_eval").value == OTHER_KEY  # the link's config, though fewer models have it
+    warnings = " | ".join(str(w.value) for w in at.warning)
+    assert f"Tree #{t['B']} has results for only 2 of its models in this evaluation config" in warnings
+    assert "test subset 64" in warnings  # the config it has, by a human label, not a hash
+    options = at.selectbox(key="cmp_eval").options
+    assert any("test subset 32" in o and "metrics accuracy" in o for o in options)
+    at.button(key=f"cmp-switch-tree {t['B']}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cmp_eval").value == EVAL_KEY
+    assert "in this evaluation config" not in " | ".join(str(w.value) for w in at.warning)
+    assert at.query_params["eval"] == [EVAL_KEY] or at.query_params["eval"] == EVAL_KEY
+
+
+def test_runs_links_a_finished_merge_to_compare_with_its_eval_config(awkward):
+    from backend.evaluate.config import EvalConfig
+    from store import jobs
+
+    config = EvalConfig(subset=64, fgsm_eps=(0.0, 0.01, 0.02)).to_dict()
+    t = awkward["trees"]
+    job = jobs.create_job("merge", {"kind": "merge", "model_ids": awkward["leaves"][:4],
+                                    "methods": ["hierarchical"], "evaluate": config}, "job-eval-link")
+    jobs.finish_job(job, "done", result={"tree_ids": [t["A"]]})  # an older result that does not name the key
+    at = _page("pages/runs.py", {})
+    links = [p for p in at.get("page_link") if "Compare" in p.proto.label]
+    assert links and f"eval={EvalConfig.from_dict(config).key()}" in links[0].proto.query_string
