@@ -11,6 +11,7 @@ import json
 
 import pandas as pd
 
+from backend.merge.registry import alignment_suffix
 from store import evaluations as store_evals
 from store import models as store_models
 from store import reads as store_reads
@@ -29,6 +30,8 @@ CURVE_METRICS = {
     "noise_acc": "Gaussian noise σ (pixel units)",
 }
 METRIC_TITLES = {
+    "loss_barrier": "Loss barrier between the parents",
+    "accuracy_barrier": "Accuracy barrier between the parents",
     "accuracy": "Test accuracy",
     "loss": "Test loss (cross-entropy)",
     "fgsm_acc": "FGSM robust accuracy",
@@ -110,9 +113,25 @@ def trees_table() -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     out = trees.rename(columns={"id": "tree_id"})
     out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
-    out["label"] = [f"#{int(t)} {m} · {n} leaves" for t, m, n in zip(out["tree_id"], out["method"], out["n_leaves"],
-                                                                      strict=True)]
+    suffix = out["config"].map(lambda c: alignment_suffix(_json(c, {}))) if "config" in out.columns else ""
+    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves" for t, m, s, n in zip(
+        out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
+        strict=True)]
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
+
+
+def _tree_suffixes(tree_ids: set[int]) -> dict[int, str]:
+    """tree id -> alignment_suffix of its config, for the trees that have one (one query)."""
+    trees = store_trees.list_trees()
+    if trees.empty or "config" not in trees.columns:
+        return {}
+    out = {}
+    for tid, config in zip(trees["id"].astype(int), trees["config"], strict=True):
+        if tid in tree_ids and isinstance(config, str) and ("matcher" in config or "repair" in config):
+            suffix = alignment_suffix(_json(config, {}))
+            if suffix:
+                out[tid] = suffix
+    return out
 
 
 LEAVES = "unmerged leaves"  # the level-0 nodes of every selected tree, drawn once as one group
@@ -148,8 +167,10 @@ def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False)
                 kinds = {k for k in leaves["zoo_kind"] if k is not None}
                 tree_kind[int(tid)] = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else None)
             nodes["zoo_kind"] = nodes["tree_id"].map(lambda t: tree_kind.get(int(t)))
+            variants = _tree_suffixes(set(nodes["tree_id"].astype(int)))  # REPAIR / activation-matching trees
+            methods = [m + variants.get(int(t), "") for m, t in zip(nodes["method"], nodes["tree_id"], strict=True)]
             nodes["group"] = [m if k in (None, "plain") else f"{m} · {k.upper()} zoo"
-                              for m, k in zip(nodes["method"], nodes["zoo_kind"], strict=True)]
+                              for m, k in zip(methods, nodes["zoo_kind"], strict=True)]
             parts.append(nodes[MEMBER_COLUMNS])
     if zoo_ids:
         members = store_reads.zoo_members(zoo_ids)

@@ -307,6 +307,10 @@ def _builders(study: Study) -> dict[str, Callable[[Study], Section]]:
         if metric in present:
             out[what] = lambda s, m=metric: _norm(s, m)
     out["Trends over levels"] = _trend_section
+    if study.result.get("curve_key") or study.result.get("variant_tree_ids"):  # issue 13's explain sections
+        from backend.report_connectivity import builders
+
+        out.update(builders(study))
     return out
 
 

@@ -20,7 +20,7 @@ st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwis
 trees = reads.trees()
 zoos = reads.zoos()
 if trees.empty and zoos.empty:
-    st.info("Nothing to compare yet: start the demo preset on Home (about three minutes), or train a zoo and "
+    st.info("Nothing to compare yet: start the demo preset on Home (its time estimate is shown there), or train a zoo and "
             "build a merge.")
     st.page_link("pages/home.py", label="Go to Home", icon=":material/home:")
     st.stop()
@@ -54,7 +54,7 @@ if keys.empty:
 
 wanted = st.query_params.get("eval")
 key_list = keys["eval_key"].tolist()
-labels = reads.eval_labels(tree_ids, zoo_ids)
+labels = reads.selection_eval_labels(tree_ids, zoo_ids)
 if wanted and wanted not in key_list:
     st.warning(f"The link asked for evaluation config `{wanted}`, but none of the selected trees or zoos has "
                "results in it; showing the config with the most models instead.")
@@ -120,7 +120,7 @@ def _grid(metrics: list[str]) -> None:
         cols[i % 2].vega_lite_chart(spec=chart, width="stretch")
 
 
-TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Table"]
+TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
 with tabs["Overview"]:
     if tabs["Overview"].open:
@@ -144,6 +144,19 @@ with tabs["Merge methods"]:
             m = st.selectbox("Metric", scalar, format_func=lambda k: METRIC_TITLES.get(k, k),
                              key="cmp_method_metric")
             st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log, zero=zero), width="stretch")
+with tabs["Barriers"]:
+    if tabs["Barriers"].open:
+        b_summary, b_points, curve_key = reads.barrier_levels(tree_ids)
+        if b_summary.empty:
+            st.info("No interpolation curves for the parents of these trees' nodes yet: compute them on the "
+                    "Connectivity page (every node of a tree) or with `python -m backend interpolate --tree N`.")
+            st.page_link("pages/connectivity.py", label="Go to Connectivity", icon=":material/timeline:")
+        else:
+            st.caption(f"Barrier between the two parents of each merged node, by the node's level (curve config "
+                       f"`{curve_key}`, test split): does the barrier grow as merged models merge again?")
+            cols = st.columns(2)
+            for col, metric in zip(cols, ("loss_barrier", "accuracy_barrier"), strict=True):
+                col.vega_lite_chart(spec=charts.level_chart(b_summary, b_points, metric), width="stretch")
 with tabs["Table"]:
     if tabs["Table"].open:
         table = summary

@@ -32,6 +32,7 @@ PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b
            "#bab0ac"]
 METRIC_UNITS = {
     "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
+    "loss_barrier": "cross-entropy above the chord", "accuracy_barrier": "accuracy below the chord",
     "deepfool_linf_median": "L∞ distance (pixel units)", "deepfool_l2_median": "L2 distance (pixel units)",
     "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
     "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",

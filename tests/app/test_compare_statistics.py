@@ -77,15 +77,13 @@ def test_compare_says_which_tree_lacks_the_linked_config_and_offers_the_one_it_h
     assert at.query_params["eval"] == [EVAL_KEY] or at.query_params["eval"] == EVAL_KEY
 
 
-def test_runs_links_a_finished_merge_to_compare_with_its_eval_config(awkward):
+def test_a_merge_job_with_evaluation_records_its_eval_config_for_the_runs_link():
     from backend.evaluate.config import EvalConfig
-    from store import jobs
+    from backend.jobs.runner import job_eval_key
+    from backend.runs import result_targets
 
-    config = EvalConfig(subset=64, fgsm_eps=(0.0, 0.01, 0.02)).to_dict()
-    t = awkward["trees"]
-    job = jobs.create_job("merge", {"kind": "merge", "model_ids": awkward["leaves"][:4],
-                                    "methods": ["hierarchical"], "evaluate": config}, "job-eval-link")
-    jobs.finish_job(job, "done", result={"tree_ids": [t["A"]]})  # an older result that does not name the key
-    at = _page("pages/runs.py", {})
-    links = [p for p in at.get("page_link") if "Compare" in p.proto.label]
-    assert links and f"eval={EvalConfig.from_dict(config).key()}" in links[0].proto.query_string
+    spec = {"kind": "merge", "model_ids": [1, 2], "methods": ["hierarchical"], "evaluate": {"subset": 64}}
+    key = EvalConfig(subset=64).key()
+    assert job_eval_key(spec) == key and job_eval_key({"kind": "evaluate", "eval": {"subset": 64}}) == key
+    assert job_eval_key({"kind": "merge", "model_ids": [1, 2]}) is None
+    assert result_targets({"tree_ids": [3], "eval_key": key})["eval"] == key  # what Runs puts in the link
