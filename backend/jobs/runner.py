@@ -23,7 +23,7 @@ from store.paths import home_dir
 
 TERMINAL = ("done", "failed", "cancelled")
 # Errors the user can act on: their message alone is the one-line error.
-EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "MergeError",
+EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
                    "FileNotFoundError", "PermissionError")
 
 
