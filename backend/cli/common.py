@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backend.jobs.runner import run_job
-
 
 class UsageError(Exception):
     """Raised instead of argparse's sys.exit so main() can return the code (and --help returns 0)."""
@@ -33,7 +31,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors the user can act on: printed as one line, never as a traceback."""
     errors: list[type[BaseException]] = [ValueError, OSError]
     try:
-        from backend.data import DatasetUnavailable
+        from backend.datasets import DatasetUnavailable
 
         errors.append(DatasetUnavailable)
     except ImportError:
@@ -160,6 +158,8 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
         print(f"job {job_id} started in the background (log: {log_path(job_id)})")
         return 0, None
+    from backend.jobs.runner import run_job
+
     job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     status = run_job(job_id, echo=echo)
