@@ -116,7 +116,11 @@ def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | N
 
     from backend.estimate import job_estimate
 
-    est = job_estimate(kind, json.loads(spec_json))
+    try:
+        spec = json.loads(spec_json)
+    except json.JSONDecodeError:  # a damaged spec has no estimate (Runs shows it as unreadable)
+        return None
+    est = job_estimate(kind, spec)
     return None if est is None else {"seconds": float(est["total"]), "low": float(est["low"]),
                                      "high": float(est["high"]), "source": est["source"]}
 

@@ -14,7 +14,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.jobs import steps
 from backend.jobs.context import JobContext
 from backend.jobs.spec import spec_from_dict
 from backend.progress import Cancelled
@@ -24,7 +23,7 @@ from store.paths import home_dir
 
 TERMINAL = ("done", "failed", "cancelled")
 # Errors the user can act on: their message alone is the one-line error.
-EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "MergeError",
+EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
                    "FileNotFoundError", "PermissionError")
 
 
@@ -53,6 +52,8 @@ def job_eval_key(spec: dict) -> str | None:
 
 def execute(spec, ctx: JobContext) -> dict:
     """Dispatch on the spec's kind; returns the job's small JSON result."""
+    from backend.jobs import steps  # torch: imported only when a job runs, not for `jobs list`
+
     if spec.kind == "train":
         zoo_id = steps.train_zoo(spec, ctx)
         return {"zoo_id": zoo_id, "model_ids": steps.zoo_model_ids(zoo_id)}
