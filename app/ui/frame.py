@@ -37,3 +37,19 @@ def _status() -> None:
     else:
         st.caption("No job running")
     st.caption(f"Home: `{home_dir()}`")
+
+
+BUSY_RETRY_S = 3.0
+
+
+def store_busy(err: Exception) -> None:
+    """A page that found the store locked past the timeout: say so and try again, never an exception box."""
+    st.warning(f"Store busy, retrying in {BUSY_RETRY_S:.0f} s… ({md(err)})", icon=":material/hourglass_top:")
+
+    def retry() -> None:
+        if st.session_state.get("_store_busy_waited"):
+            st.session_state["_store_busy_waited"] = False
+            st.rerun(scope="app")
+        st.session_state["_store_busy_waited"] = True
+
+    st.fragment(retry, run_every=BUSY_RETRY_S)()
