@@ -238,13 +238,13 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     assert at.multiselect(key="cmp_trees").value == [populated_store["hier_tree"], populated_store["mm_tree"]]
     overview = _specs(at)  # only the open tab is built: accuracy, FGSM curve, weight norm, global Lipschitz
     by_title = {s["title"]["text"]: s for s in overview}
-    assert set(by_title) == {"Test accuracy per merge level", "FGSM robust accuracy vs FGSM ε",
+    assert set(by_title) == {"Test accuracy per merge level", "FGSM robust accuracy vs ε",
                              "Weight norm Σ‖W‖_F + ‖b‖₂ per merge level",
                              "Global Lipschitz bound Π‖W‖₂ per merge level"}
     acc = by_title["Test accuracy per merge level"]
     assert set(acc["datasets"]) >= {"merged", "zoos", "points"}  # datasets travel as Arrow, not in the spec
     assert "L2 zoo" in json.dumps(acc["layer"][1]["encoding"]["color"]["scale"]["domain"])
-    curve = by_title["FGSM robust accuracy vs FGSM ε"]
+    curve = by_title["FGSM robust accuracy vs ε"]
     band, line = curve["layer"]
     assert band["mark"]["type"] == "area" and band["encoding"]["fill"]["legend"] is None
     assert line["encoding"]["color"]["legend"]["symbolOpacity"] == 1 and curve["padding"]["top"] >= 10
@@ -256,7 +256,7 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     titles = " ".join(s["title"]["text"] for s in _specs(at))
     assert "DeepFool L∞ robust accuracy" in titles and "DeepFool L2 robust accuracy" in titles
     at = _open_tab(at, "Noise")
-    assert "Accuracy under Gaussian noise" in _specs(at)[0]["title"]["text"]
+    assert _specs(at)[0]["title"]["text"] == "Accuracy under Gaussian noise vs σ"  # no doubled axis name
     at = _open_tab(at, "Merge methods")
     assert [s["title"]["text"] for s in _specs(at)] == ["Test accuracy: merge methods vs their leaves"]
     at = _open_tab(at, "Table")
@@ -266,7 +266,10 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     assert set(table["group"]) == {"unmerged leaves", "hierarchical", "merge_many", "L2 zoo"}
     leaves = table[table["group"] == "unmerged leaves"]
     assert list(leaves["level"]) == [0] and list(leaves["n"]) == [4]  # 4 leaves shared by 2 trees: counted once
-    assert [b.label for b in at.download_button][-4:] == ["CSV", "Parquet", "Markdown", "LaTeX"]
+    assert [b.label for b in at.download_button][-8:] == ["CSV", "Parquet", "Markdown", "LaTeX"] * 2  # wide, raw
+    assert [b.key for b in at.download_button][-8] == "cmp-wide-csv"
+    at = _open_tab(at, "Overview")
+    assert [b.label for b in at.download_button][:3] == ["SVG", "PNG", "PDF"]  # every chart downloads
     at = _open_tab(at, "Weights & Lipschitz")
     at.toggle(key="cmp_log").set_value(True).run()
     specs = _specs(_ok(at))
