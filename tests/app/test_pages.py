@@ -294,14 +294,30 @@ def test_compare_numbers_match_the_pandas_reference(populated_store):
 def test_tree_view_colours_nodes_and_shows_parents(populated_store):
     at = _ok(_app("pages/tree_view.py", query={"tree": str(populated_store["hier_tree"])}))
     dot = at.get("graphviz_chart")[0].proto.spec
-    assert dot.count("->") == 6 and "accuracy = " in dot  # 4 leaves -> 2 -> 1
+    assert dot.count("->") == 6 and "Test accuracy = " in dot  # 4 leaves -> 2 -> 1
+    assert "lowest in this tree" in _texts(at.markdown)  # the colour bar
+    assert at.selectbox(key="tv_metric").format_func("fgsm_acc@0.01") == "FGSM robust accuracy @ 0.01"
     root = populated_store["root_id"]
     assert at.selectbox(key="tv_node").value == root
     assert "Parents:" in _texts(at.markdown) and f"Node #{root}" in _texts(at.subheader)
     at.selectbox(key="tv_metric").set_value("weight_norm").run()
-    assert "weight_norm = " in _ok(at).get("graphviz_chart")[0].proto.spec
+    assert "Weight norm Σ‖W‖_F + ‖b‖₂ = " in _ok(at).get("graphviz_chart")[0].proto.spec
     at.selectbox(key="tv_node").set_value(populated_store["leaf_ids"][0]).run()
     assert "none (a leaf)" in _texts(_ok(at).markdown)
+
+
+def test_tree_view_draws_wide_trees_compactly():
+    import pandas as pd
+
+    from app.ui.graphs import tree_dot
+
+    leaves = [{"model_id": i, "level": 0, "kind": "trained", "parents": [], "accuracy": 0.8 + i / 100}
+              for i in range(8)]
+    star = pd.DataFrame([*leaves, {"model_id": 8, "level": 3, "kind": "merge_many", "parents": list(range(8)),
+                                   "accuracy": 0.5}])
+    dot = tree_dot(star, "accuracy")
+    assert 'label="#3\\n0.83"' in dot and "nodesep" in dot and "level 0" not in dot
+    assert "Test accuracy = " in tree_dot(star.iloc[[0, 1, 8]].assign(parents=[[], [], [0, 1]]), "accuracy")
 
 
 def _seconds_range(text: str) -> tuple[float, float]:
