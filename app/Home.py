@@ -10,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.ui.frame import sidebar_status
+from app.ui.frame import sidebar_status, store_busy
+from store.db import StoreBusy
 
 HERE = Path(__file__).parent
 
@@ -30,4 +31,7 @@ if (HERE / "pages" / "report.py").exists():  # written by the experiment/report 
 
 page = st.navigation(pages)
 sidebar_status()
-page.run()
+try:
+    page.run()
+except StoreBusy as err:  # another process held the store past the timeout: a notice, then a retry
+    store_busy(err)

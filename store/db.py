@@ -53,6 +53,7 @@ class _Open:
 _local = threading.local()  # .open: _Open | None — the connection this thread holds, if any
 _migrated: set[str] = set()  # db paths this process has already migrated
 _migrate_guard = threading.Lock()
+_swept: set[str] = set()  # db paths whose home this process has swept for orphaned temp files
 _base: duckdb.DuckDBPyConnection | None = None  # this process's in-memory instance
 _base_pid = 0
 _base_guard = threading.Lock()
@@ -80,7 +81,7 @@ def _timeout_from_env() -> float:
 
 def _busy(path: Path, timeout: float, why: str) -> StoreBusy:
     return StoreBusy(
-        f"The lab store ({path}) is busy: {why} for more than {timeout:.0f} s. "
+        f"The lab store ({path}) is busy: {why} for more than {timeout:g} s. "
         "Wait for the running step to finish and try again; if it persists, look for a stuck process "
         "that has the store open."
     )
@@ -161,6 +162,20 @@ def _ensure_migrated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         _migrated.add(key)
 
 
+def _sweep_once(path: Path) -> None:
+    """At the first store open in a process: remove temp files that killed writers left behind."""
+    key = str(path)
+    if key in _swept:
+        return
+    _swept.add(key)
+    from store.files import sweep_store_orphans
+
+    try:
+        sweep_store_orphans()
+    except OSError:  # a sweep is housekeeping: it never stops the store from opening
+        pass
+
+
 @contextmanager
 def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Yield a DuckDB connection held under the store lock; always closes it and releases the lock.
@@ -173,6 +188,7 @@ def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
     if current is not None and current.path == path:
         yield current.con  # nested: the outer connect() owns lock, commit and close
         return
+    _sweep_once(path)
     timeout = _timeout_from_env() if timeout is None else float(timeout)
     deadline = time.monotonic() + timeout
     lock = FileLock(str(lock_path()))

@@ -12,19 +12,44 @@ from store.paths import home_dir
 
 
 def sidebar_status() -> None:
-    """Counts of what the store holds and how many jobs run, plus where the store lives."""
+    """Counts of what the store holds and how many jobs run, plus where the store lives; refreshed every
+    few seconds while a job runs (a fragment: only the sidebar redraws)."""
+    try:
+        running = int(reads.counts().get("running_jobs", 0))
+    except (StoreBusy, duckdb.Error):
+        running = 0
     with st.sidebar:
-        st.markdown("**Lab store**")
-        try:
-            c = reads.counts()
-        except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
-            st.warning(f"Store status unavailable: {md(err)}")
-            return
-        st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
-                   f"{c.get('evaluations', 0)} evaluation rows")
-        running = int(c.get("running_jobs", 0))
-        if running:
-            st.info(f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
-        else:
-            st.caption("No job running")
-        st.caption(f"Home: `{home_dir()}`")
+        st.fragment(_status, run_every=3.0 if running else None)()
+
+
+def _status() -> None:
+    st.markdown("**Lab store**")
+    try:
+        c = reads.counts()
+    except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
+        st.warning(f"Store status unavailable: {md(err)}")
+        return
+    st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
+               f"{c.get('evaluations', 0)} evaluation rows")
+    running = int(c.get("running_jobs", 0))
+    if running:
+        st.page_link("pages/runs.py", label=f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
+    else:
+        st.caption("No job running")
+    st.caption(f"Home: `{home_dir()}`")
+
+
+BUSY_RETRY_S = 3.0
+
+
+def store_busy(err: Exception) -> None:
+    """A page that found the store locked past the timeout: say so and try again, never an exception box."""
+    st.warning(f"Store busy, retrying in {BUSY_RETRY_S:.0f} s… ({md(err)})", icon=":material/hourglass_top:")
+
+    def retry() -> None:
+        if st.session_state.get("_store_busy_waited"):
+            st.session_state["_store_busy_waited"] = False
+            st.rerun(scope="app")
+        st.session_state["_store_busy_waited"] = True
+
+    st.fragment(retry, run_every=BUSY_RETRY_S)()

@@ -40,8 +40,21 @@ def start_job(spec, what: str) -> int | None:
     reads.clear()
     st.session_state[LAST_JOB] = job_id
     st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
-    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:")
+    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
+
+
+ESTIMATE_SOURCES = {"measured": "from rates jobs measured on this machine",
+                    "partly measured": "partly from rates jobs measured here, partly from the cost model",
+                    "calibrated": "from a calibration of this machine; no job measured here yet",
+                    "default": "from default rates of a 2-core reference machine; no job measured here yet"}
+
+
+def estimate_text(est: dict) -> str:
+    """'about 3 min (2–5 min)': backend.estimate's figure and range, the same words on every page."""
+    from backend.estimate import describe_range
+
+    return describe_range({"total": est["seconds"], "low": est["low"], "high": est["high"]})
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -93,11 +106,26 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
     points = o2.number_input("Local Lipschitz points", min_value=1, value=100, key=f"{key}-lpoints")
     radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=0.1, format="%.3f",
                              key=f"{key}-lradius")
-    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None,
-                      fgsm_eps=parse_floats(fgsm, "The FGSM ε grid"),
-                      deepfool_linf_eps=parse_floats(df_linf, "The DeepFool L∞ ε grid"),
-                      deepfool_l2_eps=parse_floats(df_l2, "The DeepFool L2 ε grid"),
-                      noise_sigma=parse_floats(noise, "The noise σ grid"), deepfool_steps=int(steps),
+    errors = []
+
+    def grid(text: str, what: str, column):
+        """Parse one grid; a bad one shows its error right under its field (all of them at once)."""
+        try:
+            return parse_floats(text, what)
+        except ValueError as err:
+            column.error(md(err))
+            errors.append(str(err))
+            return None
+
+    grids = {"fgsm_eps": grid(fgsm, "The FGSM ε grid", g1), "noise_sigma": grid(noise, "The noise σ grid", g2),
+             "deepfool_linf_eps": grid(df_linf, "The DeepFool L∞ ε grid", g1),
+             "deepfool_l2_eps": grid(df_l2, "The DeepFool L2 ε grid", g2)}
+    if not metrics:
+        c1.error("Choose at least one metric.")
+        errors.append("choose at least one metric")
+    if errors:
+        raise ValueError(f"{len(errors)} field(s) need fixing (see above): " + "; ".join(errors))
+    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None, **grids, deepfool_steps=int(steps),
                       lipschitz_points=int(points), lipschitz_radius=float(radius))
 
 

@@ -88,20 +88,32 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import ALL_METRICS
+    from backend.evaluate.config import ALL_METRICS, EvalConfig
 
     group = parser.add_argument_group("evaluation")
     group.add_argument("--metrics", type=name_list, default=None,
                        help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)})")
     group.add_argument("--subset", type=positive_int, default=None,
                        help="evaluate on the first N test samples (default: the whole test split)")
-    group.add_argument("--fgsm-eps", type=float_list, default=None, help="comma list of FGSM eps (pixel units)")
-    group.add_argument("--deepfool-linf-eps", type=float_list, default=None, help="comma list of L-inf eps")
-    group.add_argument("--deepfool-l2-eps", type=float_list, default=None, help="comma list of L2 eps")
-    group.add_argument("--deepfool-steps", type=positive_int, default=None, help="DeepFool iterations")
-    group.add_argument("--noise-sigma", type=float_list, default=None, help="comma list of Gaussian noise sigmas")
-    group.add_argument("--lipschitz-points", type=positive_int, default=None, help="points for the local bound")
-    group.add_argument("--eval-batch-size", type=positive_int, default=None, help="evaluation batch size")
+    d = EvalConfig()
+
+    def grid(values) -> str:
+        return ",".join(f"{v:g}" for v in values)
+
+    group.add_argument("--fgsm-eps", type=float_list, default=None,
+                       help=f"comma list of FGSM eps (pixel units; default {grid(d.fgsm_eps)})")
+    group.add_argument("--deepfool-linf-eps", type=float_list, default=None,
+                       help=f"comma list of L-inf eps (default {grid(d.deepfool_linf_eps)})")
+    group.add_argument("--deepfool-l2-eps", type=float_list, default=None,
+                       help=f"comma list of L2 eps (default {grid(d.deepfool_l2_eps)})")
+    group.add_argument("--deepfool-steps", type=positive_int, default=None,
+                       help=f"DeepFool iterations (default {d.deepfool_steps})")
+    group.add_argument("--noise-sigma", type=float_list, default=None,
+                       help=f"comma list of Gaussian noise sigmas (default {grid(d.noise_sigma)})")
+    group.add_argument("--lipschitz-points", type=positive_int, default=None,
+                       help=f"points for the local bound (default {d.lipschitz_points})")
+    group.add_argument("--eval-batch-size", type=positive_int, default=None,
+                       help=f"evaluation batch size (default {d.batch_size})")
 
 
 def eval_config_from_args(args: argparse.Namespace) -> dict:

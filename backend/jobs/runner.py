@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,29 @@ def execute(spec, ctx: JobContext) -> dict:
     raise ValueError(f"unknown job kind {spec.kind!r}")
 
 
+def close_job(job_id: int, status: str, *, patience: float | None = None, **fields) -> None:
+    """finish_job, retried while the store is busy: a lock stall must not leave a finished job 'running'.
+
+    Waits up to `patience` seconds in all (default: env REBASIN_FINISH_PATIENCE or 600) before giving up;
+    then the worker exits and the reaper marks the job failed.
+    """
+    from store.db import StoreBusy
+
+    if patience is None:
+        patience = float(os.environ.get("REBASIN_FINISH_PATIENCE") or 600)
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            store_jobs.finish_job(job_id, status, **fields)
+            return
+        except StoreBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 10.0)
+
+
 def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_interval: float = 0.5) -> str:
     """Run a recorded job to its end and return its final status ("done", "cancelled" or "failed")."""
     job = store_jobs.get_job(job_id)
@@ -86,15 +110,20 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         ctx.check_cancel(force=True)  # cancelled between submit and start
         spec = spec_from_dict(job["spec"])
         result = execute(spec, ctx)
+        if isinstance(result, dict):
+            result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
     except (Cancelled, KeyboardInterrupt):
-        store_jobs.finish_job(job_id, "cancelled")
+        close_job(job_id, "cancelled")
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job, none escapes the worker
-        with open(log_path(job_id), "a") as log:
-            log.write(traceback.format_exc())
-        store_jobs.finish_job(job_id, "failed", error=one_line_error(exc))
+        try:
+            with open(log_path(job_id), "a") as log:
+                log.write(traceback.format_exc())
+        except OSError:  # a full disk must not keep the job from being closed
+            pass
+        close_job(job_id, "failed", error=one_line_error(exc))
         return "failed"
     finally:
         ctx.stop_heartbeat()
-    store_jobs.finish_job(job_id, "done", result=json.loads(json.dumps(result)))
+    close_job(job_id, "done", result=json.loads(json.dumps(result)))
     return "done"
