@@ -105,6 +105,24 @@ def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, datase
     return out.reindex(columns=columns).sort_values("model_id").reset_index(drop=True)
 
 
+def pairing_text(pairing) -> str:
+    """'as listed', 'random', or a custom pairing level by level: '(0,2)(1,3) | (0,1)'."""
+    if pairing is None or isinstance(pairing, str):
+        return {"as_listed": "as listed", None: "as listed"}.get(pairing, str(pairing))
+    return " | ".join("".join("(" + ",".join(str(int(i)) for i in group) + ")" for group in level)
+                      for level in pairing)
+
+
+def tree_settings_text(config: dict) -> str:
+    """' · λ 0.5 · pairing as listed' for the settings a tree's config records (nothing for the others)."""
+    parts = []
+    if config.get("lam") is not None:
+        parts.append(f"λ {float(config['lam']):g}")
+    if "pairing" in config:
+        parts.append(f"pairing {pairing_text(config['pairing'])}")
+    return "".join(f" · {p}" for p in parts)
+
+
 def trees_table() -> pd.DataFrame:
     """One row per tree: id, method, number of leaves, root model, experiment, and a short label."""
     trees = store_trees.list_trees()
@@ -114,9 +132,10 @@ def trees_table() -> pd.DataFrame:
     out = trees.rename(columns={"id": "tree_id"})
     out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
     suffix = out["config"].map(lambda c: alignment_suffix(_json(c, {}))) if "config" in out.columns else ""
-    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves" for t, m, s, n in zip(
+    settings = out["config"].map(lambda c: tree_settings_text(_json(c, {}))) if "config" in out.columns else None
+    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}" for t, m, s, n, x in zip(
         out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
-        strict=True)]
+        settings if settings is not None else [""] * len(out), strict=True)]
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
 
 
@@ -135,7 +154,7 @@ def _tree_suffixes(tree_ids: set[int]) -> dict[int, str]:
 
 
 LEAVES = "unmerged leaves"  # the level-0 nodes of every selected tree, drawn once as one group
-MEMBER_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group"]
+MEMBER_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group", "zoo_id"]
 
 
 def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False) -> pd.DataFrame:
@@ -175,7 +194,8 @@ def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False)
     if zoo_ids:
         members = store_reads.zoo_members(zoo_ids)
         parts.append(pd.DataFrame({
-            "model_id": members["model_id"].astype(int), "tree_id": pd.NA, "method": "zoo", "level": 0,
+            "model_id": members["model_id"].astype(int), "tree_id": pd.NA, "zoo_id": members["zoo_id"].astype(int),
+            "method": "zoo", "level": 0,
             "kind": members["kind"], "zoo_kind": members["zoo_kind"],
             "group": members["zoo_kind"].map(lambda k: ZOO_GROUPS.get(k, k)),
         }))
@@ -184,6 +204,7 @@ def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False)
         return pd.DataFrame(columns=MEMBER_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
     out["tree_id"] = out["tree_id"].astype("Int64")
+    out["zoo_id"] = out["zoo_id"].astype("Int64")
     out["level"] = out["level"].astype(int)
     return out
 
@@ -224,6 +245,52 @@ def eval_keys(members: pd.DataFrame) -> pd.DataFrame:
     if members.empty:
         return pd.DataFrame(columns=["eval_key", "n_models", "n_rows"])
     return store_reads.eval_key_counts(sorted(set(members["model_id"].astype(int))))
+
+
+def _grid_text(values) -> str:
+    values = [float(v) for v in values or []]
+    if not values:
+        return "none"
+    return f"{values[0]:g}…{values[-1]:g} ({len(values)})" if len(values) > 2 else ", ".join(f"{v:g}" for v in values)
+
+
+def eval_config_label(config: dict | None, n_models: int | None = None, when=None) -> str:
+    """A human name for an evaluation config: test subset, grids, attack settings, how many models, when."""
+    if not config:
+        return "unregistered config" + (f" · {n_models} models" if n_models is not None else "")
+    subset = config.get("subset")
+    parts = [f"test subset {subset}" if subset else "whole test split",
+             f"FGSM ε {_grid_text(config.get('fgsm_eps'))}",
+             f"DeepFool {config.get('deepfool_steps')} steps, L2 ε {_grid_text(config.get('deepfool_l2_eps'))}",
+             f"noise σ {_grid_text(config.get('noise_sigma'))}"]
+    metrics = config.get("metrics")
+    if metrics is not None and len(metrics) < 8:
+        parts.append("metrics " + ", ".join(metrics))
+    if n_models is not None:
+        parts.append(f"{n_models} models")
+    if when is not None and not pd.isna(when):
+        parts.append(pd.Timestamp(when).strftime("%Y-%m-%d %H:%M"))
+    return " · ".join(parts)
+
+
+def eval_config_labels(keys_frame: pd.DataFrame) -> dict[str, str]:
+    """eval_key -> human label (with its model count from `keys_frame`: eval_key, n_models)."""
+    if keys_frame.empty:
+        return {}
+    rows = store_reads.eval_config_rows(keys_frame["eval_key"].tolist())
+    info = {k: (_json(c, None), t) for k, c, t in zip(rows["key"], rows["config"], rows["first_at"], strict=True)}
+    return {k: eval_config_label(*info.get(k, (None, None))[:1], int(n), info.get(k, (None, None))[1])
+            for k, n in zip(keys_frame["eval_key"], keys_frame["n_models"], strict=True)}
+
+
+def eval_coverage(members: pd.DataFrame) -> pd.DataFrame:
+    """Which evaluation configs each selected tree / zoo has results in: source ("tree 3" / "zoo 2"),
+    eval_key, n_models (of that source's members, carried nodes excluded)."""
+    if members.empty:
+        return pd.DataFrame(columns=["source", "eval_key", "n_models"])
+    source = [f"zoo {int(z)}" if m == "zoo" else f"tree {int(t)}"
+              for m, t, z in zip(members["method"], members["tree_id"], members["zoo_id"], strict=True)]
+    return store_reads.eval_key_coverage(members.assign(source=source))
 
 
 SUMMARY_KEYS = ["group", "method", "zoo_kind", "level"]
@@ -325,6 +392,41 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reindex(columns=order)
     wide.insert(0, "n", n)
     return wide.reset_index()
+
+
+# Units for table headers (pixel-space attacks; accuracies are shares of the test subset in [0, 1]).
+METRIC_UNITS = {"accuracy": "share", "loss": "nats", "fgsm_acc": "share", "deepfool_linf_acc": "share",
+                "deepfool_l2_acc": "share", "noise_acc": "share", "deepfool_linf_median": "L∞, pixel units",
+                "deepfool_l2_median": "L2, pixel units", "weight_norm": "Σ‖W‖_F + ‖b‖₂",
+                "lipschitz_global": "L2, pixel space", "lipschitz_local_mean": "L2, pixel space",
+                "lipschitz_local_std": "L2, pixel space"}
+PARAM_NAMES = {"fgsm_acc": "ε", "deepfool_linf_acc": "ε", "deepfool_l2_acc": "ε", "noise_acc": "σ",
+               "lipschitz_local_mean": "r", "lipschitz_local_std": "r"}
+
+
+def paper_header(metric: str, param) -> str:
+    """'FGSM robust accuracy, ε = 0.01 [share]': a table column a reader needs no legend for."""
+    title = METRIC_TITLES.get(metric, metric)
+    if param is not None and not pd.isna(param):
+        title += f", {PARAM_NAMES.get(metric, 'param')} = {float(param):g}"
+    unit = METRIC_UNITS.get(metric)
+    return f"{title} [{unit}]" if unit and unit not in title else title
+
+
+def paper_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The wide table for a paper: one row per group × level, one column per metric (and parameter) with
+    its unit in the header, cells 'mean ± std (n)' — what Compare's Table tab shows and downloads."""
+    if table.empty:
+        return pd.DataFrame(columns=["group", "level"])
+    t = table.copy()
+    t["column"] = [paper_header(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
+    t["cell"] = [f"{m:.4g} ({n})" if pd.isna(s) else f"{m:.4g} ± {s:.2g} ({n})"
+                 for m, s, n in zip(t["mean"], t["std"], t["n"], strict=True)]
+    order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
+    wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
+    wide = wide.reindex(columns=order).reset_index()
+    wide.columns.name = None
+    return wide
 
 
 def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:

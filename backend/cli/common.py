@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backend.jobs.runner import run_job
-
 
 class UsageError(Exception):
     """Raised instead of argparse's sys.exit so main() can return the code (and --help returns 0)."""
@@ -33,15 +31,15 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors the user can act on: printed as one line, never as a traceback."""
     errors: list[type[BaseException]] = [ValueError, OSError]
     try:
-        from backend.data import DatasetUnavailable
+        from backend.datasets import DatasetUnavailable
 
         errors.append(DatasetUnavailable)
     except ImportError:
         pass
     try:
-        from store.db import StoreBusy
+        from store.db import StoreBusy, StoreError
 
-        errors.append(StoreBusy)
+        errors += [StoreBusy, StoreError]
     except ImportError:
         pass
     return tuple(errors)
@@ -88,11 +86,12 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import ALL_METRICS, EvalConfig
+    from backend.evaluate.config import ALL_METRICS, CERTIFY_METHODS, STRONG_METRICS, EvalConfig
 
     group = parser.add_argument_group("evaluation")
     group.add_argument("--metrics", type=name_list, default=None,
-                       help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)})")
+                       help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)}; optional strong "
+                            f"attacks and certification, on the DeepFool grids: {','.join(STRONG_METRICS)})")
     group.add_argument("--subset", type=positive_int, default=None,
                        help="evaluate on the first N test samples (default: the whole test split)")
     d = EvalConfig()
@@ -114,6 +113,14 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
                        help=f"points for the local bound (default {d.lipschitz_points})")
     group.add_argument("--eval-batch-size", type=positive_int, default=None,
                        help=f"evaluation batch size (default {d.batch_size})")
+    group.add_argument("--pgd-steps", type=positive_int, default=None,
+                       help=f"PGD iterations per eps (default {d.pgd_steps})")
+    group.add_argument("--apgd-steps", type=positive_int, default=None,
+                       help=f"APGD iterations per eps and loss (default {d.apgd_steps})")
+    group.add_argument("--attack-restarts", type=positive_int, default=None,
+                       help=f"random restarts of PGD/APGD (default {d.attack_restarts})")
+    group.add_argument("--certify-method", choices=CERTIFY_METHODS, default=None,
+                       help=f"L-inf certification bound (default {d.certify_method})")
 
 
 def eval_config_from_args(args: argparse.Namespace) -> dict:
@@ -123,7 +130,10 @@ def eval_config_from_args(args: argparse.Namespace) -> dict:
     chosen = {"metrics": args.metrics, "subset": args.subset, "fgsm_eps": args.fgsm_eps,
               "deepfool_linf_eps": args.deepfool_linf_eps, "deepfool_l2_eps": args.deepfool_l2_eps,
               "deepfool_steps": args.deepfool_steps, "noise_sigma": args.noise_sigma,
-              "lipschitz_points": args.lipschitz_points, "batch_size": args.eval_batch_size}
+              "lipschitz_points": args.lipschitz_points, "batch_size": args.eval_batch_size,
+              "pgd_steps": getattr(args, "pgd_steps", None), "apgd_steps": getattr(args, "apgd_steps", None),
+              "attack_restarts": getattr(args, "attack_restarts", None),
+              "certify_method": getattr(args, "certify_method", None)}
     return EvalConfig.from_dict({k: v for k, v in chosen.items() if v is not None}).to_dict()
 
 
@@ -148,6 +158,8 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
         print(f"job {job_id} started in the background (log: {log_path(job_id)})")
         return 0, None
+    from backend.jobs.runner import run_job
+
     job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     status = run_job(job_id, echo=echo)

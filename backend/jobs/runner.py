@@ -14,7 +14,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.jobs import steps
 from backend.jobs.context import JobContext
 from backend.jobs.spec import spec_from_dict
 from backend.progress import Cancelled
@@ -24,7 +23,7 @@ from store.paths import home_dir
 
 TERMINAL = ("done", "failed", "cancelled")
 # Errors the user can act on: their message alone is the one-line error.
-EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "MergeError",
+EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
                    "FileNotFoundError", "PermissionError")
 
 
@@ -41,8 +40,20 @@ def one_line_error(exc: BaseException) -> str:
     return text if names & set(EXPECTED_ERRORS) else f"{type(exc).__name__}: {text}"
 
 
+def job_eval_key(spec: dict) -> str | None:
+    """The evaluation config key a merge (with evaluation) or evaluate job's results are stored under."""
+    from backend.evaluate.config import EvalConfig
+
+    config = spec.get("evaluate") if spec.get("kind") == "merge" else spec.get("eval")
+    if config is None:
+        return None
+    return EvalConfig.from_dict(dict(config)).key()
+
+
 def execute(spec, ctx: JobContext) -> dict:
     """Dispatch on the spec's kind; returns the job's small JSON result."""
+    from backend.jobs import steps  # torch: imported only when a job runs, not for `jobs list`
+
     if spec.kind == "train":
         zoo_id = steps.train_zoo(spec, ctx)
         return {"zoo_id": zoo_id, "model_ids": steps.zoo_model_ids(zoo_id)}
@@ -54,12 +65,14 @@ def execute(spec, ctx: JobContext) -> dict:
         if spec.evaluate is not None:
             ids = sorted({mid for t in tree_ids for mid in steps.tree_model_ids(t)})
             result["evaluated"] = steps.evaluate_models(ids, spec.evaluate, ctx)
+            result["eval_key"] = job_eval_key(spec.to_dict())  # Runs -> Compare opens this config
         return result
     if spec.kind == "evaluate":
         for mid in spec.model_ids:
             if store_models.get_model(int(mid)) is None:
                 raise ValueError(f"model {mid} does not exist")
-        return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx)}
+        return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx),
+                "eval_key": job_eval_key(spec.to_dict())}
     if spec.kind == "interpolate":
         return steps.interpolate_pairs(spec, ctx)
     if spec.kind == "experiment":

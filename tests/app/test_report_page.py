@@ -119,3 +119,13 @@ def test_report_file_offered_and_rebuilt(finished_experiment):
     assert f"Report written to {path}" in _texts(at.success)
     at = _ok(at.run())
     assert "⬇ Report file (.md)" in [b.label for b in at.download_button]  # the written file is offered
+
+
+def test_home_links_a_finished_experiment_to_its_report(finished_experiment):
+    at = _ok(AppTest.from_file(HOME, default_timeout=AT_TIMEOUT).run())
+    links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
+    label = next(k for k in links if k.startswith(f"#{finished_experiment} "))
+    assert links[label] == f"experiment={finished_experiment}"
+    at.query_params["experiment"] = str(finished_experiment)
+    _ok(at.switch_page("pages/report.py").run())
+    assert at.selectbox(key="report_experiment").value == finished_experiment

@@ -135,7 +135,7 @@ def test_first_user_path(server, chromium_path):
         # follow the running job: its progress names the model and epoch, its live curves appear
         page.get_by_text(re.compile(r"model \d of 4 · epoch \d/3")).first.wait_for(timeout=120_000)
         page.get_by_text("Cancel", exact=True).first.wait_for()
-        page.wait_for_selector('[data-testid="stVerticalBlockBorderWrapper"] .vega-embed', timeout=120_000)
+        page.wait_for_selector(".vega-embed", timeout=120_000)  # the live loss/accuracy curves of the job
         assert page.get_by_text(re.compile(r"No job is running")).count() == 0, "the curve must be live"
         _shot(page, "03a-runs-live-curve")
         _wait_jobs_done(page, 1, 240)
