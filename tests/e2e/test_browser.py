@@ -144,6 +144,7 @@ def test_first_user_path(server, chromium_path):
         # 2. merge + evaluate the zoo's 4 models (small evaluation so it fits the time budget)
         page.goto(f"{server}/merge")
         _settle(page)
+        _shot(page, "04a-merge-builder-open")
         page.get_by_text("From a zoo").click()
         _settle(page)
         _fill(page, "Test subset (0 = whole test split)", "300")
