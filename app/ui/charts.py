@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES
+from backend import metrics
+from backend.queries import LEAVES
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"
@@ -30,13 +31,6 @@ PADDING = {"top": 14, "left": 6, "right": 6, "bottom": 6}  # room for the title:
 AUTOSIZE = {"type": "fit-x", "contains": "padding"}
 PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
            "#bab0ac"]
-METRIC_UNITS = {
-    "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
-    "deepfool_linf_median": "L∞ distance (pixel units)", "deepfool_l2_median": "L2 distance (pixel units)",
-    "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
-    "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",
-}
-
 
 def _chart(title: str, subtitle: str, layers: list[dict], datasets: dict[str, pd.DataFrame]) -> dict:
     return {"$schema": SCHEMA, "height": HEIGHT, "padding": PADDING, "autosize": AUTOSIZE, "datasets": datasets,
@@ -106,7 +100,7 @@ def empty_chart(message: str) -> dict:
 
 def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
     """One scalar metric per merge level: a dot per model, mean ± 1 std per group, dashed = reference zoos."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
@@ -116,7 +110,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
     order = group_order(rows["group"])
     color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": _legend("Group", "circle")}
     merged_order = [g for g in order if g in set(merged["group"])]
-    y_title = f"{title} · {METRIC_UNITS.get(metric, 'value')}"
+    y_title = f"{title} · {metrics.unit(metric)}"
     x = {"field": "level", "type": "ordinal", "title": LEVEL_TITLE, "axis": {"labelAngle": 0}}
     offset = {"field": "group", "type": "nominal", "sort": merged_order, "scale": {"paddingOuter": 0.2}}
     stats_tip = [{"field": "group"}, {"field": "level", "title": "level"},
@@ -159,15 +153,15 @@ def _series(rows: pd.DataFrame) -> list[str]:
 
 def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
     """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
     rows = _with_band(rows, log).assign(series=lambda d: _series(d), reference=lambda d: d["method"] == "zoo")
-    x_title = CURVE_METRICS.get(metric, "parameter")
+    x_title = metrics.axis(metric)
     order = series_order(rows["series"])
     x = {"field": "param", "type": "quantitative", "title": x_title}
-    y_title = f"{title} · share correct (0–1)"
+    y_title = f"{title} · {metrics.unit(metric)}"
     band = {"mark": {"type": "area", "opacity": 0.12},
             "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "scale": _scale(log), "title": y_title},
                          "y2": {"field": "hi"},
@@ -196,7 +190,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False) -> dic
 
 def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
     """Final models of each method over the same leaves (tree root, MergeMany, average) vs the leaves."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
     if rows.empty:
         return empty_chart(f"No merged {title.lower()} results for this selection")
@@ -208,7 +202,7 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dic
     order = list(dict.fromkeys(both["what"]))
     x = {"field": "what", "type": "nominal", "title": None, "sort": order,
          "axis": {"labelAngle": 0, "labelOverlap": False, "labelLimit": 200}}
-    y_title = f"{title} · {METRIC_UNITS.get(metric, 'value')}"
+    y_title = f"{title} · {metrics.unit(metric)}"
     layers = [
         {"mark": {"type": "circle", "size": 45, "opacity": 0.7},
          "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "scale": _scale(log), "title": y_title},

@@ -76,28 +76,31 @@ def grid_text(values) -> str:
 
 def eval_config_inputs(key: str, *, subset_default: int = 1000):
     """Widgets for an EvalConfig; returns the config, or raises ValueError with what is wrong."""
-    from backend.evaluate.config import ALL_METRICS, L2_EPS, LINF_EPS, NOISE_SIGMA, EvalConfig
+    from backend.evaluate.config import EvalConfig
+    from backend.metrics import ALL_METRICS, METRICS
 
     c1, c2 = st.columns(2)
-    metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics")
+    metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics",
+                             format_func=lambda m: METRICS[m].label)
     subset = c2.number_input("Test subset (0 = whole test split)", min_value=0, value=subset_default,
                              step=100, key=f"{key}-subset",
                              help="The first N test samples, in a fixed order, for every model.")
-    g1, g2 = st.columns(2)
-    fgsm = g1.text_input("FGSM ε grid (L∞, pixels)", grid_text(LINF_EPS), key=f"{key}-fgsm")
-    noise = g2.text_input("Gaussian noise σ grid", grid_text(NOISE_SIGMA), key=f"{key}-noise")
-    df_linf = g1.text_input("DeepFool L∞ ε grid", grid_text(LINF_EPS), key=f"{key}-dflinf")
-    df_l2 = g2.text_input("DeepFool L2 ε grid", grid_text(L2_EPS), key=f"{key}-dfl2")
+    defaults = EvalConfig()
+    texts = {}  # one text box per curve metric's grid (catalogue order, two per row); parsed after all widgets
+    columns = st.columns(2)
+    for i, metric in enumerate(m for m in METRICS.values() if m.grid):
+        row = next(r for r in metric.rows if r.curve)
+        texts[metric.grid] = (row.budget, columns[i % 2].text_input(
+            f"{row.budget} grid ({row.param_unit})", grid_text(getattr(defaults, metric.grid)),
+            key=f"{key}-{metric.name}"))
     o1, o2, o3 = st.columns(3)
-    steps = o1.number_input("DeepFool steps", min_value=1, value=50, key=f"{key}-steps")
-    points = o2.number_input("Local Lipschitz points", min_value=1, value=100, key=f"{key}-lpoints")
-    radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=0.1, format="%.3f",
-                             key=f"{key}-lradius")
-    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None,
-                      fgsm_eps=parse_floats(fgsm, "The FGSM ε grid"),
-                      deepfool_linf_eps=parse_floats(df_linf, "The DeepFool L∞ ε grid"),
-                      deepfool_l2_eps=parse_floats(df_l2, "The DeepFool L2 ε grid"),
-                      noise_sigma=parse_floats(noise, "The noise σ grid"), deepfool_steps=int(steps),
+    steps = o1.number_input("DeepFool steps", min_value=1, value=defaults.deepfool_steps, key=f"{key}-steps")
+    points = o2.number_input("Local Lipschitz points", min_value=1, value=defaults.lipschitz_points,
+                             key=f"{key}-lpoints")
+    radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=defaults.lipschitz_radius,
+                             format="%.3f", key=f"{key}-lradius")
+    grids = {grid: parse_floats(text, f"The {budget} grid") for grid, (budget, text) in texts.items()}
+    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None, **grids, deepfool_steps=int(steps),
                       lipschitz_points=int(points), lipschitz_radius=float(radius))
 
 

@@ -88,18 +88,19 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import ALL_METRICS
+    from backend.metrics import ALL_METRICS, METRICS
 
     group = parser.add_argument_group("evaluation")
     group.add_argument("--metrics", type=name_list, default=None,
                        help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)})")
     group.add_argument("--subset", type=positive_int, default=None,
                        help="evaluate on the first N test samples (default: the whole test split)")
-    group.add_argument("--fgsm-eps", type=float_list, default=None, help="comma list of FGSM eps (pixel units)")
-    group.add_argument("--deepfool-linf-eps", type=float_list, default=None, help="comma list of L-inf eps")
-    group.add_argument("--deepfool-l2-eps", type=float_list, default=None, help="comma list of L2 eps")
+    for metric in METRICS.values():  # one grid option per curve metric of the catalogue
+        if metric.grid:
+            row = next(r for r in metric.rows if r.curve)
+            group.add_argument(f"--{metric.grid.replace('_', '-')}", type=float_list, default=None,
+                               help=f"comma list of {row.budget} ({row.param_unit})")
     group.add_argument("--deepfool-steps", type=positive_int, default=None, help="DeepFool iterations")
-    group.add_argument("--noise-sigma", type=float_list, default=None, help="comma list of Gaussian noise sigmas")
     group.add_argument("--lipschitz-points", type=positive_int, default=None, help="points for the local bound")
     group.add_argument("--eval-batch-size", type=positive_int, default=None, help="evaluation batch size")
 
@@ -107,11 +108,11 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
 def eval_config_from_args(args: argparse.Namespace) -> dict:
     """The EvalConfig dict the options ask for (validated; unset options keep the protocol's defaults)."""
     from backend.evaluate.config import EvalConfig
+    from backend.metrics import GRIDS
 
-    chosen = {"metrics": args.metrics, "subset": args.subset, "fgsm_eps": args.fgsm_eps,
-              "deepfool_linf_eps": args.deepfool_linf_eps, "deepfool_l2_eps": args.deepfool_l2_eps,
-              "deepfool_steps": args.deepfool_steps, "noise_sigma": args.noise_sigma,
-              "lipschitz_points": args.lipschitz_points, "batch_size": args.eval_batch_size}
+    chosen = {"metrics": args.metrics, "subset": args.subset, **{g: getattr(args, g) for g in GRIDS},
+              "deepfool_steps": args.deepfool_steps, "lipschitz_points": args.lipschitz_points,
+              "batch_size": args.eval_batch_size}
     return EvalConfig.from_dict({k: v for k, v in chosen.items() if v is not None}).to_dict()
 
 

@@ -6,22 +6,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
-ALL_METRICS = (
-    "accuracy",
-    "fgsm",
-    "deepfool_linf",
-    "deepfool_l2",
-    "noise",
-    "weight_norm",
-    "lipschitz_global",
-    "lipschitz_local",
-)
+from backend.metrics import ALL_METRICS, GRIDS, METRICS, versions
 
 LINF_EPS = tuple(round(0.002 * i, 6) for i in range(11))  # 0 .. 0.02, pixel units
 L2_EPS = tuple(round(0.05 * i, 6) for i in range(11))  # 0 .. 0.5
 NOISE_SIGMA = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)
 
-_GRIDS = ("fgsm_eps", "deepfool_linf_eps", "deepfool_l2_eps", "noise_sigma")
+_GRIDS = GRIDS  # the parameter grids of the catalogue's curve metrics
 
 
 @dataclass(frozen=True)
@@ -65,10 +56,9 @@ class EvalConfig:
                 raise ValueError(f"{name} must not contain negative values, got {list(grid)}")
             if any(v != v or v == float("inf") for v in grid):
                 raise ValueError(f"{name} must contain finite numbers, got {list(grid)}")
-        needed = {"fgsm": "fgsm_eps", "deepfool_linf": "deepfool_linf_eps",
-                  "deepfool_l2": "deepfool_l2_eps", "noise": "noise_sigma"}
-        for metric, grid in needed.items():
-            if metric in self.metrics and not getattr(self, grid):
+        for metric in self.metrics:
+            grid = METRICS[metric].grid
+            if grid is not None and not getattr(self, grid):
                 raise ValueError(f"metric {metric!r} needs a non-empty {grid}")
         if self.deepfool_steps < 1:
             raise ValueError(f"deepfool_steps must be at least 1, got {self.deepfool_steps}")
@@ -98,5 +88,10 @@ class EvalConfig:
         return cls(**d)
 
     def key(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """sha256 of the config and of the versions (those above 1) of the metrics it asks for: bumping a
+        metric's version renames exactly the configs that include it, so only those are recomputed."""
+        d = self.to_dict()
+        if versions(self.metrics):
+            d["versions"] = versions(self.metrics)
+        canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,150 @@
+"""The metric catalogue: every evaluation metric declared once (torch-free, on the backend's ground floor).
+
+A *metric* is what an EvalConfig asks for by name ("fgsm"); it runs one function and stores one or more
+*rows* ("fgsm_acc" at every ε of the grid). For each metric: its config name, label, version, the
+function that computes it ("module:function", imported only when it runs), and its stored rows; for each
+row: title, unit, and, for a curve, the grid (the EvalConfig field holding its parameter values) and the
+parameter's axis title. The evaluation suite dispatches from here; queries, charts, Compare, the report,
+the CLI's grid options and the evaluation widgets read titles, units and grids from here.
+
+Versions: bump a metric's `version` when its numbers change; the version (when above 1) enters the
+evaluation key of every EvalConfig that asks for the metric, so exactly those evaluations are recomputed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+ACCURACY_UNIT = "share correct (0–1)"
+
+
+class EvalRow(NamedTuple):
+    """One stored result: e.g. ("fgsm_acc", 0.004, 0.71) or ("accuracy", None, 0.93)."""
+
+    metric: str
+    param: float | None
+    value: float
+
+
+@dataclass(frozen=True)
+class Row:
+    """A stored row name: what a chart or table calls it."""
+
+    name: str  # the `metric` column of stored evaluations
+    title: str  # "FGSM robust accuracy"
+    unit: str  # y axis / table unit
+    family: str = "accuracy"  # accuracy | adversarial | noise | weights: the Compare tab it belongs to
+    grid: str | None = None  # curve rows: the EvalConfig field of the parameter grid; None = a scalar row
+    param: str | None = None  # curve rows: the parameter, "FGSM ε"
+    norm: str | None = None  # curve rows: the norm of the budget, "L∞" (None for σ)
+    param_unit: str = "pixel units"
+    compared: bool = True  # scalar rows drawn per level and paired in the report (False: a spread, e.g. std)
+
+    @property
+    def curve(self) -> bool:
+        return self.grid is not None
+
+    @property
+    def budget(self) -> str:
+        """Short name of a curve's parameter: "FGSM ε (L∞)", "Gaussian noise σ"."""
+        return f"{self.param} ({self.norm})" if self.norm else str(self.param)
+
+    @property
+    def axis(self) -> str:
+        """Axis title of a curve's parameter: "FGSM ε (L∞, pixel units)"."""
+        return f"{self.param} ({', '.join(p for p in (self.norm, self.param_unit) if p)})"
+
+    @property
+    def y_title(self) -> str:
+        return f"{self.title} · {self.unit}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric an EvalConfig can ask for."""
+
+    name: str  # the EvalConfig `metrics` entry
+    label: str  # picker label
+    rows: tuple[Row, ...]
+    run: str  # "module:function" with (model, x, y, config) -> list[EvalRow]
+    version: int = 1
+    logits_only: bool = False  # needs only the logits (so an ensemble can be evaluated with it)
+    description: str = ""
+
+    def function(self) -> Callable:
+        module, _, attr = self.run.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    @property
+    def grid(self) -> str | None:
+        """The EvalConfig field of this metric's parameter grid (None for a metric without curves)."""
+        return next((r.grid for r in self.rows if r.grid), None)
+
+
+_LIP_UNIT = "upper bound (L2, pixel space)"
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", "Accuracy and loss", (
+        Row("accuracy", "Test accuracy", ACCURACY_UNIT),
+        Row("loss", "Test loss (cross-entropy)", "cross-entropy (nats)", family="adversarial"),
+    ), "backend.evaluate.accuracy:accuracy_rows", logits_only=True),
+    Metric("fgsm", "FGSM", (
+        Row("fgsm_acc", "FGSM robust accuracy", ACCURACY_UNIT, "adversarial", "fgsm_eps", "FGSM ε", "L∞"),
+    ), "backend.evaluate.fgsm:fgsm_rows", logits_only=True),
+    Metric("deepfool_linf", "DeepFool L∞", (
+        Row("deepfool_linf_acc", "DeepFool L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
+            "DeepFool ε", "L∞"),
+        Row("deepfool_linf_median", "DeepFool L∞ median perturbation", "L∞ distance (pixel units)", "adversarial"),
+    ), "backend.evaluate.deepfool:deepfool_linf_rows"),
+    Metric("deepfool_l2", "DeepFool L2", (
+        Row("deepfool_l2_acc", "DeepFool L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
+            "DeepFool ε", "L2"),
+        Row("deepfool_l2_median", "DeepFool L2 median perturbation", "L2 distance (pixel units)", "adversarial"),
+    ), "backend.evaluate.deepfool:deepfool_l2_rows"),
+    Metric("noise", "Gaussian noise", (
+        Row("noise_acc", "Accuracy under Gaussian noise", ACCURACY_UNIT, "noise", "noise_sigma", "Gaussian noise σ"),
+    ), "backend.evaluate.noise:noise_rows", logits_only=True),
+    Metric("weight_norm", "Weight norm", (
+        Row("weight_norm", "Weight norm Σ‖W‖_F + ‖b‖₂", "Σ‖W‖_F + ‖b‖₂", "weights"),
+    ), "backend.evaluate.norms:weight_norm_rows"),
+    Metric("lipschitz_global", "Global Lipschitz bound", (
+        Row("lipschitz_global", "Global Lipschitz bound Π‖W‖₂", _LIP_UNIT, "weights"),
+    ), "backend.evaluate.lipschitz:global_lipschitz_rows"),
+    Metric("lipschitz_local", "Local Lipschitz bound", (
+        Row("lipschitz_local_mean", "Local Lipschitz bound (mean over points)", _LIP_UNIT, "weights"),
+        Row("lipschitz_local_std", "Local Lipschitz bound (std over points)", _LIP_UNIT, "weights", compared=False),
+    ), "backend.evaluate.lipschitz:local_lipschitz_rows"),
+)}
+
+ALL_METRICS = tuple(METRICS)
+ROWS: dict[str, Row] = {r.name: r for m in METRICS.values() for r in m.rows}
+ROW_METRIC: dict[str, str] = {r.name: m.name for m in METRICS.values() for r in m.rows}  # row -> its metric
+CURVE_ROWS = tuple(name for name, r in ROWS.items() if r.curve)
+SCALAR_ROWS = tuple(name for name, r in ROWS.items() if not r.curve and r.compared)  # drawn per level
+GRIDS = tuple(dict.fromkeys(m.grid for m in METRICS.values() if m.grid))  # EvalConfig grid fields
+
+
+def title(row: str) -> str:
+    """A stored row's title (the name itself for a row not in the catalogue)."""
+    return ROWS[row].title if row in ROWS else row
+
+
+def unit(row: str) -> str:
+    return ROWS[row].unit if row in ROWS else "value"
+
+
+def axis(row: str) -> str:
+    """The parameter axis title of a curve row ("parameter" for anything else)."""
+    return ROWS[row].axis if row in ROWS and ROWS[row].curve else "parameter"
+
+
+def family_rows(family: str, *, curves: bool | None = None) -> list[str]:
+    """Row names of one family in catalogue order; curves=True/False keeps only curves/scalars."""
+    return [n for n, r in ROWS.items() if r.family == family and r.compared and (curves is None or r.curve == curves)]
+
+
+def versions(metrics: Iterable[str]) -> dict[str, int]:
+    """The versions of `metrics` that are above 1 (what enters an evaluation key)."""
+    return {m: METRICS[m].version for m in metrics if m in METRICS and METRICS[m].version != 1}
