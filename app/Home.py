@@ -23,6 +23,7 @@ pages = [
     st.Page("pages/runs.py", title="Runs", icon=":material/timer:", url_path="runs"),
     st.Page("pages/compare.py", title="Compare", icon=":material/bar_chart:", url_path="compare"),
     st.Page("pages/tree_view.py", title="Tree view", icon=":material/search:", url_path="tree"),
+    st.Page("pages/connectivity.py", title="Connectivity", icon=":material/timeline:", url_path="connectivity"),
 ]
 if (HERE / "pages" / "report.py").exists():  # written by the experiment/report module
     pages.append(st.Page("pages/report.py", title="Report", icon=":material/description:", url_path="report"))

@@ -67,3 +67,20 @@ def barrier_table(rows: pd.DataFrame) -> pd.DataFrame:
         if col not in table.columns:
             table[col] = float("nan")
     return table[extra + BARRIER_COLUMNS]
+
+
+def node_barrier_columns(tree_id: int, curve_key: str | None = None) -> pd.DataFrame:
+    """Per merged node (model_id): one column per test-split barrier of its parents, e.g.
+    'loss barrier · weight matching'; pick one curve config (the one with most pairs) when none is given."""
+    rows = tree_curves([tree_id], curve_key)
+    if curve_key is None and not rows.empty:
+        rows = rows[rows["curve_key"] == curve_keys(rows)["curve_key"].iloc[0]]
+    table = barrier_table(rows[rows["split"] == "test"]) if not rows.empty else pd.DataFrame()
+    if table.empty:
+        return pd.DataFrame(columns=["model_id"])
+    out = pd.DataFrame({"model_id": sorted(set(table["node_id"].astype(int)))}).set_index("model_id")
+    for (align, repair), part in table.groupby(["align", "repair"], sort=False):
+        part = part.set_index(part["node_id"].astype(int))
+        for metric in ("loss_barrier", "accuracy_barrier"):
+            out[f"{metric.replace('_', ' ')} · {variant_label(align, bool(repair))}"] = part[metric]
+    return out.reset_index()

@@ -9,7 +9,14 @@ from app.ui.graphs import plan_dot
 from app.ui.text import md
 from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, merge_option_input, parse_ints, start_job
 from backend.jobs.spec import MergeSpec
-from backend.merge.registry import MERGE_METHODS, OPTIONS, STUDY_METHODS, method_label
+from backend.merge.registry import (
+    ALIGNMENT_OPTIONS,
+    MERGE_METHODS,
+    OPTIONS,
+    STUDY_METHODS,
+    method_label,
+    needs_images,
+)
 from backend.merge.tree import parse_pairing, plan_tree
 
 st.title("Merge builder")
@@ -75,11 +82,17 @@ if not known.empty:
 
 # -- 2. methods and the tree ----------------------------------------------------------------------------------
 st.subheader("2 · Methods and tree")
-scalars = [o for name, o in OPTIONS.items() if name != "pairing"]  # pairing has its own section below
+# pairing has its own section below; the matcher/REPAIR options get a row of their own
+scalars = [o for name, o in OPTIONS.items() if name != "pairing" and name not in ALIGNMENT_OPTIONS]
 columns = st.columns(1 + len(scalars))
 methods = columns[0].multiselect("Methods", list(MERGE_METHODS), default=list(STUDY_METHODS), key="methods",
                                  format_func=method_label)
 values: dict = {o.name: merge_option_input(o, column) for o, column in zip(scalars, columns[1:], strict=True)}
+alignment = [OPTIONS[name] for name in ALIGNMENT_OPTIONS]
+values.update({o.name: merge_option_input(o, column)
+               for o, column in zip(alignment, st.columns(len(alignment)), strict=True)})
+if not needs_images(values):
+    st.caption("The image batch (number, split, seed) is used only by activation matching and REPAIR.")
 if not methods:
     problems.append("Choose at least one merge method.")
 

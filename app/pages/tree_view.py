@@ -35,6 +35,9 @@ if len(eval_keys) > 1:
 elif eval_keys:
     eval_key = eval_keys[0]
 nodes = reads.tree_node_table(int(tree_id), eval_key)
+barriers = reads.node_barriers(int(tree_id))  # parents' interpolation barriers, when computed (Connectivity)
+if len(barriers.columns) > 1:
+    nodes = nodes.merge(barriers, on="model_id", how="left")
 
 base_columns = {"model_id", "level", "kind", "node_index", "parents", "widths", "seed"}
 metric_columns = [c for c in nodes.columns if c not in base_columns]

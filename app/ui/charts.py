@@ -216,3 +216,33 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dic
     spec["data"] = {"name": "finals"}
     spec["datasets"] = {"finals": _data(both, ["what", "model_id", "value"])}
     return spec
+
+
+def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
+    """Accuracy or loss of θ(λ) = (1−λ)·A + λ·π(B): one line per alignment (± REPAIR), dashed = REPAIR.
+
+    rows: store.curves rows of one pair, one config and one split (lam not null)."""
+    from backend.curve_queries import variant_label
+
+    title = {"accuracy": "Accuracy along the path", "loss": "Loss along the path"}.get(metric, metric)
+    part = rows[(rows["metric"] == metric) & rows["lam"].notna()]
+    if part.empty:
+        return empty_chart(f"No {metric} curve for this selection")
+    part = part.assign(variant=[variant_label(a, bool(r)) for a, r in zip(part["align"], part["repair"], strict=True)],
+                       repaired=part["repair"].astype(bool))
+    order = [variant_label(a, r) for a in ("none", "weight", "activation") for r in (False, True)]
+    order = [v for v in order if v in set(part["variant"])]
+    y_title = METRIC_UNITS.get(metric, metric)
+    line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
+            "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
+                         "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},
+                         "color": {"field": "variant", "type": "nominal", "scale": _colors(order),
+                                   "legend": _legend("Alignment")},
+                         "strokeDash": {"field": "repaired", "type": "nominal", "legend": None,
+                                        "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
+                         "tooltip": [{"field": "variant"}, {"field": "lam", "title": "λ"},
+                                     {"field": "value", "format": ".4g"}]}}
+    spec = _chart(title, "solid: plain interpolation · dashed: with REPAIR", [line], {})
+    spec["data"] = {"name": "curve"}
+    spec["datasets"] = {"curve": _data(part, ["variant", "repaired", "lam", "value"])}
+    return spec

@@ -187,3 +187,39 @@ def dataset_status(name: str) -> str:
 
 def clear() -> None:
     st.cache_data.clear()
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _pair_curves(home: str, pairs: tuple) -> pd.DataFrame:
+    from store.curves import curves
+
+    return curves(pairs=list(pairs))
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _tree_curves(home: str, tree_id: int) -> pd.DataFrame:
+    from backend.curve_queries import tree_curves
+
+    return tree_curves([tree_id])
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _node_barriers(home: str, tree_id: int) -> pd.DataFrame:
+    from backend.curve_queries import node_barrier_columns
+
+    return node_barrier_columns(tree_id)
+
+
+def pair_curves(pairs) -> pd.DataFrame:
+    """Stored interpolation rows (store.curves.COLUMNS) of these (model_a, model_b) pairs, every config."""
+    return _pair_curves(_home(), tuple((int(a), int(b)) for a, b in pairs))
+
+
+def tree_curves(tree_id: int) -> pd.DataFrame:
+    """Interpolation rows of every merged node's parent pair, tagged with node_id and level."""
+    return _tree_curves(_home(), int(tree_id))
+
+
+def node_barriers(tree_id: int) -> pd.DataFrame:
+    """Per merged node: its parents' barriers as columns (for colouring the tree)."""
+    return _node_barriers(_home(), int(tree_id))

@@ -131,6 +131,11 @@ class MergeSpec(_Spec):
     lam: float = 0.5
     pairing: Any = "as_listed"  # "as_listed" | "random" | levels of index pairs
     seed: int = 0
+    matcher: str = "weight"  # weight | activation
+    repair: bool = False
+    n_images: int = 4096  # the batch for activation matching and REPAIR
+    image_split: str = "train"
+    image_seed: int = 0
     evaluate: dict | None = None  # EvalConfig.to_dict(), or None to skip evaluation
 
     def __post_init__(self):

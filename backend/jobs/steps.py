@@ -166,13 +166,22 @@ def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level:
 def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
     """Run the registry's method and store every node above the leaves; a node that merged two or more
     parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    from backend.merge.registry import ALIGNMENT_OPTIONS, needs_images
+
     entry = get_method(method)
     values = spec.option_values()
-    nodes = entry(leaves, progress=progress, **values)
+    images = None
+    if needs_images(values) and {"matcher", "repair"} & set(entry.options):
+        from backend.connectivity import image_batch
+
+        images = image_batch(common["dataset"], values["n_images"], values["image_split"], values["image_seed"])
+    nodes = entry(leaves, progress=progress, images=images, **values)
     lam = values["lam"] if "lam" in entry.options else None
+    tree_config = entry.tree_config(values)
+    alignment = {name: tree_config[name] for name in ALIGNMENT_OPTIONS if name in tree_config}
     ids = list(leaf_ids)
     for node in nodes[len(leaves):]:
-        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}),
+        config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}), **alignment,
                   "node_index": node.index}
         mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
                              level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],

@@ -11,6 +11,12 @@ options it takes; exactly those (plus the method's version, when above 1) name i
 a setting a method ignores never splits its cache, and bumping `version` recomputes that method's trees
 only. Adding an option: one entry in OPTIONS, one field of the same name and default on
 `backend.jobs.spec.MergeSpec`, and its name in the `options` of the methods that take it.
+
+An option with `in_key` enters a tree's key only when in_key(values) holds (the matcher and REPAIR options
+only when they differ from plain weight matching, so trees stored before they existed keep their keys; the
+image-batch options only when a matcher or REPAIR uses the batch). Options with `to_function=False` describe
+the image batch: the job reads them to load the images once (backend.connectivity.image_batch) and passes the
+tensor as `images=` to methods that take "matcher" or "repair".
 """
 
 from __future__ import annotations
@@ -24,6 +30,39 @@ from typing import Any
 from backend.merge.errors import MergeError
 
 PAIRINGS = ("as_listed", "random")  # the built-in pairings of backend.merge.tree.plan_tree
+MATCHERS = ("weight", "activation")  # backend.merge.alignment.MATCHERS
+IMAGE_SPLITS = ("train", "test")
+IMAGE_OPTIONS = ("n_images", "image_split", "image_seed")  # the batch for activation matching and REPAIR
+
+
+def needs_images(values: Mapping[str, Any]) -> bool:
+    """Whether these option values use the image batch (activation matching or REPAIR)."""
+    return values.get("matcher", "weight") == "activation" or values.get("repair", False) is True
+
+
+def _check_matcher(value: Any, n_leaves: int | None = None) -> str:
+    if value not in MATCHERS:
+        raise MergeError(f"matcher must be one of {', '.join(MATCHERS)}, got {value!r}")
+    return value
+
+
+def _check_repair(value: Any, n_leaves: int | None = None) -> bool:
+    if not isinstance(value, bool):
+        raise MergeError(f"repair must be true or false, got {value!r}")
+    return value
+
+
+def _check_n_images(value: Any, n_leaves: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise MergeError(f"the number of images for activation matching / REPAIR must be an integer >= 2, "
+                         f"got {value!r}")
+    return value
+
+
+def _check_image_split(value: Any, n_leaves: int | None = None) -> str:
+    if value not in IMAGE_SPLITS:
+        raise MergeError(f"the image split must be one of {', '.join(IMAGE_SPLITS)}, got {value!r}")
+    return value
 
 
 def _check_lam(value: Any, n_leaves: int | None = None) -> float:
@@ -69,6 +108,8 @@ class MergeOption:
     choices: tuple | None = None  # named choices (CLI choices, UI select box); None = free value
     bounds: tuple[float, float, float] | None = None  # (low, high, step) for a UI slider
     cli_type: Callable[[str], Any] | None = None  # argparse type; None = str (or bool flag for bool defaults)
+    in_key: Callable[[Mapping[str, Any]], bool] | None = None  # None: always in the tree key of its methods
+    to_function: bool = True  # False: read by the job (the image batch), not passed to the method function
 
 
 OPTIONS: dict[str, MergeOption] = {o.name: o for o in (
@@ -78,7 +119,21 @@ OPTIONS: dict[str, MergeOption] = {o.name: o for o in (
                 _check_pairing, key=_pairing_key, choices=PAIRINGS),
     MergeOption("seed", 0, "Seed (matching order, random pairing)", "seed of the matching order and random pairing",
                 _check_seed, cli_type=int),
+    MergeOption("matcher", "weight", "Matcher", "how hidden units are aligned: weight matching or activation "
+                "matching (correlation of activations on the image batch)", _check_matcher, choices=MATCHERS,
+                in_key=lambda v: v.get("matcher", "weight") != "weight"),
+    MergeOption("repair", False, "REPAIR", "after each interpolation, rescale every hidden neuron to the "
+                "interpolated statistics of the aligned parents on the image batch (Jordan et al. 2023)",
+                _check_repair, in_key=lambda v: v.get("repair", False) is True),
+    MergeOption("n_images", 4096, "Images for activation matching / REPAIR",
+                "number of images in the batch activation matching and REPAIR use", _check_n_images,
+                cli_type=int, in_key=needs_images, to_function=False),
+    MergeOption("image_split", "train", "Split of those images", "which split the image batch is drawn from",
+                _check_image_split, choices=IMAGE_SPLITS, in_key=needs_images, to_function=False),
+    MergeOption("image_seed", 0, "Seed of the image draw", "seed of the image batch draw", _check_seed,
+                cli_type=int, in_key=needs_images, to_function=False),
 )}
+ALIGNMENT_OPTIONS = ("matcher", "repair", *IMAGE_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -101,26 +156,31 @@ class MergeMethod:
     def tree_config(self, values: Mapping[str, Any]) -> dict:
         """The settings that name this method's tree: its options' key values, and its version when > 1
         (version 1 adds nothing, so trees stored before versions existed keep their keys)."""
-        config = {name: OPTIONS[name].key(values.get(name, OPTIONS[name].default)) for name in self.options}
+        config = {name: OPTIONS[name].key(values.get(name, OPTIONS[name].default)) for name in self.options
+                  if OPTIONS[name].in_key is None or OPTIONS[name].in_key(values)}
         if self.version != 1:
             config["version"] = self.version
         return config
 
-    def __call__(self, leaves: Sequence, *, progress=None, max_iter: int = 100, **values) -> list:
-        """Run on state dicts; options this method does not take are checked, then ignored."""
+    def __call__(self, leaves: Sequence, *, progress=None, max_iter: int = 100, images=None, **values) -> list:
+        """Run on state dicts; options this method does not take are checked, then ignored. `images`: the
+        batch for activation matching / REPAIR (passed to methods that take "matcher" or "repair")."""
         for name, value in values.items():
             if name not in OPTIONS:
                 raise MergeError(f"unknown merge option {name!r}; options are {', '.join(OPTIONS)}")
             OPTIONS[name].check(value, None)
-        taken = {name: values.get(name, OPTIONS[name].default) for name in self.options}
+        taken = {name: values.get(name, OPTIONS[name].default) for name in self.options if OPTIONS[name].to_function}
+        if images is not None and {"matcher", "repair"} & set(self.options):
+            taken["images"] = images
         return self.function()(leaves, progress=progress, max_iter=max_iter, **taken)
 
 
 MERGE_METHODS: dict[str, MergeMethod] = {m.name: m for m in (
     MergeMethod("hierarchical", "Hierarchical Re-Basin", "hierarchical", "backend.merge.tree:hierarchical_merge",
-                ("lam", "pairing", "seed"), in_study=True,
+                ("lam", "pairing", "seed", *ALIGNMENT_OPTIONS), in_study=True,
                 description="pairwise weight matching level by level (2ⁿ → 2ⁿ⁻¹ → … → 1), every node kept"),
-    MergeMethod("merge_many", "MergeMany", "MergeMany", "backend.merge.merge_many:merge_many_nodes", ("seed",),
+    MergeMethod("merge_many", "MergeMany", "MergeMany", "backend.merge.merge_many:merge_many_nodes",
+                ("seed", *ALIGNMENT_OPTIONS),
                 in_study=True, description="align every model to the mean of the others, repeat; one root"),
     MergeMethod("average", "Naive average (no alignment)", "naive average", "backend.merge.average:average_nodes",
                 in_study=True, description="elementwise mean without permutation: the baseline"),

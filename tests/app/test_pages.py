@@ -12,7 +12,7 @@ from tests.app.conftest import AT_TIMEOUT
 
 HOME = str(Path(__file__).resolve().parents[2] / "app" / "Home.py")
 PAGES = ["pages/home.py", "pages/zoo.py", "pages/merge_builder.py", "pages/runs.py", "pages/compare.py",
-         "pages/tree_view.py"]
+         "pages/tree_view.py", "pages/connectivity.py"]
 
 
 def _app(page: str | None = None, query: dict | None = None, sidebar: str | None = None) -> AppTest:
