@@ -232,7 +232,7 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
                        repaired=part["repair"].astype(bool))
     order = [variant_label(a, r) for a in ("none", "weight", "activation") for r in (False, True)]
     order = [v for v in order if v in set(part["variant"])]
-    y_title = METRIC_UNITS.get(metric, metric)
+    y_title = metrics.unit(metric) if metric in metrics.ROWS else metric
     line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
             "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
                          "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},
