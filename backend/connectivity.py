@@ -23,7 +23,7 @@ from torch import Tensor
 
 from backend.merge.common import check_compatible
 from backend.progress import ProgressFn, report
-from backend.stacked import stack_params, stacked_accuracy_and_loss
+from backend.stacked import FirstLayer, stack_params, stacked_accuracy_and_loss
 
 ALIGNMENTS = ("none", "weight", "activation")
 MATCHERS = ("weight", "activation")
@@ -270,14 +270,17 @@ def curves_for_pair(
             ends = hidden_stats(stack_params([dict(params_a), b]), images)
             targets_src = [[(m[k], s[k]) for m, s in ends] for k in range(2)]
         results = {name: ([], []) for name, _ in splits}
+        w0 = params_a["layers.0.weight"]
+        basis = torch.stack([w0, b["layers.0.weight"].to(w0)])  # [2, out, in]: the input layer in factored form
         for lo in range(0, len(lams), chunk):
             part = lams[lo:lo + chunk]
             stack = lerp_stack(params_a, b, part)
+            weights = torch.tensor([[1 - lam, lam] for lam in part], dtype=torch.float64)
+            first = FirstLayer(basis, weights.to(w0.device))
             if repaired:
-                weights = torch.tensor([[1 - lam, lam] for lam in part], dtype=torch.float64)
-                stack = repair_stack(stack, target_stats(targets_src, weights), images)
+                stack, first = repair_stack(stack, target_stats(targets_src, weights), images, first)
             for name, (x, y) in splits:
-                acc, loss = stacked_accuracy_and_loss(stack, x, y, config.batch_size)
+                acc, loss = stacked_accuracy_and_loss(stack, x, y, config.batch_size, first)
                 results[name][0].extend(acc.tolist())
                 results[name][1].extend(loss.tolist())
         seconds = time.perf_counter() - t0

@@ -84,3 +84,34 @@ def node_barrier_columns(tree_id: int, curve_key: str | None = None) -> pd.DataF
         for metric in ("loss_barrier", "accuracy_barrier"):
             out[f"{metric.replace('_', ' ')} · {variant_label(align, bool(repair))}"] = part[metric]
     return out.reset_index()
+
+
+def barrier_level_frames(tree_ids, curve_key: str | None = None, split: str = "test"
+                         ) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """(summary, points, curve key) of the parents' barriers of every merged node in the trees, shaped like
+    queries.level_summary / level_points so the Compare charts draw them per level: group = the tree's label
+    (method + REPAIR / matcher suffix) · alignment, metric = loss_barrier | accuracy_barrier, one point per node.
+    The curve config with the most pairs is used unless curve_key is given."""
+    from backend.merge.registry import alignment_suffix
+    from backend.queries import _json
+
+    rows = tree_curves(tree_ids, curve_key)
+    rows = rows[rows["split"] == split]
+    if rows.empty:
+        return pd.DataFrame(), pd.DataFrame(), None
+    key = curve_key or curve_keys(rows)["curve_key"].iloc[0]
+    table = barrier_table(rows[rows["curve_key"] == key])
+    trees = store_trees.list_trees()
+    method = dict(zip(trees["id"].astype(int), trees["method"], strict=True))
+    suffix = {int(t): alignment_suffix(_json(c, {})) for t, c in zip(trees["id"], trees["config"], strict=True)}
+    tree_group = table["tree_id"].map(lambda t: method[int(t)] + suffix[int(t)])
+    table = table.assign(
+        group=[f"{g} · {variant_label(a, bool(r))}" for g, a, r in zip(tree_group, table["align"], table["repair"],
+                                                                       strict=True)],
+        method=tree_group)
+    points = table.melt(id_vars=["node_id", "tree_id", "method", "level", "group"],
+                        value_vars=["loss_barrier", "accuracy_barrier"], var_name="metric", value_name="value")
+    points = points.rename(columns={"node_id": "model_id"}).assign(param=float("nan"))
+    summary = (points.groupby(["group", "method", "level", "metric"], sort=True)["value"]
+               .agg(mean="mean", std="std", n="count").reset_index().assign(param=float("nan")))
+    return summary, points, key

@@ -180,6 +180,8 @@ def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True)
     lap = sum(r["lap_s"] * (w / r["lap_width"]) ** 3 for w in plan.widths)
     match = MATCH_SWEEPS * lap
     merge = sum(((n - 1) + MERGE_MANY_ROUNDS * n) * match for _, n in plan.leaf_groups())
+    variants = len(getattr(plan, "variants", ()))
+    merge += variants * sum((n - 1) * match for _, n in plan.leaf_groups())  # REPAIR/activation: ~ a match
 
     ev = plan.eval_config()
     subset = min(ev.subset or n_test, n_test)
@@ -196,8 +198,16 @@ def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True)
     per_model = subset * passes * r["forward_sample_s"]
     if any(m.startswith("lipschitz") for m in metrics):
         per_model += ev.lipschitz_points * (1 + classes) * r["forward_sample_s"] * 10
-    n_eval = plan.n_trained + sum((n - 1) + 2 for _, n in plan.leaf_groups())
+    n_eval = plan.n_trained + sum((n - 1) * (1 + variants) + 2 for _, n in plan.leaf_groups())
     evaluate = n_eval * per_model * EVAL_OVERHEAD
+    conn = getattr(plan, "connectivity", None)
+    if conn:  # every variant's curve: grid points x test images, for every merged node's parents
+        from backend.connectivity import ConnectivityConfig
+
+        cc = ConnectivityConfig.from_dict(conn)
+        pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
+        points = len(cc.lam_grid) * len(cc.variants()) * min(cc.test_subset or n_test, n_test)
+        evaluate += pairs * (points * r["forward_sample_s"] + len(cc.aligns) * match)
 
     return {"device": device, "train": train, "merge": merge, "evaluate": evaluate,
             "total": train + merge + evaluate + 5.0, "n_trained": plan.n_trained, "n_evaluated": n_eval,

@@ -40,6 +40,10 @@ class ExperimentPlan:
     lam: float = 0.5
     seed: int = 0
     eval: dict = field(default_factory=dict)  # EvalConfig overrides (subset, grids, ...); {} = full protocol
+    # extra hierarchical trees over every group's same leaves, one per dict of merge options, e.g.
+    # {"repair": True} or {"matcher": "activation"} (backend.merge.registry.ALIGNMENT_OPTIONS)
+    variants: tuple = ()
+    connectivity: dict | None = None  # ConnectivityConfig dict: curves of every hierarchical node's parents
     note: str = ""
 
     def __post_init__(self):
@@ -51,6 +55,18 @@ class ExperimentPlan:
             raise ValueError("epochs, reg_models and every width must be positive")
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError(f"train_subset must be positive or None, got {self.train_subset}")
+        object.__setattr__(self, "variants", tuple(dict(v) for v in self.variants))
+        from backend.merge.registry import ALIGNMENT_OPTIONS, check_options
+
+        for variant in self.variants:
+            unknown = set(variant) - set(ALIGNMENT_OPTIONS)
+            if unknown or not variant:
+                raise ValueError(f"a variant is a non-empty dict of {', '.join(ALIGNMENT_OPTIONS)}, got {variant}")
+            check_options(variant)
+        if self.connectivity is not None:
+            from backend.connectivity import ConnectivityConfig
+
+            ConnectivityConfig.from_dict(self.connectivity)
 
     @property
     def n_leaves(self) -> int:
@@ -88,6 +104,7 @@ class ExperimentPlan:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["widths"], d["trees"] = list(self.widths), [list(t) for t in self.trees]
+        d["variants"] = [dict(v) for v in self.variants]
         return d
 
     @classmethod
@@ -115,6 +132,14 @@ PRESETS: dict[str, ExperimentPlan] = {
         eval={"subset": 1000, "lipschitz_points": 50},
         note="the default MLP with enough trees for variance: 8 trees of 4 and 4 of 8 leaves, 5 epochs, "
              "about an hour on 2 cores"),
+    "explain": ExperimentPlan(
+        preset="explain", widths=(256, 128), epochs=2, trees=((2, 4), (1, 8)), reg_models=2,
+        eval={"subset": 500, "lipschitz_points": 20},
+        variants=({"repair": True}, {"matcher": "activation"}, {"matcher": "activation", "repair": True}),
+        connectivity={"lam_grid": [round(i / 10, 4) for i in range(11)], "aligns": ["none", "weight", "activation"],
+                      "repair": True, "images": 2048, "test_subset": 1000},
+        note="why merges lose accuracy: hierarchical trees with and without REPAIR, with each matcher, over the "
+             "same leaves, and the loss barrier of every merged node's parents; a few minutes"),
     "paper": ExperimentPlan(
         preset="paper", dataset="cifar10", widths=(512, 512, 512, 256), epochs=10,
         trees=((100, 4), (100, 8)), reg_models=200,
@@ -205,16 +230,31 @@ def run_experiment(spec, ctx) -> dict:
                               pairing="as_listed", seed=plan.seed + g)
             tree_ids = steps.build_merges(mspec, ctx)
             by_method = {store_trees.get_tree(t)["method"]: int(t) for t in tree_ids}
-            groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method})
+            variant_trees = [{"options": dict(v), "tree_id": int(steps.build_merges(
+                dataclasses.replace(mspec, methods=("hierarchical",), **v), ctx)[0])} for v in plan.variants]
+            groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method,
+                           "variants": variant_trees})
+        variant_ids = [v["tree_id"] for grp in groups for v in grp["variants"]]
         model_ids = sorted({m for z in zoo_ids.values() for m in steps.zoo_model_ids(z)}
-                           | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)})
-        lo, hi = 0.7, 0.97
+                           | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)}
+                           | {m for t in variant_ids for m in steps.tree_model_ids(t)})
+        lo, hi = 0.7, 0.97 if plan.connectivity is None else 0.9
         ctx.span(lo, hi)
         ctx.update(lo, "evaluate", f"{len(model_ids)} models", force=True)
         steps.evaluate_models(model_ids, eval_config, ctx)
+        curve_key = None
+        if plan.connectivity is not None:  # barriers of every hierarchical node's parents (variants too)
+            from backend.jobs.spec import InterpolateSpec
+
+            ctx.span(0.9, 0.97)
+            ctx.update(0.9, "interpolate", "parents of every merged node", force=True)
+            hier = [grp["trees"]["hierarchical"] for grp in groups if "hierarchical" in grp["trees"]]
+            ispec = InterpolateSpec(tree_ids=tuple(hier + variant_ids), config=dict(plan.connectivity))
+            curve_key = steps.interpolate_pairs(ispec, ctx)["curve_key"]
         result = {"experiment_id": exp_id, "plan": plan.to_dict(), "eval_key": eval_config.key(),
                   "eval": eval_config.to_dict(), "zoos": zoo_ids, "groups": groups,
-                  "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids)}
+                  "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids),
+                  "variant_tree_ids": variant_ids, "curve_key": curve_key}
         store_exps.update_experiment(exp_id, result=result)
         ctx.span(0.97, 1.0)
         ctx.update(0.97, "report", "figures and tables", force=True)

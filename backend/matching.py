@@ -9,7 +9,11 @@ Why it is fast: every term of a similarity matrix depends only on the *other* pe
 that parameter, so we cache each term and touch it only when one of those changed. The input layer
 (the 3072-wide one) depends on no other permutation and is computed exactly once. When only k of a
 layer's units moved since a term was cached (late sweeps move few), the term gets a rank-k update
-instead of a full matmul. Everything runs in float64 on the CPU, so a seed gives one answer.
+instead of a full matmul. Everything runs in float64 on one device (the CPU unless `device` says
+otherwise; the LAPs always run on the CPU with scipy), so a seed gives one answer per device.
+
+Callers that match one model against many targets (MergeMany) may pass `terms`: similarity terms of
+parameters that no other permutation touches (the input layer), computed once by them and reused.
 """
 
 from __future__ import annotations
@@ -82,8 +86,14 @@ def weight_matching(
     seed: int = 0,
     init_perm: Mapping[str, Tensor] | None = None,
     progress: ProgressFn | None = None,
+    device: str | torch.device | None = None,
+    terms: Mapping[tuple[str, int], Tensor] | None = None,
 ) -> MatchResult:
-    """Find perm with apply_permutation(spec, perm, params_b) as close to params_a as a permutation gets."""
+    """Find perm with apply_permutation(spec, perm, params_b) as close to params_a as a permutation gets.
+
+    device: where the similarity matrices are computed (default: params_a's device). terms: optional
+    precomputed {(key, axis): A_rows @ B_rows.T [n, n]} for parameters no other permutation touches.
+    """
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     start = time.perf_counter()
@@ -92,8 +102,9 @@ def weight_matching(
     perm = {name: p.clone() for name, p in perm.items()}
 
     keys = [k for k, axis_perms in spec.axes_to_perm.items() if any(p is not None for p in axis_perms)]
-    a = {k: params_a[k].detach().to("cpu", torch.float64) for k in keys}
-    b = {k: params_b[k].detach().to("cpu", torch.float64) for k in keys}
+    device = torch.device(device) if device is not None else params_a[keys[0]].device
+    a = {k: params_a[k].detach().to(device, torch.float64) for k in keys}
+    b = {k: params_b[k].detach().to(device, torch.float64) for k in keys}
     # A's side of each term never changes: [n, rest] per (key, axis)
     a_rows = {(k, ax): _as_rows(a[k], ax, sizes[name]) for name, axes in spec.perm_to_axes.items() for k, ax in axes}
     # B's side laid out [other axis, matched axis] for matrices with one other permutation: [m, n]
@@ -107,6 +118,17 @@ def weight_matching(
     cache: dict[tuple[str, int], tuple[list[Tensor], Tensor]] = {}  # (key, axis) -> (others used, term)
     versions: dict[tuple[str, int], int] = {}  # bumped on every change of a cached term
     solved: dict[str, tuple[int, ...]] = {}  # perm name -> term versions its current value was solved from
+    for (key, axis), sim in (terms or {}).items():
+        name = spec.axes_to_perm[key][axis] if key in spec.axes_to_perm and axis < len(spec.axes_to_perm[key]) \
+            else None
+        if name is None or any(p is not None for ax, p in enumerate(spec.axes_to_perm[key]) if ax != axis):
+            raise ValueError(f"a precomputed term must belong to a parameter only one permutation touches, "
+                             f"got ({key!r}, {axis})")
+        if tuple(sim.shape) != (sizes[name], sizes[name]):
+            raise ValueError(f"the precomputed term of {key!r} must be [{sizes[name]}, {sizes[name]}], "
+                             f"got {tuple(sim.shape)}")
+        cache[(key, axis)] = ([], sim.detach().to(device, torch.float64))
+        versions[(key, axis)] = 1
 
     def others_of(key: str, axis: int) -> list[Tensor]:
         return [perm[p] for ax, p in enumerate(spec.axes_to_perm[key]) if p is not None and ax != axis]
@@ -131,9 +153,10 @@ def weight_matching(
             moved = torch.nonzero(hit[0][0] != q).flatten() if hit is not None else None
             if moved is not None and len(moved) <= UPDATE_FRACTION * len(q):  # rank-k update, [n, k] @ [k, n]
                 sim = hit[1]
-                sim.addmm_(a_cols[(key, axis)][moved].T, b_side[q[moved]] - b_side[hit[0][0][moved]])
+                new_rows, old_rows = q[moved].to(device), hit[0][0][moved].to(device)
+                sim.addmm_(a_cols[(key, axis)][moved.to(device)].T, b_side[new_rows] - b_side[old_rows])
             else:  # gather contiguous rows of B^T rather than columns of B
-                sim = a_rows[(key, axis)] @ b_side[q]
+                sim = a_rows[(key, axis)] @ b_side[q.to(device)]
         cache[(key, axis)] = ([x.clone() for x in others], sim)
         versions[(key, axis)] = versions.get((key, axis), 0) + 1
         return sim
@@ -143,7 +166,7 @@ def weight_matching(
         for axis, name in enumerate(spec.axes_to_perm[key]):
             sim = cached(key, axis) if name is not None else None
             if sim is not None:
-                return float(sim[torch.arange(sizes[name]), perm[name]].sum())
+                return float(sim[torch.arange(sizes[name], device=device), perm[name].to(device)].sum())
         return float(torch.vdot(a[key].reshape(-1), permuted_param(spec, perm, key, b).reshape(-1)))
 
     names = spec.perm_names
@@ -161,6 +184,7 @@ def weight_matching(
             if solved.get(name) == seen:  # same similarity as last time: the LAP would return perm[name]
                 continue
             solved[name] = seen
+            sim = sim.cpu()  # the LAP runs on the CPU (a no-op there)
             _, cols = linear_sum_assignment(sim.numpy(), maximize=True)
             new = torch.from_numpy(cols).long()
             rows = torch.arange(n)

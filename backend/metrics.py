@@ -29,6 +29,11 @@ class EvalRow(NamedTuple):
     value: float
 
 
+def _load(where: str) -> Callable:
+    module, _, attr = where.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 @dataclass(frozen=True)
 class Row:
     """A stored row name: what a chart or table calls it."""
@@ -42,6 +47,7 @@ class Row:
     norm: str | None = None  # curve rows: the norm of the budget, "L∞" (None for σ)
     param_unit: str = "pixel units"
     compared: bool = True  # scalar rows drawn per level and paired in the report (False: a spread, e.g. std)
+    source: str = "evaluation"  # evaluation (a metric's row) | connectivity (a barrier of interpolation curves)
 
     @property
     def curve(self) -> bool:
@@ -72,11 +78,14 @@ class Metric:
     run: str  # "module:function" with (model, x, y, config) -> list[EvalRow]
     version: int = 1
     logits_only: bool = False  # needs only the logits (so an ensemble can be evaluated with it)
+    stacked: str | None = None  # "module:function" (stack, x, y, config) -> rows per model; None = model by model
     description: str = ""
 
     def function(self) -> Callable:
-        module, _, attr = self.run.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _load(self.run)
+
+    def stacked_function(self) -> Callable | None:
+        return None if self.stacked is None else _load(self.stacked)
 
     @property
     def grid(self) -> str | None:
@@ -89,23 +98,26 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy", "Accuracy and loss", (
         Row("accuracy", "Test accuracy", ACCURACY_UNIT),
         Row("loss", "Test loss (cross-entropy)", "cross-entropy (nats)", family="adversarial"),
-    ), "backend.evaluate.accuracy:accuracy_rows", logits_only=True),
+    ), "backend.evaluate.accuracy:accuracy_rows", logits_only=True,
+       stacked="backend.evaluate.stacked:_rows_accuracy"),
     Metric("fgsm", "FGSM", (
         Row("fgsm_acc", "FGSM robust accuracy", ACCURACY_UNIT, "adversarial", "fgsm_eps", "FGSM ε", "L∞"),
-    ), "backend.evaluate.fgsm:fgsm_rows", logits_only=True),
+    ), "backend.evaluate.fgsm:fgsm_rows", logits_only=True, stacked="backend.evaluate.stacked:_rows_fgsm"),
     Metric("deepfool_linf", "DeepFool L∞", (
         Row("deepfool_linf_acc", "DeepFool L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
             "DeepFool ε", "L∞"),
         Row("deepfool_linf_median", "DeepFool L∞ median perturbation", "L∞ distance (pixel units)", "adversarial"),
-    ), "backend.evaluate.deepfool:deepfool_linf_rows"),
+    ), "backend.evaluate.deepfool:deepfool_linf_rows",
+       stacked="backend.evaluate.stacked:_rows_deepfool_linf"),
     Metric("deepfool_l2", "DeepFool L2", (
         Row("deepfool_l2_acc", "DeepFool L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
             "DeepFool ε", "L2"),
         Row("deepfool_l2_median", "DeepFool L2 median perturbation", "L2 distance (pixel units)", "adversarial"),
-    ), "backend.evaluate.deepfool:deepfool_l2_rows"),
+    ), "backend.evaluate.deepfool:deepfool_l2_rows",
+       stacked="backend.evaluate.stacked:_rows_deepfool_l2"),
     Metric("noise", "Gaussian noise", (
         Row("noise_acc", "Accuracy under Gaussian noise", ACCURACY_UNIT, "noise", "noise_sigma", "Gaussian noise σ"),
-    ), "backend.evaluate.noise:noise_rows", logits_only=True),
+    ), "backend.evaluate.noise:noise_rows", logits_only=True, stacked="backend.evaluate.stacked:_rows_noise"),
     Metric("weight_norm", "Weight norm", (
         Row("weight_norm", "Weight norm Σ‖W‖_F + ‖b‖₂", "Σ‖W‖_F + ‖b‖₂", "weights"),
     ), "backend.evaluate.norms:weight_norm_rows"),
@@ -118,11 +130,21 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     ), "backend.evaluate.lipschitz:local_lipschitz_rows"),
 )}
 
+# Rows that are not evaluation metrics but are drawn and tabled like them: barriers of interpolation curves
+# (backend/connectivity.py, store/curves.py), per merged node against its parents.
+CONNECTIVITY_ROWS = (
+    Row("loss_barrier", "Loss barrier between the parents", "cross-entropy above the chord", "connectivity",
+        source="connectivity"),
+    Row("accuracy_barrier", "Accuracy barrier between the parents", "accuracy below the chord", "connectivity",
+        source="connectivity"),
+)
+
 ALL_METRICS = tuple(METRICS)
-ROWS: dict[str, Row] = {r.name: r for m in METRICS.values() for r in m.rows}
+ROWS: dict[str, Row] = {r.name: r for m in METRICS.values() for r in m.rows} | {r.name: r for r in CONNECTIVITY_ROWS}
 ROW_METRIC: dict[str, str] = {r.name: m.name for m in METRICS.values() for r in m.rows}  # row -> its metric
 CURVE_ROWS = tuple(name for name, r in ROWS.items() if r.curve)
-SCALAR_ROWS = tuple(name for name, r in ROWS.items() if not r.curve and r.compared)  # drawn per level
+SCALAR_ROWS = tuple(name for name, r in ROWS.items()  # evaluation scalars drawn per level
+                    if not r.curve and r.compared and r.source == "evaluation")
 GRIDS = tuple(dict.fromkeys(m.grid for m in METRICS.values() if m.grid))  # EvalConfig grid fields
 
 

@@ -11,6 +11,7 @@ import json
 
 import pandas as pd
 
+from backend.merge.registry import alignment_suffix
 from backend.metrics import CURVE_ROWS, ROWS
 from store import evaluations as store_evals
 from store import models as store_models
@@ -93,20 +94,38 @@ def trees_table() -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     out = trees.rename(columns={"id": "tree_id"})
     out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
-    out["label"] = [f"#{int(t)} {m} · {n} leaves" for t, m, n in zip(out["tree_id"], out["method"], out["n_leaves"],
-                                                                      strict=True)]
+    suffix = out["config"].map(lambda c: alignment_suffix(_json(c, {}))) if "config" in out.columns else ""
+    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves" for t, m, s, n in zip(
+        out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
+        strict=True)]
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
+
+
+def _tree_suffixes(tree_ids: set[int]) -> dict[int, str]:
+    """tree id -> alignment_suffix of its config, for the trees that have one (one query)."""
+    trees = store_trees.list_trees()
+    if trees.empty or "config" not in trees.columns:
+        return {}
+    out = {}
+    for tid, config in zip(trees["id"].astype(int), trees["config"], strict=True):
+        if tid in tree_ids and isinstance(config, str) and ("matcher" in config or "repair" in config):
+            suffix = alignment_suffix(_json(config, {}))
+            if suffix:
+                out[tid] = suffix
+    return out
 
 
 LEAVES = "unmerged leaves"  # the level-0 nodes of every selected tree, drawn once as one group
 MEMBER_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group"]
 
 
-def level_members(*, tree_ids=None, zoo_ids=None) -> pd.DataFrame:
+def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False) -> pd.DataFrame:
     """Who is in the selection, with the labels every chart groups by (MEMBER_COLUMNS), in two queries.
 
     Tree nodes get method = the tree's method and group = method (plus " · L1 zoo" when the leaves come
     from a regularised zoo); zoo models get method "zoo" and group "L1 zoo" / "L2 zoo" / "unmerged zoo".
+    Nodes carried up unchanged at an odd-count level are not merges and are left out (include_carried=True
+    keeps them). A leaf shared by several trees appears once per tree here; `stat_members` folds them.
     """
     zoos = _zoo_frame()
     zoo_kinds = dict(zip(zoos["zoo_id"].astype(int), zoos["zoo_kind"], strict=True))
@@ -120,6 +139,8 @@ def level_members(*, tree_ids=None, zoo_ids=None) -> pd.DataFrame:
         missing = sorted(set(tree_ids) - set(nodes["tree_id"].astype(int)))
         if missing and any(store_trees.get_tree(t) is None for t in missing):
             raise ValueError(f"tree {missing[0]} does not exist")
+        if not include_carried:
+            nodes = nodes[~nodes["carried"].astype(bool)].reset_index(drop=True)
         if not nodes.empty:
             nodes["zoo_kind"] = nodes["zoo_id"].map(lambda z: zoo_kinds.get(int(z)) if pd.notna(z) else None)
             tree_kind = {}
@@ -127,8 +148,10 @@ def level_members(*, tree_ids=None, zoo_ids=None) -> pd.DataFrame:
                 kinds = {k for k in leaves["zoo_kind"] if k is not None}
                 tree_kind[int(tid)] = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else None)
             nodes["zoo_kind"] = nodes["tree_id"].map(lambda t: tree_kind.get(int(t)))
+            variants = _tree_suffixes(set(nodes["tree_id"].astype(int)))  # REPAIR / activation-matching trees
+            methods = [m + variants.get(int(t), "") for m, t in zip(nodes["method"], nodes["tree_id"], strict=True)]
             nodes["group"] = [m if k in (None, "plain") else f"{m} · {k.upper()} zoo"
-                              for m, k in zip(nodes["method"], nodes["zoo_kind"], strict=True)]
+                              for m, k in zip(methods, nodes["zoo_kind"], strict=True)]
             parts.append(nodes[MEMBER_COLUMNS])
     if zoo_ids:
         members = store_reads.zoo_members(zoo_ids)
@@ -146,14 +169,35 @@ def level_members(*, tree_ids=None, zoo_ids=None) -> pd.DataFrame:
     return out
 
 
-def chart_members(members: pd.DataFrame) -> pd.DataFrame:
-    """Members as the charts group them: every tree's level-0 nodes become one LEAVES group (each model
-    once), since the leaves of a hierarchical tree and of a MergeMany over the same models are one set."""
-    leaves = (members["method"] != "zoo") & (members["level"] == 0)
-    shared = members[leaves].drop_duplicates("model_id").assign(group=LEAVES, method="leaves", tree_id=pd.NA)
-    out = pd.concat([members[~leaves], shared], ignore_index=True)
+def leaves_group(zoo_kind) -> str:
+    """The one group of unmerged tree leaves (per regularisation: L1/L2 leaves are not plain leaves)."""
+    return LEAVES if zoo_kind in (None, "plain", "mixed") or pd.isna(zoo_kind) else f"{LEAVES} · {zoo_kind.upper()}"
+
+
+def is_leaves_group(group: str) -> bool:
+    return str(group).startswith(LEAVES)
+
+
+def _fold_leaves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tree leaves (level 0, not a zoo reference) relabelled as the LEAVES group with method "leaves"."""
+    leaves = (frame["method"] != "zoo") & (frame["level"] == 0)
+    out = frame.copy()
+    out["group"] = out["group"].astype(object)
+    out.loc[leaves, "group"] = [leaves_group(k) for k in out.loc[leaves, "zoo_kind"]]
+    out.loc[leaves, "method"] = "leaves"
     out["tree_id"] = out["tree_id"].astype("Int64")
+    out.loc[leaves, "tree_id"] = pd.NA
     return out
+
+
+def stat_members(members: pd.DataFrame) -> pd.DataFrame:
+    """Members as every statistic groups them: the level-0 nodes of every tree become one LEAVES group
+    ("unmerged leaves", each model once), since the leaves of a hierarchical tree and of a MergeMany over
+    the same models are one set of unmerged models; every other (group, model) pair appears once."""
+    if members.empty:
+        return members.copy()
+    out = _fold_leaves(members).drop_duplicates(["model_id", "group", "level"])
+    return out.reset_index(drop=True)
 
 
 def eval_keys(members: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +268,8 @@ def eval_key_summary(df: pd.DataFrame) -> pd.DataFrame:
 def comparison_table(df: pd.DataFrame, metrics=None) -> pd.DataFrame:
     """Mean, sample std and n per (group, level, metric, param): the numbers every chart draws.
 
-    Long format (one row per metric × param) so curve metrics need no wide columns and the table exports
+    Tree leaves form one LEAVES group and each model counts once per group (n = distinct models), as in
+    `level_summary(stat_members(...))`. Long format (one row per metric × param) so curve metrics need no wide columns and the table exports
     cleanly; `comparison_display` pivots it for reading. Refuses frames that mix evaluation configs.
     """
     if df.empty:
@@ -233,6 +278,8 @@ def comparison_table(df: pd.DataFrame, metrics=None) -> pd.DataFrame:
         raise ValueError("these rows mix several evaluation configs; filter them to one eval_key first")
     if metrics is not None:
         df = df[df["metric"].isin(list(metrics))]
+    # the leaves of every tree are one group, and a model counts once per group (shared leaves)
+    df = _fold_leaves(df).drop_duplicates(["model_id", "group", "level", "metric", "param"])
     keys = ["group", "method", "zoo_kind", "level", "metric", "param"]
     grouped = df.assign(zoo_kind=df["zoo_kind"].fillna(""), param=df["param"].astype(float)).groupby(
         keys, dropna=False)["value"]
@@ -262,14 +309,16 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:
-    """The nodes of one tree with parents (model ids) and every scalar metric as a column (for Tree view)."""
+    """The nodes of one tree with parents (model ids), `carried` (a node carried up unchanged at an odd-count
+    level) and every scalar metric as a column (for Tree view)."""
     nodes = store_trees.tree_nodes(int(tree_id))
     if nodes.empty:
-        return pd.DataFrame(columns=["model_id", "level", "kind", "parents"])
+        return pd.DataFrame(columns=["model_id", "level", "kind", "carried", "parents"])
     nodes = nodes.rename(columns={"id": "model_id"})
     nodes["parents"] = nodes["parents"].map(lambda p: [int(x) for x in _json(p, [])])
     nodes["widths"] = nodes["widths"].map(_widths_label)
-    base = nodes[["model_id", "level", "kind", "node_index", "parents", "widths", "seed"]].copy()
+    nodes["carried"] = nodes["carried"].fillna(False).astype(bool) & ~nodes["is_leaf"].astype(bool)
+    base = nodes[["model_id", "level", "kind", "carried", "node_index", "parents", "widths", "seed"]].copy()
     ev = store_evals.evaluations(model_ids=base["model_id"].astype(int).tolist(), eval_key=eval_key)
     if not ev.empty:
         ev = ev.assign(column=[metric_label(m, p) for m, p in zip(ev["metric"], ev["param"], strict=True)])

@@ -195,7 +195,13 @@ def _per_level(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = rows[(rows["method"] == "hierarchical") | (rows["kind"] != "trained")]
     series = _label_by(rows, ["method", "leaves"], lambda m, n: (
         f"{method_short(m)} · {n} leaves"))
-    return stats.level_summary(rows.assign(series=series), metric, by=("series", "level"))
+    rows = _once(rows.assign(series=series), ["series", "level"])
+    return stats.level_summary(rows, metric, by=("series", "level"))
+
+
+def _once(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Each model once per group: a leaf shared by two trees of one group is one sample, not two."""
+    return rows.drop_duplicates([*by, "model_id", "metric", "param"])
 
 
 def _roots(df: pd.DataFrame) -> pd.DataFrame:
@@ -264,7 +270,7 @@ def _robustness(study: Study, metric: str) -> Section:
 
 
 def _trends(study: Study, metrics: list[str]) -> pd.DataFrame:
-    hier = study.frame[study.frame["method"] == "hierarchical"]
+    hier = _once(study.frame[study.frame["method"] == "hierarchical"], ["leaves", "level"])
     return stats.trend_table(hier, [(m, None) for m in metrics], by=("leaves",))
 
 
@@ -301,6 +307,10 @@ def _builders(study: Study) -> dict[str, Callable[[Study], Section]]:
         if metric in present:
             out[what] = lambda s, m=metric: _norm(s, m)
     out["Trends over levels"] = _trend_section
+    if study.result.get("curve_key") or study.result.get("variant_tree_ids"):  # issue 13's explain sections
+        from backend.report_connectivity import builders
+
+        out.update(builders(study))
     return out
 
 

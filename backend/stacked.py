@@ -9,6 +9,7 @@ plain state dicts with the keys of backend.models (mean, std, layers.{i}.weight/
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -41,9 +42,38 @@ def normalized_inputs(params: Mapping[str, Tensor], x: Tensor) -> Tensor:
     return ((flat - mean.to(x.device)[None, :, None]) / std.to(x.device)[None, :, None]).reshape(x.shape[0], -1)
 
 
-def stacked_layer(stack: Mapping[str, Tensor], i: int, h: Tensor) -> Tensor:
+@dataclass
+class FirstLayer:
+    """The stack's first-layer weights in factored form: W_0[g] = scale[g] ⊙ Σ_k coef[g, k] · basis[k].
+
+    Every λ point of a curve has W_0 = (1−λ)·W_A + λ·π(W_B) (times REPAIR's row scale), so the wide input
+    layer needs only K = 2 matmuls for all G models instead of G: z_0[g] = scale[g] ⊙ Σ_k coef[g, k] · x W_kᵀ
+    + b_0[g]. The stack's materialised layers.0.weight must agree (callers keep both in sync).
+    """
+
+    basis: Tensor  # [K, out, in]
+    coef: Tensor  # [G, K]
+    scale: Tensor | None = None  # [G, out]
+
+    def preactivations(self, h: Tensor, bias: Tensor) -> Tensor:
+        """h [N, in] -> [G, N, out]."""
+        k, out, d = self.basis.shape
+        zk = (h @ self.basis.reshape(k * out, d).T).reshape(h.shape[0], k, out)  # [N, K, out]
+        z = torch.einsum("gk,nko->gno", self.coef.to(zk), zk)
+        if self.scale is not None:
+            z = z * self.scale.to(z)[:, None, :]
+        return z + bias[:, None, :]
+
+    def rescaled(self, scale: Tensor) -> FirstLayer:
+        new = scale if self.scale is None else self.scale * scale
+        return FirstLayer(self.basis, self.coef, new)
+
+
+def stacked_layer(stack: Mapping[str, Tensor], i: int, h: Tensor, first: FirstLayer | None = None) -> Tensor:
     """Pre-activations of layer i for every model: h [N, D] (shared input) or [G, N, D] -> [G, N, out]."""
     w, b = stack[f"layers.{i}.weight"], stack[f"layers.{i}.bias"]  # [G, out, in], [G, out]
+    if i == 0 and first is not None and h.dim() == 2:
+        return first.preactivations(h, b)
     g, out, d = w.shape
     if h.dim() == 2:  # one wide matmul for all models: [N, D] @ [D, G*out]
         z = (h @ w.reshape(g * out, d).T).reshape(h.shape[0], g, out).transpose(0, 1)
@@ -51,30 +81,30 @@ def stacked_layer(stack: Mapping[str, Tensor], i: int, h: Tensor) -> Tensor:
     return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
 
 
-def stacked_preactivations(stack: Mapping[str, Tensor], x: Tensor) -> list[Tensor]:
+def stacked_preactivations(stack: Mapping[str, Tensor], x: Tensor, first: FirstLayer | None = None) -> list[Tensor]:
     """Every layer's pre-activations [G, N, out_i] (hidden layers and the logits last)."""
     h: Tensor = normalized_inputs(stack, x)
     out = []
     n = num_layers(stack)
     for i in range(n):
-        z = stacked_layer(stack, i, h)
+        z = stacked_layer(stack, i, h, first)
         out.append(z)
         h = torch.relu(z)
     return out
 
 
-def stacked_logits(stack: Mapping[str, Tensor], x: Tensor) -> Tensor:
+def stacked_logits(stack: Mapping[str, Tensor], x: Tensor, first: FirstLayer | None = None) -> Tensor:
     """Logits of every model in the stack: [G, N, num_classes]."""
     h: Tensor = normalized_inputs(stack, x)
     n = num_layers(stack)
     for i in range(n - 1):
-        h = torch.relu(stacked_layer(stack, i, h))
+        h = torch.relu(stacked_layer(stack, i, h, first))
     return stacked_layer(stack, n - 1, h)
 
 
 @torch.no_grad()
-def stacked_accuracy_and_loss(stack: Mapping[str, Tensor], x: Tensor, y: Tensor, batch_size: int = 1000
-                              ) -> tuple[Tensor, Tensor]:
+def stacked_accuracy_and_loss(stack: Mapping[str, Tensor], x: Tensor, y: Tensor, batch_size: int = 1000,
+                              first: FirstLayer | None = None) -> tuple[Tensor, Tensor]:
     """Per model: (accuracy [G], mean cross-entropy [G]) on (x, y), in batches of samples, float64 sums."""
     g = stack["layers.0.weight"].shape[0]
     correct = torch.zeros(g, dtype=torch.float64)
@@ -82,7 +112,7 @@ def stacked_accuracy_and_loss(stack: Mapping[str, Tensor], x: Tensor, y: Tensor,
     device = stack["layers.0.weight"].device
     for i in range(0, x.shape[0], batch_size):
         xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        logits = stacked_logits(stack, xb).float()  # [G, B, K]
+        logits = stacked_logits(stack, xb, first).float()  # [G, B, K]
         correct += (logits.argmax(-1) == yb[None]).sum(1).double().cpu()
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.repeat(g), reduction="none")
         loss += ce.reshape(g, -1).double().sum(1).cpu()

@@ -147,9 +147,20 @@ _CURVES = (
     )""",
 )
 
+# A node carried up unchanged at an odd-count level of a hierarchical tree is a copy of its one parent, not a
+# merge: flagged so that per-level statistics leave it out. Stores written before the flag existed are
+# backfilled from the shape (a hierarchical node with exactly one parent). DuckDB cannot add a NOT NULL
+# column to a table with an index, hence a plain DEFAULT (add_model always writes the value).
+_CARRIED = (
+    "ALTER TABLE models ADD COLUMN carried BOOLEAN DEFAULT FALSE",
+    "UPDATE models SET carried = (kind = 'hierarchical' AND tree_id IS NOT NULL "
+    "AND json_array_length(parents) = 1)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "zoos, models, trees, merges, eval_configs, evaluations, jobs, experiments", _TABLES_V1),
     Migration(2, "interpolation curves and barriers (curves, curve_configs)", _CURVES),
+    Migration(3, "models.carried: nodes carried up unchanged in odd-count trees", _CARRIED),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,7 +1,9 @@
 """Models: every stored network — trained zoo members and every merged node of every tree.
 
 A row points at its weights by hash (store/weights.py); `level` is 0 for unmerged models and k for a
-node built at level k of a tree; `parents` lists the model ids it was merged from.
+node built at level k of a tree; `parents` lists the model ids it was merged from; `carried` marks a node
+carried up unchanged at an odd-count level (one parent, same weights): it is drawn but never counted as a
+merge.
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ def add_model(
     seconds: float = 0.0,
     train_loss: float | None = None,
     train_acc: float | None = None,
+    carried: bool = False,
 ) -> int:
-    """Record a model whose weights are already saved; the existing id when `key` is already there."""
+    """Record a model whose weights are already saved; the existing id when `key` is already there.
+
+    carried: a node carried up unchanged at an odd-count level of a tree (a copy of its one parent, not a
+    merge); per-level statistics leave such nodes out.
+    """
     check_choice(kind, MODEL_KINDS, "Model kind")
     check_key(key)
     check_hash(weights)
@@ -61,6 +68,8 @@ def add_model(
     parent_ids = [check_id(p, "Each parent") for p in parents]
     if check_id(level, "level") < 0:
         raise ValueError(f"level must be >= 0, got {level}.")
+    if carried and (len(parent_ids) != 1 or tree_id is None):
+        raise ValueError("A carried node belongs to a tree and has exactly one parent.")
     values = [
         None if zoo_id is None else check_id(zoo_id, "zoo_id"),
         kind,
@@ -78,6 +87,7 @@ def add_model(
         finite_or_none(train_acc, "train_acc"),
         key,
         utc_now(),
+        bool(carried),
     ]
     with transaction() as con:
         row = con.execute("SELECT id FROM models WHERE key = ?", [key]).fetchone()
@@ -85,8 +95,8 @@ def add_model(
             return int(row[0])
         (model_id,) = con.execute(
             "INSERT INTO models (zoo_id, kind, dataset, widths, config, seed, weights, tree_id, level, "
-            "node_index, parents, seconds, train_loss, train_acc, key, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "node_index, parents, seconds, train_loss, train_acc, key, created_at, carried) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
         ).fetchone()
     return int(model_id)

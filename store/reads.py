@@ -21,10 +21,12 @@ WITH t AS (
 leaf AS (
     SELECT tree_id, method, unnest(from_json(leaves, '["BIGINT"]')) AS model_id FROM t
 )
-SELECT leaf.model_id, leaf.tree_id, leaf.method, 0 AS level, m.kind, m.zoo_id, TRUE AS is_leaf
+SELECT leaf.model_id, leaf.tree_id, leaf.method, 0 AS level, m.kind, m.zoo_id, TRUE AS is_leaf,
+       FALSE AS carried
 FROM leaf JOIN models m ON m.id = leaf.model_id
 UNION ALL
-SELECT m.id AS model_id, t.tree_id, t.method, m.level, m.kind, m.zoo_id, FALSE AS is_leaf
+SELECT m.id AS model_id, t.tree_id, t.method, m.level, m.kind, m.zoo_id, FALSE AS is_leaf,
+       coalesce(m.carried, FALSE) AS carried
 FROM models m JOIN t ON m.tree_id = t.tree_id
 ORDER BY tree_id, level, model_id
 """
@@ -37,7 +39,8 @@ def _ids(values: Iterable[int], what: str) -> list[int]:
 def tree_members(tree_ids: Iterable[int]) -> pd.DataFrame:
     """Every node of the given trees, leaves included (level 0), in one query.
 
-    Columns: model_id, tree_id, method, level, kind, zoo_id (nullable), is_leaf.
+    Columns: model_id, tree_id, method, level, kind, zoo_id (nullable), is_leaf, carried (a node carried
+    up unchanged at an odd-count level; never a leaf).
     """
     with connect() as con:
         return fetch_df(con, _TREE_MEMBERS_SQL, [_ids(tree_ids, "Each tree id")])
@@ -69,7 +72,8 @@ def _member_relation(members: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame
         raise ValueError(f"The members frame has no column(s) {missing} to group by.")
     out = members[["model_id", *keys]].copy()
     out["model_id"] = out["model_id"].astype("int64")
-    return out
+    # a model counts once per group: a leaf shared by two selected trees is one model, not two samples
+    return out.drop_duplicates().reset_index(drop=True)
 
 
 def _where(eval_key: str, metrics: Sequence[str] | None) -> tuple[str, list]:
@@ -84,8 +88,9 @@ def aggregate_evaluations(members: pd.DataFrame, keys: Sequence[str], eval_key: 
                           metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean, sample std (ddof 1) and n of every (keys…, metric, param) over the members' results.
 
-    `members` holds model_id and the label columns named in `keys` (a model may appear under several
-    labels, e.g. a leaf shared by two trees). Only results of `eval_key` are used, so configs never mix.
+    `members` holds model_id and the label columns named in `keys`. A model may sit in several groups, but
+    counts once in each: duplicate (model_id, keys…) rows are dropped first, so n is the number of distinct
+    models. Only results of `eval_key` are used, so configs never mix.
     """
     keys = list(keys)
     rel = _member_relation(members, keys)

@@ -66,7 +66,7 @@ else:
     o1.caption(f"Evaluation config `{eval_key}` · {n_models[eval_key]} models")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
 
-summary = reads.summary(tree_ids, zoo_ids, eval_key, for_charts=True)
+summary = reads.summary(tree_ids, zoo_ids, eval_key)
 present = set(summary["metric"])
 SCALARS = SCALAR_ROWS  # per-level scalars (catalogue order); every other row is a curve over its grid
 
@@ -90,7 +90,7 @@ def _grid(metrics: list[str]) -> None:
         cols[i % 2].vega_lite_chart(spec=chart, width="stretch")
 
 
-TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Table"]
+TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
 with tabs["Overview"]:
     if tabs["Overview"].open:
@@ -114,9 +114,22 @@ with tabs["Merge methods"]:
             m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
             st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log), width="stretch")
+with tabs["Barriers"]:
+    if tabs["Barriers"].open:
+        b_summary, b_points, curve_key = reads.barrier_levels(tree_ids)
+        if b_summary.empty:
+            st.info("No interpolation curves for the parents of these trees' nodes yet: compute them on the "
+                    "Connectivity page (every node of a tree) or with `python -m backend interpolate --tree N`.")
+            st.page_link("pages/connectivity.py", label="Go to Connectivity", icon=":material/timeline:")
+        else:
+            st.caption(f"Barrier between the two parents of each merged node, by the node's level (curve config "
+                       f"`{curve_key}`, test split): does the barrier grow as merged models merge again?")
+            cols = st.columns(2)
+            for col, metric in zip(cols, ("loss_barrier", "accuracy_barrier"), strict=True):
+                col.vega_lite_chart(spec=charts.level_chart(b_summary, b_points, metric), width="stretch")
 with tabs["Table"]:
     if tabs["Table"].open:
-        table = reads.summary(tree_ids, zoo_ids, eval_key)
+        table = summary
         st.subheader("Level × metric: mean ± std")
         st.dataframe(comparison_display(table), hide_index=True, width="stretch")
         st.caption("Downloads hold the long table: one row per group × level × metric × parameter with mean, "

@@ -58,6 +58,16 @@ else:
     model_b = c2.selectbox("Model B (λ = 1, aligned onto A)", ids, index=min(1, len(ids) - 1), format_func=label,
                            key="cn_b")
 
+problem = None
+if model_a == model_b:
+    problem = "Pick two different models."
+else:
+    ends = models.set_index("model_id").loc[[model_a, model_b]]
+    if ends["dataset"].nunique() > 1 or ends["widths"].nunique() > 1:
+        problem = "These two models differ in dataset or widths; a path between them needs one architecture."
+if problem:
+    st.warning(problem)
+
 rows = reads.pair_curves([(model_a, model_b)])
 if rows.empty:
     st.info(f"No curves between #{model_a} and #{model_b} yet: compute them below.")
@@ -109,6 +119,9 @@ with st.form("cn_form"):
                              value=4096, step=512)
     whole_tree = c3.checkbox("Every node of this tree", value=False, disabled=tree_id is None)
     if st.form_submit_button("Compute", type="primary"):
+        if problem and not (whole_tree and tree_id is not None):
+            st.error(problem)
+            st.stop()
         try:
             config = ConnectivityConfig(lam_grid=parse_grid(grid), aligns=tuple(aligns), repair=repair,
                                         images=int(images), test_subset=int(subset) or None)

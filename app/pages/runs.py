@@ -53,6 +53,9 @@ def _title(job) -> str:
         what = f"{', '.join(spec.get('methods', []))} over {len(spec.get('model_ids', []))} models"
     elif kind == "evaluate":
         what = f"{len(spec.get('model_ids', []))} model(s)"
+    elif kind == "interpolate":
+        pairs, trees = spec.get("pairs", []), spec.get("tree_ids", [])
+        what = ", ".join([f"models {a} → {b}" for a, b in pairs] + [f"tree {t}" for t in trees])
     else:
         what = f"preset '{spec.get('preset')}' on {spec.get('dataset')}"
     return f"#{int(job['id'])} · {md(kind)} · {md(what)}"
@@ -80,6 +83,8 @@ def _result_links(job) -> None:
         cols[2].page_link("pages/zoo.py", label=f"Zoo #{result['zoo_id']} models", icon=":material/science:")
     if result.get("report_path"):
         cols[3].caption(f"Report: `{result['report_path']}`")
+    if result.get("curve_key") and result.get("pairs"):
+        cols[0].page_link("pages/connectivity.py", label="Open Connectivity", icon=":material/timeline:")
 
 
 def _job_card(job) -> None:

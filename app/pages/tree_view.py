@@ -39,7 +39,7 @@ barriers = reads.node_barriers(int(tree_id))  # parents' interpolation barriers,
 if len(barriers.columns) > 1:
     nodes = nodes.merge(barriers, on="model_id", how="left")
 
-base_columns = {"model_id", "level", "kind", "node_index", "parents", "widths", "seed"}
+base_columns = {"model_id", "level", "kind", "carried", "node_index", "parents", "widths", "seed"}
 metric_columns = [c for c in nodes.columns if c not in base_columns]
 c1, c2 = st.columns(2)
 preferred = "accuracy" if "accuracy" in metric_columns else (metric_columns[0] if metric_columns else None)
@@ -52,7 +52,11 @@ node = c2.selectbox("Inspect node", node_ids, index=len(node_ids) - 1, key="tv_n
 st.graphviz_chart(tree_dot(nodes, metric if metric_columns else None, selected=node))
 
 row = nodes.set_index("model_id").loc[node]
-st.subheader(f"Node #{node} · level {int(row['level'])} · {row['kind']}")
+carried = bool(row.get("carried", False))
+st.subheader(f"Node #{node} · level {int(row['level'])} · {'carried up unchanged' if carried else row['kind']}")
+if carried:
+    st.caption("An odd number of nodes at the level below: this node is its one parent moved up unchanged "
+               "(same weights), not a merge, so Compare and the exports leave it out of the level's statistics.")
 parents = list(row["parents"])
 st.markdown("**Parents:** " + (", ".join(f"#{p}" for p in parents) if parents else "none (a leaf)"))
 if metric_columns:

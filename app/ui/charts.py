@@ -20,7 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from backend import metrics
-from backend.queries import LEAVES
+from backend.queries import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"
@@ -75,7 +75,7 @@ def _data(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def group_order(groups) -> list[str]:
     """Leaves first, then merge methods, then reference zoos (so colours stay put across charts)."""
     def rank(g: str) -> tuple[int, str]:
-        return (0, "") if g == LEAVES else ((2, g) if g.endswith("zoo") else (1, g))
+        return (0, g) if is_leaves_group(g) else ((2, g) if g.endswith("zoo") else (1, g))
 
     return sorted(set(groups), key=rank)
 
@@ -83,8 +83,8 @@ def group_order(groups) -> list[str]:
 def series_order(labels) -> list[str]:
     """Leaves first, then each method's levels in order, reference zoos last."""
     def rank(label: str) -> tuple[int, str, int]:
-        if label == LEAVES:
-            return (0, "", 0)
+        if is_leaves_group(label):
+            return (0, label, 0)
         if " · level " in label and label.rsplit(" · level ", 1)[1].isdigit():
             group, level = label.rsplit(" · level ", 1)
             return (1, group, int(level))
@@ -147,7 +147,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
 
 
 def _series(rows: pd.DataFrame) -> list[str]:
-    return [g if m in ("zoo", "leaves") or g == LEAVES else f"{g} · level {lv}"
+    return [g if m in ("zoo", "leaves") or is_leaves_group(g) else f"{g} · level {lv}"
             for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
 
 

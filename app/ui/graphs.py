@@ -53,7 +53,9 @@ def plan_dot(levels: list, leaf_labels: list[str]) -> str:
 
 
 def tree_dot(nodes: pd.DataFrame, metric_column: str | None = None, selected: int | None = None) -> str:
-    """DOT for a stored tree (rows: model_id, level, kind, parents[model ids]) coloured by one column."""
+    """DOT for a stored tree (rows: model_id, level, kind, parents[model ids], optional carried) coloured by
+    one column. A carried node (an odd-count level's last node, moved up unchanged) is drawn dashed and
+    labelled as such, and its edge is dashed: it is a copy, not a merge."""
     has_metric = bool(metric_column) and metric_column in nodes.columns
     values = nodes[metric_column].astype(float) if has_metric else pd.Series(float("nan"), index=nodes.index)
     lo, hi = (values.min(), values.max()) if values.notna().any() else (0.0, 0.0)
@@ -67,15 +69,20 @@ def tree_dot(nodes: pd.DataFrame, metric_column: str | None = None, selected: in
             fill = ramp_color(t)
             dark = not math.isnan(value) and t < 0.45
             model_id = int(row.model_id)
-            label = [f"#{model_id} · level {int(row.level)}", str(row.kind)]
+            carried = bool(row.get("carried", False))
+            label = [f"#{model_id} · level {int(row.level)}",
+                     "carried up (no merge)" if carried else str(row.kind)]
             if has_metric:
                 label.append(f"{metric_column} = " + ("n/a" if math.isnan(value) else f"{value:.4g}"))
+            style = ', style="rounded,filled,dashed"' if carried else ""
             border = ', penwidth=3, color="#d62728"' if selected is not None and model_id == selected else ""
             lines.append(f"    m{model_id} [label={_quote(*label)}, fillcolor={_quote(fill)}, "
-                         f"fontcolor={_quote('white' if dark else 'black')}{border}];")
+                         f"fontcolor={_quote('white' if dark else 'black')}{style}{border}];")
         lines.append("  }")
     present = set(nodes["model_id"].astype(int))
+    carried_ids = set(nodes.loc[nodes["carried"].astype(bool), "model_id"].astype(int)) if "carried" in nodes else set()
     for row in nodes.itertuples(index=False):
-        lines += [f"  m{int(p)} -> m{int(row.model_id)};" for p in row.parents if int(p) in present]
+        edge = ' [style=dashed, label="carried"]' if int(row.model_id) in carried_ids else ""
+        lines += [f"  m{int(p)} -> m{int(row.model_id)}{edge};" for p in row.parents if int(p) in present]
     lines.append("}")
     return "\n".join(lines)

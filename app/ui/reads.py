@@ -74,16 +74,16 @@ def _eval_keys(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
-def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str, for_charts: bool) -> pd.DataFrame:
+def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str) -> pd.DataFrame:
     with db.connect():
         members = queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
-        return queries.level_summary(queries.chart_members(members) if for_charts else members, eval_key)
+        return queries.level_summary(queries.stat_members(members), eval_key)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple) -> pd.DataFrame:
     with db.connect():
-        members = queries.chart_members(queries.level_members(tree_ids=list(tree_ids)))
+        members = queries.stat_members(queries.level_members(tree_ids=list(tree_ids)))
         return queries.level_points(members, eval_key, list(metrics))
 
 
@@ -139,10 +139,10 @@ def eval_keys(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
     return _eval_keys(_home(), _ids(tree_ids), _ids(zoo_ids))
 
 
-def summary(tree_ids, zoo_ids, eval_key: str, *, for_charts: bool = False) -> pd.DataFrame:
-    """Mean/std/n per group × level × metric × param, aggregated in DuckDB (queries.level_summary).
-    for_charts: every tree's leaves form one "unmerged leaves" group (as the charts draw them)."""
-    return _summary(_home(), _ids(tree_ids), _ids(zoo_ids), eval_key, bool(for_charts))
+def summary(tree_ids, zoo_ids, eval_key: str) -> pd.DataFrame:
+    """Mean/std/n per group × level × metric × param, aggregated in DuckDB (queries.level_summary): every
+    tree's leaves form one "unmerged leaves" group, carried nodes are left out, n counts distinct models."""
+    return _summary(_home(), _ids(tree_ids), _ids(zoo_ids), eval_key)
 
 
 def points(tree_ids, eval_key: str, metrics) -> pd.DataFrame:
@@ -223,3 +223,15 @@ def tree_curves(tree_id: int) -> pd.DataFrame:
 def node_barriers(tree_id: int) -> pd.DataFrame:
     """Per merged node: its parents' barriers as columns (for colouring the tree)."""
     return _node_barriers(_home(), int(tree_id))
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _barrier_levels(home: str, tree_ids: tuple):
+    from backend.curve_queries import barrier_level_frames
+
+    return barrier_level_frames(list(tree_ids))
+
+
+def barrier_levels(tree_ids):
+    """(summary, points, curve key) of the trees' parent barriers per level (backend.curve_queries)."""
+    return _barrier_levels(_home(), _ids(tree_ids))

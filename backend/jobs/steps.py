@@ -152,14 +152,15 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
 
 
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
-              parents: list[int], seconds: float) -> tuple[int, bool]:
+              parents: list[int], seconds: float, carried: bool = False) -> tuple[int, bool]:
     """Store one merged node (weights first, then its row); returns (model id, newly added)."""
     existing = store_models.find_model(key)
     if existing is not None:
         return existing, False
     weights = store_weights.save_weights(params)
     mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
-                                 node_index=node_index, parents=parents, seconds=seconds, **common)
+                                 node_index=node_index, parents=parents, seconds=seconds, carried=carried,
+                                 **common)
     return mid, True
 
 
@@ -185,7 +186,7 @@ def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
                   "node_index": node.index}
         mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
                              level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
-                             seconds=node.seconds)
+                             seconds=node.seconds, carried=len(node.parents) == 1)
         ids.append(mid)
         if new and len(node.parents) > 1:
             match = node.match

@@ -19,7 +19,13 @@ from backend.matching import IMPROVEMENT_RTOL, MatchResult, weight_matching
 from backend.merge.alignment import activation_merge_many, check_alignment_options, repaired
 from backend.merge.common import MergeError, Params, check_compatible, mean_params
 from backend.merge.tree import TreeNode, flat_nodes
-from backend.permutation import PermutationSpec, apply_permutation, is_identity, spec_for_params
+from backend.permutation import (
+    PermutationSpec,
+    apply_permutation,
+    identity_permutation,
+    is_identity,
+    spec_for_params,
+)
 from backend.progress import ProgressFn, report
 
 
@@ -54,11 +60,13 @@ def merge_many(
     matcher: str = "weight",
     repair: bool = False,
     images: Tensor | None = None,
+    device: str | torch.device | None = None,
 ) -> MergeManyResult:
     """Align all models into one basis with MergeMany and return their mean (plus the aligned models).
 
     matcher "activation": align each model's activations to the mean activations of the others (needs
     images); repair: REPAIR the mean towards the mean statistics of the aligned models on images.
+    device: where weight matching computes its similarity matrices (default CUDA when available).
     """
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
         raise MergeError(f"max_rounds must be a positive integer, got {max_rounds!r}")
@@ -71,7 +79,7 @@ def merge_many(
         aligned, trace, rounds = activation_merge_many(models, images, seed=seed, max_rounds=max_rounds,
                                                        progress=progress)
     else:
-        aligned, trace, rounds = _weight_rounds(models, seed, max_rounds, max_iter, progress)
+        aligned, trace, rounds = _weight_rounds(models, seed, max_rounds, max_iter, progress, device)
     params = mean_params(aligned)
     if repair:
         params = repaired(params, aligned, [1 / len(aligned)] * len(aligned), images)
@@ -81,30 +89,111 @@ def merge_many(
                            seconds=time.perf_counter() - start)
 
 
-def _weight_rounds(models, seed, max_rounds, max_iter, progress) -> tuple[list[Params], list[float], int]:
-    """Ainsworth et al.'s rounds with weight matching: (aligned models, objective per round, rounds)."""
+GRAM_BUDGET_BYTES = 512 * 2**20  # pairwise input-layer Gram matrices kept for the whole run (float64)
+
+
+class _FixedTerms:
+    """Similarity terms of parameters only one permutation touches (the 3072-wide input layer), from Grams.
+
+    For such a parameter W (rows = its permuted axis), model i's term against the mean of the others is
+    (1/(n−1)) Σ_{j≠i} W_j[π_j] W_i[π_i]ᵀ = (1/(n−1)) Σ_j G_ji[π_j][:, π_i] with G_ji = W_j W_iᵀ in the
+    models' original bases: the big matmuls happen once per pair, later steps only gather. Used when the
+    parameter is wider than its permutation (else a direct term is as cheap) and the Grams fit the budget.
+    """
+
+    def __init__(self, spec: PermutationSpec, models: Sequence[Params], device: torch.device):
+        self.n = len(models)
+        self.keys: list[tuple[str, int, str]] = []
+        self.rows: dict[tuple[str, int], list[Tensor]] = {}
+        for key, names in spec.axes_to_perm.items():
+            permuted = [(ax, p) for ax, p in enumerate(names) if p is not None]
+            w = models[0][key]
+            if len(permuted) != 1 or w.dim() < 2:
+                continue
+            ax, name = permuted[0]
+            size = w.shape[ax]
+            if w.numel() // size <= size:
+                continue
+            pairs = self.n * (self.n - 1) // 2
+            if pairs * size * size * 8 > GRAM_BUDGET_BYTES:
+                continue
+            self.keys.append((key, ax, name))
+            self.rows[(key, ax)] = [torch.movedim(m[key].detach().to(device, torch.float64), ax, 0)
+                                    .reshape(size, -1) for m in models]
+        self.grams: dict[tuple[str, int, int, int], Tensor] = {}  # (key, axis, j, i) with j < i
+
+    def _gram(self, key: str, ax: int, j: int, i: int) -> Tensor:
+        """W_j W_iᵀ (original bases), computed on first use."""
+        lo, hi = min(i, j), max(i, j)
+        g = self.grams.get((key, ax, lo, hi))
+        if g is None:
+            rows = self.rows[(key, ax)]
+            g = self.grams[(key, ax, lo, hi)] = rows[lo] @ rows[hi].T
+        return g if j < i else g.T
+
+    def terms(self, i: int, total_perms: Sequence[dict[str, Tensor]]) -> dict[tuple[str, int], Tensor]:
+        out = {}
+        for key, ax, name in self.keys:
+            cols = total_perms[i][name]
+            sim = None
+            for j in range(self.n):
+                if j != i:
+                    g = self._gram(key, ax, j, i)
+                    part = g[total_perms[j][name].to(g.device)][:, cols.to(g.device)]
+                    sim = part if sim is None else sim.add_(part)
+            out[(key, ax)] = sim.div_(self.n - 1)
+        return out
+
+
+def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None
+                   ) -> tuple[list[Params], list[float], int]:
+    """Ainsworth et al.'s rounds with weight matching: (aligned models, objective per round, rounds).
+
+    Each step matches model i (in its current basis, so the matching starts from where the last round
+    left it) against the mean of the others. The sum of all aligned models is kept (so each mean costs
+    one subtraction), the objective follows from it ((‖Σθ‖² − Σ‖θ_i‖²)/(n−1); Σ‖θ_i‖² does not change
+    under permutations), the input layer's terms come from pairwise Grams (_FixedTerms), and the
+    similarity matrices are computed on `device` (default: CUDA when available) in float64.
+    """
     spec = spec_for_params(models[0])
-    aligned = [dict(m) for m in models]
-    n = len(aligned)
+    n = len(models)
+    device = torch.device(device) if device is not None else \
+        torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    keys = [k for k, axes in spec.axes_to_perm.items() if any(p is not None for p in axes)]
+    current = [{k: (m[k].detach().to(device, torch.float64) if k in keys else m[k]) for k in m} for m in models]
+    total = {k: torch.stack([c[k] for c in current]).sum(0) for k in keys}
+    sq_norms = sum(float(c[k].square().sum()) for c in current for k in keys)  # permutation-invariant
+
+    def objective() -> float:
+        return (sum(float(total[k].square().sum()) for k in keys) - sq_norms) / (n - 1)
+
+    fixed = _FixedTerms(spec, models, device)
+    total_perms = [identity_permutation(spec, m) for m in models]  # current[i] = apply(total_perms[i], models[i])
     rng = np.random.default_rng(seed)
     trace: list[float] = []
-    previous = alignment_objective(spec, aligned)
+    previous = objective()
     rounds = 0
     for round_index in range(max_rounds):
         rounds = round_index + 1
         changed = False
         for step, i in enumerate(rng.permutation(n)):
             report(progress, "merge_many", step, n, f"round {rounds}: aligning model {i}", round=rounds)
-            others = mean_params([aligned[j] for j in range(n) if j != i])
-            match = weight_matching(spec, others, aligned[i], max_iter=max_iter, seed=int(rng.integers(2**31)))
+            others = {k: (total[k] - current[i][k]).div_(n - 1) if k in keys else v for k, v in current[i].items()}
+            match = weight_matching(spec, others, current[i], max_iter=max_iter, seed=int(rng.integers(2**31)),
+                                    device=device, terms=fixed.terms(int(i), total_perms))
             if not is_identity(match.perm):
-                aligned[i] = apply_permutation(spec, match.perm, aligned[i])
+                moved = apply_permutation(spec, match.perm, current[i])
+                for k in keys:
+                    total[k] += moved[k] - current[i][k]
+                current[i] = moved
+                total_perms[i] = {p: total_perms[i][p][match.perm[p]] for p in total_perms[i]}
                 changed = True
-        trace.append(alignment_objective(spec, aligned))
+        trace.append(objective())
         improved = trace[-1] > previous + IMPROVEMENT_RTOL * max(1.0, abs(previous))
         previous = trace[-1]
         if not changed or not improved:
             break
+    aligned = [apply_permutation(spec, total_perms[i], models[i]) for i in range(n)]  # exact gathers, input dtype
     return aligned, trace, rounds
 
 

@@ -40,6 +40,14 @@ def needs_images(values: Mapping[str, Any]) -> bool:
     return values.get("matcher", "weight") == "activation" or values.get("repair", False) is True
 
 
+def alignment_suffix(values: Mapping[str, Any] | None) -> str:
+    """' · activation matching', ' + REPAIR', both or '' for a tree config (so labels and Compare groups tell
+    a hierarchical tree from its REPAIR / activation-matching variant over the same leaves)."""
+    values = values or {}
+    suffix = " · activation matching" if values.get("matcher", "weight") == "activation" else ""
+    return suffix + (" + REPAIR" if values.get("repair") is True else "")
+
+
 def _check_matcher(value: Any, n_leaves: int | None = None) -> str:
     if value not in MATCHERS:
         raise MergeError(f"matcher must be one of {', '.join(MATCHERS)}, got {value!r}")

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from backend.merge.common import MergeError, Params
 from backend.stacked import (
+    FirstLayer,
     normalized_inputs,
     num_layers,
     stack_params,
@@ -55,15 +56,20 @@ def target_stats(endpoint_stats: Sequence[list[tuple[Tensor, Tensor]]], weights:
 
 
 @torch.no_grad()
-def repair_stack(stack: Mapping[str, Tensor], targets: Sequence[tuple[Tensor, Tensor]], x: Tensor) -> Params:
-    """A new stack whose hidden pre-activations on x have mean/std targets[layer] = ([G, n], [G, n])."""
+def repair_stack(stack: Mapping[str, Tensor], targets: Sequence[tuple[Tensor, Tensor]], x: Tensor,
+                 first: FirstLayer | None = None) -> Params | tuple[Params, FirstLayer]:
+    """A new stack whose hidden pre-activations on x have mean/std targets[layer] = ([G, n], [G, n]).
+
+    With `first` (the stack's first layer in factored form) the wide input layer is computed from it, and
+    (new stack, rescaled first layer) is returned so callers can keep evaluating in factored form.
+    """
     n_layers = num_layers(stack)
     if len(targets) != n_layers - 1:
         raise MergeError(f"REPAIR needs targets for {n_layers - 1} hidden layer(s), got {len(targets)}")
     out = {k: v.clone() for k, v in stack.items()}
     h: Tensor = normalized_inputs(out, x)
     for i in range(n_layers - 1):
-        z = stacked_layer(out, i, h).double()  # [G, N, n]
+        z = stacked_layer(out, i, h, first).double()  # [G, N, n]
         mean, std = z.mean(1), z.std(1, correction=0)
         goal_mean, goal_std = targets[i]
         if goal_mean.shape != mean.shape:
@@ -72,8 +78,10 @@ def repair_stack(stack: Mapping[str, Tensor], targets: Sequence[tuple[Tensor, Te
         w, b = out[f"layers.{i}.weight"], out[f"layers.{i}.bias"]
         out[f"layers.{i}.weight"] = (w.double() * scale[:, :, None]).to(w.dtype)
         out[f"layers.{i}.bias"] = ((b.double() - mean) * scale + goal_mean).to(b.dtype)
-        h = torch.relu(stacked_layer(out, i, h))
-    return out
+        if i == 0 and first is not None:
+            first = first.rescaled(scale.to(w.dtype))
+        h = torch.relu(stacked_layer(out, i, h, first))
+    return out if first is None else (out, first)
 
 
 def repair(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -92,3 +93,42 @@ def test_tree_view_colours_nodes_by_parents_barrier(populated_store):
     at.selectbox(key="tv_metric").set_value("loss barrier · weight matching").run()
     assert not at.exception
     assert "loss barrier · weight matching = " in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_compare_barriers_tab(populated_store):
+    empty = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
+    empty.query_params["trees"] = str(populated_store["hier_tree"])
+    empty.run()
+    empty.switch_page("pages/compare.py").run()
+    empty.session_state["cmp_tab"] = "Barriers"
+    empty.run()
+    assert not empty.exception and any("No interpolation curves" in i.value for i in empty.info)
+
+    _store_tree_curves(populated_store["hier_tree"])
+    import streamlit as st
+
+    st.cache_data.clear()  # as after the job finished and the cached read expired
+    at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
+    at.query_params["trees"] = str(populated_store["hier_tree"])
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    at.session_state["cmp_tab"] = "Barriers"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    titles = [s["title"]["text"] for s in specs]
+    assert titles == ["Loss barrier between the parents per merge level",
+                      "Accuracy barrier between the parents per merge level"]
+
+
+def test_barrier_level_frames_match_the_barrier_table(populated_store):
+    from backend.curve_queries import barrier_level_frames, barrier_table, tree_curves
+
+    _store_tree_curves(populated_store["hier_tree"])
+    summary, points, key = barrier_level_frames([populated_store["hier_tree"]])
+    table = barrier_table(tree_curves([populated_store["hier_tree"]]))
+    assert len(points) == 2 * len(table)
+    naive = summary[(summary["group"] == "hierarchical · naive (no alignment)") & (summary["metric"] == "loss_barrier")]
+    ref = table[(table["align"] == "none") & ~table["repair"].astype(bool)].groupby("level")["loss_barrier"].mean()
+    assert dict(zip(naive["level"], naive["mean"], strict=True)) == pytest.approx(ref.to_dict())
+    assert set(summary["n"][summary["level"] == 1]) == {2} and key is not None

@@ -230,7 +230,9 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     assert not _specs(at)
     table = at.dataframe[0].value
     assert {"group", "level", "n", "accuracy"} <= set(table.columns)
-    assert set(table["group"]) == {"hierarchical", "merge_many", "L2 zoo"}
+    assert set(table["group"]) == {"unmerged leaves", "hierarchical", "merge_many", "L2 zoo"}
+    leaves = table[table["group"] == "unmerged leaves"]
+    assert list(leaves["level"]) == [0] and list(leaves["n"]) == [4]  # 4 leaves shared by 2 trees: counted once
     assert [b.label for b in at.download_button][-4:] == ["CSV", "Parquet", "Markdown", "LaTeX"]
     at = _open_tab(at, "Weights & Lipschitz")
     at.toggle(key="cmp_log").set_value(True).run()
@@ -242,12 +244,12 @@ def test_compare_numbers_match_the_pandas_reference(populated_store):
     """The DuckDB aggregate behind charts and table equals comparison_table over the raw rows."""
     import pandas as pd
 
-    from backend.queries import comparison_table, level_members, level_metrics, level_summary
+    from backend.queries import comparison_table, level_members, level_metrics, level_summary, stat_members
 
     trees = [populated_store["hier_tree"], populated_store["mm_tree"], populated_store["avg_tree"]]
     zoos = [populated_store["l2_zoo_id"]]
     key = populated_store["eval_key"]
-    fast = level_summary(level_members(tree_ids=trees, zoo_ids=zoos), key)
+    fast = level_summary(stat_members(level_members(tree_ids=trees, zoo_ids=zoos)), key)
     slow = comparison_table(level_metrics(tree_ids=trees, zoo_ids=zoos, eval_key=key))
     assert len(fast) > 50
     pd.testing.assert_frame_equal(fast, slow, check_dtype=False, atol=1e-12)

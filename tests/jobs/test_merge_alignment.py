@@ -69,6 +69,15 @@ def test_repaired_activation_matched_trees_are_stored_side_by_side():
     a, b = (weights.load_weights(store_models.get_model(r)["weights"]) for r in roots)
     assert any(not (a[k] == b[k]).all() for k in a)
     assert steps.build_merges(fixed, JobContext.null()) == fixed_ids  # a rerun is a cache hit
+    # Compare and the tree pickers tell the variant from the plain tree over the same leaves
+    from backend.queries import level_members, trees_table
+
+    members = level_members(tree_ids=[plain_ids[0], fixed_ids[0]])
+    merged = members[members["level"] > 0]
+    assert set(merged["group"]) == {"hierarchical", "hierarchical · activation matching + REPAIR"}
+    labels = dict(zip(trees_table()["tree_id"], trees_table()["label"], strict=True))
+    assert "merge_many · activation matching + REPAIR" in labels[fixed_ids[1]]
+    assert labels[plain_ids[0]].startswith(f"#{plain_ids[0]} hierarchical · ")
 
 
 def test_cli_merge_with_matcher_and_repair(capsys):

@@ -61,3 +61,39 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path):
     assert again["tree_ids"] == result["tree_ids"] and again["zoos"] == result["zoos"]
     for what in ("zoos", "models", "trees", "evaluations"):
         assert after[what] == before[what], what
+
+
+@pytest.mark.realdata
+@pytest.mark.timeout(300)
+def test_explain_preset_variants_barriers_and_report():
+    """Variant trees (REPAIR, activation matching) over the same leaves and barrier per level, in the report."""
+    from backend.experiment import PRESETS, run_experiment
+    from backend.jobs.context import JobContext
+    from backend.jobs.spec import ExperimentSpec
+    from backend.report import build_report
+    from store import trees as store_trees
+
+    assert PRESETS["explain"].variants and PRESETS["explain"].connectivity
+    overrides = {**TINY, "trees": [[2, 4]], "eval": {**TINY["eval"], "metrics": ["accuracy", "weight_norm",
+                                                                                  "lipschitz_global"]},
+                 "variants": [{"repair": True}, {"matcher": "activation", "n_images": 512}],
+                 "connectivity": {"lam_grid": [0, 0.5, 1], "aligns": ["none", "weight"], "repair": True,
+                                  "images": 512, "test_subset": 200}}
+    spec = ExperimentSpec(preset="explain", dataset="fashion_mnist", overrides=overrides)
+    spec.validate()
+    result = run_experiment(spec, JobContext.null())
+    report = build_report(result["experiment_id"])
+    titles = [s.title for s in report.sections]
+    assert "Barrier per level" in titles and "REPAIR and matcher effect per level" in titles
+    tables = {name: t for s in report.sections for name, t in s.tables.items()}
+    barriers = tables["barriers_per_node"]
+    # 2 groups x 3 hierarchical trees (plain, REPAIR, activation) x 3 merged nodes x 4 alignment variants
+    assert len(barriers) == 2 * 3 * 3 * 4 and (barriers["loss_barrier"] >= 0).all()
+    assert set(barriers["level"]) == {1, 2}
+    effects = tables["variant_effects"]
+    assert set(effects["variant"]) == {"hierarchical + REPAIR", "hierarchical · activation matching"}
+    acc = effects[effects["metric"] == "accuracy"]
+    assert set(acc["level"]) == {1, 2} and (acc["n"] == acc["level"].map({1: 4, 2: 2})).all()
+    for group in report.experiment["result"]["groups"] if isinstance(report.experiment["result"], dict) else []:
+        for variant in group["variants"]:
+            assert store_trees.get_tree(variant["tree_id"])["leaves"] == group["leaf_ids"]

@@ -236,3 +236,23 @@ def test_curves_need_images_for_activation_matching(make_tiny_params):
     x, y = _images(50)
     with pytest.raises(ValueError, match="images"):
         curves_for_pair(a, b, ConnectivityConfig(aligns=("activation",)), test=(x, y))
+
+
+def test_factored_first_layer_matches_the_materialised_stack(make_tiny_params):
+    from backend.merge.repair import repair_stack, target_stats
+    from backend.stacked import FirstLayer
+
+    a, b = make_tiny_params(0, WIDE), make_tiny_params(1, WIDE)
+    x, _ = _images(120)
+    lams = [0.0, 0.3, 0.8]
+    stack = lerp_stack(a, b, lams)
+    coef = torch.tensor([[1 - v, v] for v in lams], dtype=torch.float64)
+    first = FirstLayer(torch.stack([a["layers.0.weight"], b["layers.0.weight"]]), coef)
+    torch.testing.assert_close(stacked_logits(stack, x, first), stacked_logits(stack, x), atol=1e-5, rtol=1e-5)
+    ends = hidden_stats(stack_params([a, b]), x)
+    targets = target_stats([[(m[k], s[k]) for m, s in ends] for k in range(2)], coef)
+    plain = repair_stack(stack, targets, x)
+    fixed, first = repair_stack(stack, targets, x, first)
+    for key in plain:
+        torch.testing.assert_close(fixed[key], plain[key], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(stacked_logits(fixed, x, first), stacked_logits(plain, x), atol=1e-4, rtol=1e-4)

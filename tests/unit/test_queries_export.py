@@ -12,8 +12,9 @@ from backend.export import FORMATS, export_bytes, format_for_path, write_table
 from backend.queries import LEVEL_COLUMNS, comparison_display, comparison_table, eval_key_summary
 
 
-def _row(model_id, level, metric, param, value, group="hierarchical", eval_key="k1"):
-    return dict(model_id=model_id, tree_id=1, method=group, level=level, kind="trained", zoo_kind="plain",
+def _row(model_id, level, metric, param, value, group="hierarchical", eval_key="k1", tree_id=1):
+    method = "zoo" if group.endswith("zoo") else group
+    return dict(model_id=model_id, tree_id=tree_id, method=method, level=level, kind="trained", zoo_kind="plain",
                 group=group, eval_key=eval_key, metric=metric, param=param, value=value)
 
 
@@ -31,7 +32,7 @@ def frame():
 
 def test_comparison_table_known_answer(frame):
     t = comparison_table(frame)
-    acc0 = t[(t.group == "hierarchical") & (t.level == 0) & (t.metric == "accuracy")].iloc[0]
+    acc0 = t[(t.group == "unmerged leaves") & (t.level == 0) & (t.metric == "accuracy")].iloc[0]
     assert acc0["mean"] == pytest.approx(0.80)
     assert acc0["std"] == pytest.approx(0.10)  # sample std of 0.7, 0.8, 0.9
     assert acc0["n"] == 3
@@ -39,8 +40,18 @@ def test_comparison_table_known_answer(frame):
     assert acc1["n"] == 1 and math.isnan(acc1["std"])
     eps = t[(t.metric == "fgsm_acc") & (t.param == 0.01)].iloc[0]
     assert eps["mean"] == pytest.approx(0.30) and eps["std"] == pytest.approx(math.sqrt(0.02))
-    assert set(t.group) == {"hierarchical", "L2 zoo"}
-    assert len(t) == 5  # h L0 acc, h L1 acc, fgsm@0, fgsm@0.01, L2 zoo acc
+    assert set(t.group) == {"unmerged leaves", "hierarchical", "L2 zoo"}
+    assert len(t) == 5  # leaves acc, h L1 acc, fgsm@0, fgsm@0.01, L2 zoo acc
+
+
+def test_comparison_table_counts_a_shared_leaf_once(frame):
+    """Leaves of a second tree (and of a MergeMany over them) are the same models: n stays 3, not 6."""
+    again = [dict(r, tree_id=2, method=m, group=m) for m in ("hierarchical", "merge_many")
+             for r in frame[frame.level == 0].to_dict("records") if r["method"] != "zoo"]
+    t = comparison_table(pd.concat([frame, pd.DataFrame(again)], ignore_index=True))
+    acc0 = t[(t.level == 0) & (t.metric == "accuracy") & (t.group == "unmerged leaves")].iloc[0]
+    assert acc0["n"] == 3 and acc0["mean"] == pytest.approx(0.80)
+    assert set(t.loc[t.level == 0, "group"]) == {"unmerged leaves", "L2 zoo"}
 
 
 def test_comparison_table_metric_filter_and_mixed_configs(frame):
@@ -55,7 +66,7 @@ def test_comparison_table_metric_filter_and_mixed_configs(frame):
 
 def test_comparison_display_is_level_by_metric(frame):
     wide = comparison_display(comparison_table(frame))
-    row = wide[(wide.group == "hierarchical") & (wide.level == 0)].iloc[0]
+    row = wide[(wide.group == "unmerged leaves") & (wide.level == 0)].iloc[0]
     assert row["accuracy"] == "0.8 ± 0.1"
     assert row["fgsm_acc@0.01"].startswith("0.3 ± ")
     assert list(wide.columns[:3]) == ["group", "level", "n"]

@@ -1,0 +1,104 @@
+"""Per-level statistics on an awkward store: shared leaves, a 3-leaf tree (carried node), a custom pairing.
+
+Every path that aggregates (DuckDB level_summary, the pandas comparison_table, the CLI export) must equal
+a hand computation from the raw evaluation rows: leaves once, carried nodes out, n = distinct models.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.awkward_store import EVAL_KEY, assert_matches, build_awkward_store, expected_levels
+
+
+@pytest.fixture
+def awkward():
+    return build_awkward_store()
+
+
+def test_the_carried_node_is_flagged_in_the_store(awkward):
+    from store import models, trees
+
+    c = awkward["trees"]["C"]
+    nodes = models.list_models(tree_id=c).sort_values("node_index")
+    assert list(nodes["level"]) == [1, 1, 2]
+    assert list(nodes["carried"]) == [False, True, False]
+    carried = nodes[nodes["carried"]].iloc[0]
+    assert json.loads(carried["parents"]) == [awkward["leaves"][4]]
+    assert carried["weights"] == models.get_model(awkward["leaves"][4])["weights"]  # a copy, not a merge
+    assert len(trees.list_merges(c)) == 2  # the two real merges only
+    for name in ("A", "B", "D", "E"):
+        assert not models.list_models(tree_id=awkward["trees"][name])["carried"].any()
+
+
+def test_migration_backfills_the_carried_flag_of_an_old_store():
+    """A store written before the carried migration gets the flag from the node's shape (one parent, in a tree)."""
+    import duckdb
+
+    from store.migrations import MIGRATIONS, migrate
+
+    con = duckdb.connect()
+    for sql in MIGRATIONS[0].statements:
+        con.execute(sql)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (1, now())")
+    rows = [(1, "trained", None, "[]"), (2, "trained", None, "[]"), (3, "trained", None, "[]"),
+            (4, "hierarchical", 1, "[1,2]"), (5, "hierarchical", 1, "[3]"), (6, "hierarchical", 1, "[4,5]"),
+            (7, "merge_many", 2, "[1,2,3]")]
+    for mid, kind, tree, parents in rows:
+        con.execute("INSERT INTO models (id, kind, dataset, widths, config, weights, tree_id, parents, key, "
+                    "created_at) VALUES (?, ?, 'd', '[]', '{}', 'h', ?, ?, ?, now())",
+                    [mid, kind, tree, parents, f"k{mid}"])
+    assert migrate(con) == [m.version for m in MIGRATIONS[1:]]
+    flagged = con.execute("SELECT id FROM models WHERE carried ORDER BY id").fetchall()
+    assert flagged == [(5,)]
+    assert con.execute("SELECT count(*) FROM models WHERE carried IS NULL").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("selection", [("A", "B"), ("A", "B", "C", "D", "E"), ("C",), ("D", "A")])
+def test_duckdb_and_pandas_statistics_equal_the_hand_computation(awkward, selection):
+    from backend.queries import comparison_table, level_members, level_metrics, level_summary, stat_members
+
+    tree_ids = [awkward["trees"][t] for t in selection]
+    want = expected_levels(tree_ids)
+    fast = level_summary(stat_members(level_members(tree_ids=tree_ids)), EVAL_KEY)
+    slow = comparison_table(level_metrics(tree_ids=tree_ids, eval_key=EVAL_KEY))
+    assert_matches(fast, want)
+    assert_matches(slow, want)
+
+
+def test_counts_on_the_awkward_store(awkward):
+    """The numbers a reader checks by eye: 6 distinct leaves, 3-leaf tree's level 1 holds one merge."""
+    from backend.queries import level_members, level_summary, stat_members
+
+    t = awkward["trees"]
+    acc = level_summary(stat_members(level_members(tree_ids=list(t.values()))), EVAL_KEY, ["accuracy"])
+    n = {(g, lv): k for g, lv, k in zip(acc["group"], acc["level"], acc["n"], strict=True)}
+    # leaves once (6, not 4+4+3+4+4); level 1: A 2, B 2, C 1 (+1 carried, left out), D 2; roots: 4
+    assert n == {("unmerged leaves", 0): 6, ("hierarchical", 1): 7, ("hierarchical", 2): 4, ("merge_many", 2): 1}
+    only_c = level_summary(stat_members(level_members(tree_ids=[t["C"]])), EVAL_KEY, ["accuracy"])
+    assert only_c.set_index(["group", "level"]).loc[("hierarchical", 1), "n"] == 1
+
+
+def test_cli_export_comparison_has_one_leaves_group_and_no_carried_node(awkward, tmp_path, capsys):
+    from backend.cli import main
+
+    t = awkward["trees"]
+    out = tmp_path / "cmp.csv"
+    ids = ",".join(str(t[k]) for k in ("A", "C", "E"))
+    assert main(["export", "--tree", ids, "--table", "comparison", "--eval-key", EVAL_KEY,
+                 "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert sorted(set(table.loc[table["level"] == 0, "group"])) == ["unmerged leaves"]
+    assert_matches(table, expected_levels([t["A"], t["C"], t["E"]]))
+    # the long table keeps one row per tree and model, but carried nodes are not in it
+    long = tmp_path / "levels.csv"
+    assert main(["export", "--tree", str(t["C"]), "--eval-key", EVAL_KEY, "--out", str(long)]) == 0
+    rows = pd.read_csv(long)
+    from store import models
+
+    nodes = models.list_models(tree_id=t["C"])
+    assert int(nodes.loc[nodes["carried"], "id"].iloc[0]) not in set(rows["model_id"])
