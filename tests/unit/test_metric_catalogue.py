@@ -35,11 +35,14 @@ def test_every_metric_stores_exactly_its_catalogue_rows(make_tiny_params, tiny_c
 
 def test_catalogue_is_consistent():
     assert metrics.ALL_METRICS == tuple(metrics.METRICS)
-    assert set(metrics.ROWS) == {r.name for m in metrics.METRICS.values() for r in m.rows}
+    evaluated = {r.name for m in metrics.METRICS.values() for r in m.rows}
+    assert set(metrics.ROWS) == evaluated | {r.name for r in metrics.CONNECTIVITY_ROWS}
+    assert set(metrics.ROW_METRIC) == evaluated
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     for metric in metrics.METRICS.values():
         assert metric.version >= 1 and metric.label
         assert callable(metric.function())
+        assert metric.stacked is None or callable(metric.stacked_function())
         for row in metric.rows:
             assert row.title and row.unit and row.family in ("accuracy", "adversarial", "noise", "weights")
             if row.curve:
