@@ -1,17 +1,23 @@
-"""How long an experiment will take, from rates measured on this machine (not guessed per preset).
+"""How long a job will take: one source for every time estimate (Home, preset cards, Report, Runs, CLI).
 
-A cost model counts the work an ExperimentPlan implies (training steps, weight-matching LAPs, forward
-passes of evaluation) and multiplies it by rates timed here, once per (device, architecture, threads), on
-a stand-in MLP of the plan's layer sizes (a few Adam steps, a few forward passes, one LAP at the widest
-layer). Timings are cached in memory and in `<home>/calibration.json`. The pass counts per metric (how
-many forward-equivalents FGSM, DeepFool, noise and local Lipschitz cost) are constants of the protocol;
-OVERHEAD factors are first guesses, not yet fitted against full preset runs. Rates are timed under the
-machine's load at calibration time (a busy machine gives a pessimistic estimate). A planning aid only.
+A cost model counts the work a job implies in three phases, each in its own unit:
 
-Timing takes seconds, so a page render never does it: the dashboard asks with `measure=False`, which uses
-a cached calibration when there is one and otherwise DEFAULT_RATES (measured on the 2-core development
-machine, scaled by the plan's layer sizes); calibration runs only on request (Home's "Calibrate" button,
-`python -m backend experiment --estimate`).
+- train: multiply-adds of the training samples seen (models × epochs × samples × MACs per sample),
+- merge: width³ summed over hidden layers, per weight-matching problem the method solves nominally
+  ((n − 1) for a hierarchical tree, MERGE_MANY_ROUNDS × n for MergeMany, none for averaging),
+- evaluate: multiply-adds of the forward-equivalent passes the metric protocol costs per model,
+
+plus a fixed `overhead` per experiment (data loading, the report). Every job step records the work it did
+and how long it took in the store (store/rates.py: `work_rates`), so the seconds per unit come first from
+what jobs *measured on this machine* (the median of the newest measurements, preferring the same
+architecture), then from a calibration timed here (`<home>/calibration.json`: a few Adam steps, forward
+passes and one LAP of a stand-in MLP, on request only), then from DEFAULT_RATES (measured on the 2-core
+development machine). Each estimate is a range: measured rates give the spread of the recent
+measurements widened by MEASURED_SPREAD; calibration and defaults give wide fixed factors. The pass counts per
+metric are constants of the protocol.
+
+Timing takes seconds, so a page render never does it: pages ask with `measure=False`, which reads the
+store's rates and a cached calibration only.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ EVAL_OVERHEAD = 1.5  # attack bookkeeping, projection/clipping, store writes
 MATCH_SWEEPS = 4  # typical weight-matching sweeps until no improvement
 MERGE_MANY_ROUNDS = 3  # typical MergeMany rounds until no improvement
 DEEPFOOL_MEAN_STEPS = 6  # DeepFool on ReLU MLPs converges in a few steps (batched until all done)
+FIXED_SECONDS = 5.0  # per experiment (start-up, data loading, report) until jobs measured it
+RECENT = 10  # measurements per phase an estimate looks at
+MEASURED_SPREAD = (0.8, 1.25)  # widening of the measured rates' min..max
+FALLBACK_SPREAD = {"calibrated": (0.6, 1.7), "default": (0.5, 3.0)}
 
 # Seconds per unit of work on the 2-core development machine (torch 2 threads, CPU): per multiply-add of
 # one training sample's step (forward + backward + Adam), per multiply-add of one forward sample, per
@@ -160,31 +170,39 @@ def _split_sizes(dataset: str) -> tuple[int, int, tuple[int, ...], int]:
     return n_train, n_test, tuple(info.in_shape), int(info.num_classes)
 
 
-def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True) -> dict:
-    """Seconds per phase (train, merge, evaluate) and in total, for an ExperimentPlan on `device`.
+def layer_sizes(dataset: str, widths) -> tuple[int, ...]:
+    _, _, in_shape, classes = _split_sizes(dataset)
+    return (math.prod(in_shape), *(int(w) for w in widths), classes)
 
-    measure=False never times the machine (for page renders): a cached calibration, else DEFAULT_RATES;
-    the result's "calibrated" says which.
-    """
-    device = _device(device)
-    n_train, n_test, in_shape, classes = _split_sizes(plan.dataset)
-    sizes = (math.prod(in_shape), *plan.widths, classes)
-    r = rates(device, sizes, plan.batch_size) if measure else (
-        cached_rates(device, sizes, plan.batch_size) or default_rates(sizes, plan.batch_size))
 
-    samples = min(plan.train_subset or n_train, n_train)
-    steps = plan.epochs * math.ceil(samples / plan.batch_size)
-    acc_passes = (samples + n_test) * r["forward_sample_s"]
-    train = plan.n_trained * (steps * r["train_step_s"] + acc_passes) * TRAIN_OVERHEAD
+def arch_key(sizes: tuple[int, ...]) -> str:
+    return "-".join(map(str, sizes))
 
-    lap = sum(r["lap_s"] * (w / r["lap_width"]) ** 3 for w in plan.widths)
-    match = MATCH_SWEEPS * lap
-    merge = sum(((n - 1) + MERGE_MANY_ROUNDS * n) * match for _, n in plan.leaf_groups())
-    variants = len(getattr(plan, "variants", ()))
-    merge += variants * sum((n - 1) * match for _, n in plan.leaf_groups())  # REPAIR/activation: ~ a match
 
-    ev = plan.eval_config()
-    subset = min(ev.subset or n_test, n_test)
+def _macs(sizes: tuple[int, ...]) -> int:
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+# -- work units (what jobs record and estimates multiply) ----------------------------------------------
+
+
+def train_units(sizes: tuple[int, ...], n_models: int, epochs: int, samples: int) -> float:
+    """Training work: models × epochs × samples × multiply-adds per sample."""
+    return float(n_models) * epochs * samples * _macs(sizes)
+
+
+def merge_units(method: str, n_leaves: int, widths) -> float:
+    """Merge work: width³ per hidden layer, per nominal matching problem of the method."""
+    cube = float(sum(int(w) ** 3 for w in widths))
+    if method == "hierarchical":
+        return (n_leaves - 1) * cube
+    if method == "merge_many":
+        return MERGE_MANY_ROUNDS * n_leaves * cube
+    return 0.0
+
+
+def eval_passes(ev, classes: int) -> float:
+    """Forward-equivalent passes per test sample the protocol `ev` (an EvalConfig) costs."""
     metrics = set(ev.metrics)
     passes = 1.0  # accuracy + loss
     if "fgsm" in metrics or any(m.startswith("fgsm") for m in metrics):
@@ -195,23 +213,228 @@ def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True)
     for norm, grid in (("deepfool_linf", ev.deepfool_linf_eps), ("deepfool_l2", ev.deepfool_l2_eps)):
         if any(m.startswith(norm) or m == "deepfool" for m in metrics):
             passes += min(DEEPFOOL_MEAN_STEPS, ev.deepfool_steps) * deepfool_step + len(grid)
-    per_model = subset * passes * r["forward_sample_s"]
-    if any(m.startswith("lipschitz") for m in metrics):
-        per_model += ev.lipschitz_points * (1 + classes) * r["forward_sample_s"] * 10
+    return passes
+
+
+def eval_units(sizes: tuple[int, ...], ev, n_models: int, n_test: int) -> float:
+    """Evaluation work: models × forward-equivalent multiply-adds of the protocol on the test subset."""
+    classes = sizes[-1]
+    subset = min(ev.subset or n_test, n_test)
+    samples = subset * eval_passes(ev, classes)
+    if any(m.startswith("lipschitz") for m in ev.metrics):
+        samples += ev.lipschitz_points * (1 + classes) * 10
+    return float(n_models) * samples * _macs(sizes)
+
+
+def _fallback_rates(device: str, sizes: tuple[int, ...], batch: int, measure: bool) -> dict:
+    """Seconds per unit of each phase from a calibration (or DEFAULT_RATES): the model before any job ran."""
+    r = rates(device, sizes, batch) if measure else (cached_rates(device, sizes, batch)
+                                                     or default_rates(sizes, batch))
+    macs = _macs(sizes)
+    width = r["lap_width"]
+    # train: see _train_fallback (steps of a batch plus the per-model accuracy passes)
+    return {"merge": MATCH_SWEEPS * r["lap_s"] / width ** 3,
+            "evaluate": r["forward_sample_s"] / macs * EVAL_OVERHEAD,
+            "source": "calibrated" if r.get("calibrated", True) else "default", "raw": r}
+
+
+def _train_fallback(fb: dict, n_models: int, epochs: int, samples: int, n_test: int, batch: int) -> float:
+    r = fb["raw"]
+    steps = epochs * math.ceil(samples / batch)
+    return n_models * (steps * r["train_step_s"] + (samples + n_test) * r["forward_sample_s"]) * TRAIN_OVERHEAD
+
+
+def measured_rate(phase: str, device: str, arch: str | None = None) -> dict | None:
+    """{"median", "low", "high", "n"} seconds per unit of `phase` from the newest measurements on this
+    device and thread count (the same architecture's when there are any), or None when none exist."""
+    from store import rates as store_rates
+
+    try:
+        df = store_rates.recent_rates(device, torch.get_num_threads(), limit=200)
+    except Exception:  # noqa: BLE001 - an estimate must never break a page; fall back to the model
+        return None
+    df = df[df["phase"] == phase]
+    if df.empty:
+        return None
+    if arch is not None and (df["arch"] == arch).any():
+        df = df[df["arch"] == arch]
+    values = df["seconds_per_unit"].head(RECENT).to_numpy(dtype=float)
+    return {"median": float(np.median(values)), "low": float(values.min()), "high": float(values.max()),
+            "n": int(len(values))}
+
+
+def _phase(phase: str, units: float, device: str, arch: str, fallback_seconds: float, fallback_source: str
+           ) -> dict:
+    """Seconds (and a low..high range) for `units` of `phase`: measured rates first, else the fallback."""
+    if units <= 0:
+        return {"seconds": 0.0, "low": 0.0, "high": 0.0, "source": "none"}
+    m = measured_rate(phase, device, arch)
+    if m is not None:
+        lo, hi = MEASURED_SPREAD
+        return {"seconds": units * m["median"], "low": units * m["low"] * lo, "high": units * m["high"] * hi,
+                "source": "measured"}
+    lo, hi = FALLBACK_SPREAD[fallback_source]
+    return {"seconds": fallback_seconds, "low": fallback_seconds * lo, "high": fallback_seconds * hi,
+            "source": fallback_source}
+
+
+def _overhead(device: str) -> dict:
+    m = measured_rate("overhead", device)
+    if m is None:
+        return {"seconds": FIXED_SECONDS, "low": 0.0, "high": 4 * FIXED_SECONDS, "source": "default"}
+    lo, hi = MEASURED_SPREAD
+    return {"seconds": m["median"], "low": m["low"] * lo, "high": m["high"] * hi, "source": "measured"}
+
+
+def _combine(phases: dict, device: str, **extra) -> dict:
+    sources = {p["source"] for p in phases.values() if p["source"] != "none"}
+    source = "measured" if sources == {"measured"} else ("default" if "default" in sources - {"measured"}
+                                                         or not sources else "calibrated")
+    if sources and "measured" in sources and sources != {"measured"}:
+        source = "partly measured"
+    out = {"device": device, **{k: v["seconds"] for k, v in phases.items()},
+           "total": sum(p["seconds"] for p in phases.values()),
+           "low": sum(p["low"] for p in phases.values()), "high": sum(p["high"] for p in phases.values()),
+           "phases": phases, "source": source, "calibrated": source != "default", **extra}
+    return out
+
+
+def train_estimate(config, n_models: int, device: str | None = None, *, measure: bool = False) -> dict:
+    """Seconds to train `n_models` with a TrainConfig (see estimate_breakdown)."""
+    device = _device(device)
+    n_train, n_test, _, _ = _split_sizes(config.dataset)
+    sizes = layer_sizes(config.dataset, config.widths)
+    samples = min(config.train_subset or n_train, n_train)
+    fb = _fallback_rates(device, sizes, config.batch_size, measure)
+    units = train_units(sizes, n_models, config.epochs, samples)
+    fallback = _train_fallback(fb, n_models, config.epochs, samples, n_test, config.batch_size)
+    return _combine({"train": _phase("train", units, device, arch_key(sizes), fallback, fb["source"])}, device)
+
+
+def merge_estimate(methods, n_leaves: int, dataset: str, widths, eval_config=None, device: str | None = None
+                   ) -> dict:
+    """Seconds to build one tree per method over n_leaves models, and to evaluate its nodes if asked."""
+    device = _device(device)
+    sizes = layer_sizes(dataset, widths)
+    fb = _fallback_rates(device, sizes, 512, False)
+    units = sum(merge_units(m, n_leaves, widths) for m in methods)
+    phases = {"merge": _phase("merge", units, device, arch_key(sizes), units * fb["merge"], fb["source"])}
+    if eval_config is not None:
+        n_nodes = n_leaves + sum({"hierarchical": n_leaves - 1}.get(m, 1) for m in methods)
+        phases["evaluate"] = _evaluate_phase(sizes, eval_config, n_nodes, dataset, device, fb)
+    return _combine(phases, device)
+
+
+def _evaluate_phase(sizes, ev, n_models, dataset, device, fb) -> dict:
+    _, n_test, _, _ = _split_sizes(dataset)
+    units = eval_units(sizes, ev, n_models, n_test)
+    return _phase("evaluate", units, device, arch_key(sizes), units * fb["evaluate"], fb["source"])
+
+
+def evaluate_estimate(n_models: int, dataset: str, widths, eval_config, device: str | None = None) -> dict:
+    """Seconds to evaluate n_models of one architecture with an EvalConfig."""
+    device = _device(device)
+    sizes = layer_sizes(dataset, widths)
+    fb = _fallback_rates(device, sizes, 512, False)
+    return _combine({"evaluate": _evaluate_phase(sizes, eval_config, n_models, dataset, device, fb)}, device)
+
+
+def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True) -> dict:
+    """Seconds per phase (train, merge, evaluate, overhead), in total, and a low..high range, for an
+    ExperimentPlan on `device`.
+
+    Rates measured by earlier jobs on this machine come first; measure=False never times the machine (for
+    page renders): without measurements it uses a cached calibration, else DEFAULT_RATES. "source" says
+    which: measured, partly measured, calibrated or default ("calibrated" is True unless default).
+    """
+    device = _device(device)
+    n_train, n_test, _, _ = _split_sizes(plan.dataset)
+    sizes = layer_sizes(plan.dataset, plan.widths)
+    arch = arch_key(sizes)
+    fb = _fallback_rates(device, sizes, plan.batch_size, measure)
+
+    samples = min(plan.train_subset or n_train, n_train)
+    t_units = train_units(sizes, plan.n_trained, plan.epochs, samples)
+    t_fallback = _train_fallback(fb, plan.n_trained, plan.epochs, samples, n_test, plan.batch_size)
+    variants = len(getattr(plan, "variants", ()))  # extra hierarchical trees (REPAIR, activation matching)
+    m_units = sum(merge_units(method, n, plan.widths) for _, n in plan.leaf_groups()
+                  for method in ("hierarchical", "merge_many", "average"))
+    m_units += variants * sum(merge_units("hierarchical", n, plan.widths) for _, n in plan.leaf_groups())
     n_eval = plan.n_trained + sum((n - 1) * (1 + variants) + 2 for _, n in plan.leaf_groups())
-    evaluate = n_eval * per_model * EVAL_OVERHEAD
+    e_units = eval_units(sizes, plan.eval_config(), n_eval, n_test)
+    c_forward, c_match = connectivity_units(plan, sizes, n_test)
+    m_units += c_match
+    e_units += c_forward
+    phases = {"train": _phase("train", t_units, device, arch, t_fallback, fb["source"]),
+              "merge": _phase("merge", m_units, device, arch, m_units * fb["merge"], fb["source"]),
+              "evaluate": _phase("evaluate", e_units, device, arch, e_units * fb["evaluate"], fb["source"]),
+              "overhead": _overhead(device)}
+    return _combine(phases, device, n_trained=plan.n_trained, n_evaluated=n_eval,
+                    interpolate_units=c_forward, evaluate_units=e_units)
+
+
+def connectivity_units(plan, sizes: tuple[int, ...], n_test: int) -> tuple[float, float]:
+    """(forward units, merge units) of an experiment's interpolation curves: grid points × variants × test
+    images for every merged node's parents, plus one matching per alignment and pair. (0, 0) without."""
     conn = getattr(plan, "connectivity", None)
-    if conn:  # every variant's curve: grid points x test images, for every merged node's parents
-        from backend.connectivity import ConnectivityConfig
+    if not conn:
+        return 0.0, 0.0
+    from backend.connectivity import ConnectivityConfig
 
-        cc = ConnectivityConfig.from_dict(conn)
-        pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
-        points = len(cc.lam_grid) * len(cc.variants()) * min(cc.test_subset or n_test, n_test)
-        evaluate += pairs * (points * r["forward_sample_s"] + len(cc.aligns) * match)
+    cc = ConnectivityConfig.from_dict(conn)
+    variants = len(getattr(plan, "variants", ()))
+    pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
+    points = len(cc.lam_grid) * len(cc.variants()) * min(cc.test_subset or n_test, n_test)
+    cube = float(sum(int(w) ** 3 for w in plan.widths))
+    return float(pairs * points * _macs(sizes)), float(pairs * len(cc.aligns) * cube)
 
-    return {"device": device, "train": train, "merge": merge, "evaluate": evaluate,
-            "total": train + merge + evaluate + 5.0, "n_trained": plan.n_trained, "n_evaluated": n_eval,
-            "rates": r, "calibrated": r.get("calibrated", True)}
+
+def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | None:
+    """The estimate of a recorded job (its kind and spec dict), or None when it cannot be made."""
+    try:
+        if kind == "experiment":
+            from backend.experiment import plan_for
+
+            return estimate_breakdown(plan_for(spec["preset"], spec.get("dataset"), spec.get("overrides")),
+                                      device, measure=False)
+        if kind == "train":
+            from backend.train import TrainConfig
+
+            return train_estimate(TrainConfig.from_dict(spec["train"]), int(spec["n_models"]), device)
+        if kind in ("merge", "evaluate"):
+            from backend.evaluate.config import EvalConfig
+            from store import models as store_models
+
+            ids = spec["model_ids"]
+            first = store_models.get_model(int(ids[0]))
+            if first is None:
+                return None
+            widths = first["widths"]
+            widths = json.loads(widths) if isinstance(widths, str) else widths
+            if kind == "merge":
+                ev = None if spec.get("evaluate") is None else EvalConfig.from_dict(dict(spec["evaluate"]))
+                return merge_estimate(spec.get("methods", ()), len(ids), first["dataset"], widths, ev, device)
+            return evaluate_estimate(len(ids), first["dataset"], widths, EvalConfig.from_dict(dict(spec.get("eval")
+                                                                                                  or {})), device)
+    except (KeyError, ValueError, TypeError, IndexError):
+        return None
+    return None
+
+
+def describe_range(est: dict) -> str:
+    """'about 3 min (2–5 min)': the estimate and its range, in the unit a person plans with."""
+    low, high = est["low"], est["high"]
+    return f"{describe(est['total'])} ({_span_text(low, high)})"
+
+
+def _span_text(low: float, high: float) -> str:
+    if high < 90:
+        return f"{max(1, round(low))}–{max(1, round(high))} s"
+    if high < 5400:
+        return f"{max(1, round(low / 60)) if low >= 60 else '<1'}–{round(high / 60)} min"
+    if high < 2 * 86400:
+        return f"{low / 3600:.1f}–{high / 3600:.1f} h"
+    return f"{low / 86400:.1f}–{high / 86400:.1f} days"
 
 
 def describe(seconds: float) -> str:

@@ -122,16 +122,15 @@ PRESETS: dict[str, ExperimentPlan] = {
     "demo": ExperimentPlan(
         preset="demo", widths=(256, 128), epochs=2, trees=((1, 4), (1, 8)), reg_models=2,
         eval={"subset": 300, "lipschitz_points": 20},
-        note="a first look in a minute or two on a 2-core CPU: 1 tree of 4 and 1 of 8 leaves, 2 epochs"),
+        note="a first look: 1 tree of 4 and 1 of 8 leaves, 2 epochs"),
     "quick": ExperimentPlan(
         preset="quick", widths=(512, 256), epochs=3, trees=((3, 4), (2, 8)), reg_models=4,
         eval={"subset": 500, "lipschitz_points": 30},
-        note="every figure with some spread: 3 trees of 4 and 2 of 8 leaves, 3 epochs, a few minutes"),
+        note="every figure with some spread: 3 trees of 4 and 2 of 8 leaves, 3 epochs"),
     "standard": ExperimentPlan(
         preset="standard", widths=(512, 512, 512, 256), epochs=5, trees=((8, 4), (4, 8)), reg_models=8,
         eval={"subset": 1000, "lipschitz_points": 50},
-        note="the default MLP with enough trees for variance: 8 trees of 4 and 4 of 8 leaves, 5 epochs, "
-             "about an hour on 2 cores"),
+        note="the default MLP with enough trees for variance: 8 trees of 4 and 4 of 8 leaves, 5 epochs"),
     "explain": ExperimentPlan(
         preset="explain", widths=(256, 128), epochs=2, trees=((2, 4), (1, 8)), reg_models=2,
         eval={"subset": 500, "lipschitz_points": 20},
@@ -139,13 +138,20 @@ PRESETS: dict[str, ExperimentPlan] = {
         connectivity={"lam_grid": [round(i / 10, 4) for i in range(11)], "aligns": ["none", "weight", "activation"],
                       "repair": True, "images": 2048, "test_subset": 1000},
         note="why merges lose accuracy: hierarchical trees with and without REPAIR, with each matcher, over the "
-             "same leaves, and the loss barrier of every merged node's parents; a few minutes"),
+             "same leaves, and the loss barrier of every merged node's parents"),
     "paper": ExperimentPlan(
         preset="paper", dataset="cifar10", widths=(512, 512, 512, 256), epochs=10,
         trees=((100, 4), (100, 8)), reg_models=200,
         note="the study's scale: 1 200 zoo models in 100 trees of 4 and 100 of 8, plus 200 L1 and 200 L2 "
              "models (1 600 trained), CIFAR-10, default widths, full protocol — for a GPU or a cluster"),
 }
+
+
+def trees_text(trees) -> str:
+    """((1, 4), (2, 8)) -> '1 tree of 4 + 2 of 8' (leaves per tree)."""
+    parts = [f"{t} {'tree' if t == 1 else 'trees'} of {n}" if i == 0 else f"{t} of {n}"
+             for i, (t, n) in enumerate(trees)]
+    return " + ".join(parts)
 
 
 def plan_for(preset: str, dataset: str | None = None, overrides: dict | None = None) -> ExperimentPlan:
@@ -197,72 +203,107 @@ def _zoo_specs(plan: ExperimentPlan) -> dict:
 def run_experiment(spec, ctx) -> dict:
     """Run (or resume) an ExperimentSpec: train, merge, evaluate, then write the report.
 
-    Progress spans: training 0-60 %, merging 60-70 %, evaluation 70-97 %, report 97-100 %, each split
-    by the steps' own work. Returns the result recorded on the experiment row.
+    The bar is split in proportion to the estimate of each phase (backend/estimate.py), so progress
+    moves at about the same speed throughout and the Runs page's ETA holds from the start; the message
+    names the stage ("stage 1 of 4 · training plain zoo · model 3 of 12 · epoch 2/5"). Returns the result
+    recorded on the experiment row. The time not covered by the steps' own measurements is recorded as
+    this machine's per-experiment overhead.
     """
+    import time
+
+    from backend.estimate import estimate_breakdown, merge_units
     from backend.jobs import steps
     from backend.jobs.spec import MergeSpec
     from store import experiments as store_exps
     from store import trees as store_trees
 
+    t_start = time.perf_counter()
     plan = spec_plan(spec)
     eval_config = plan.eval_config()
+    est = estimate_breakdown(plan, measure=False)
+    phase_seconds = [max(est[p], 1e-3 * max(est["total"], 1.0)) for p in ("train", "merge", "evaluate")]
+    phase_seconds.append(max(est["overhead"], 0.01 * sum(phase_seconds)))
+    edges = [sum(phase_seconds[:i]) / sum(phase_seconds) for i in range(5)]  # train | merge | evaluate | report
     exp_id = store_exps.create_experiment(f"{plan.preset} · {plan.dataset}", plan.preset, plan.dataset,
                                           spec.to_dict(), spec.key())
     store_exps.update_experiment(exp_id, status="running", job_id=ctx.job_id)
+    measured_before = ctx.measured_seconds
     try:
         zoo_specs = _zoo_specs(plan)
         weights = {k: s.n_models for k, s in zoo_specs.items()}
         total, done, zoo_ids = sum(weights.values()), 0, {}
+        titles = {"plain": "plain zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
         for kind, zspec in zoo_specs.items():
-            lo, hi = 0.6 * done / total, 0.6 * (done + weights[kind]) / total
+            lo = edges[0] + (edges[1] - edges[0]) * done / total
+            hi = edges[0] + (edges[1] - edges[0]) * (done + weights[kind]) / total
             ctx.span(lo, hi)
-            ctx.update(lo, f"train {kind} zoo", f"{zspec.n_models} models", force=True)
-            zoo_ids[kind] = steps.train_zoo(zspec, ctx)
+            with ctx.section(f"stage 1 of 4 · training {titles[kind]}"):
+                ctx.update(lo, "train", f"{zspec.n_models} models", force=True)
+                zoo_ids[kind] = steps.train_zoo(zspec, ctx)
             done += weights[kind]
         leaves = steps.zoo_model_ids(zoo_ids["plain"])
-        groups, n_groups = [], len(plan.leaf_groups())
-        for g, (start, n) in enumerate(plan.leaf_groups()):
-            lo, hi = 0.6 + 0.1 * g / n_groups, 0.6 + 0.1 * (g + 1) / n_groups
+        groups, leaf_groups = [], plan.leaf_groups()
+        group_work = [sum(merge_units(m, n, plan.widths) for m in METHODS)
+                      + len(plan.variants) * merge_units("hierarchical", n, plan.widths) for _, n in leaf_groups]
+        for g, (start, n) in enumerate(leaf_groups):
+            lo = edges[1] + (edges[2] - edges[1]) * sum(group_work[:g]) / sum(group_work)
+            hi = edges[1] + (edges[2] - edges[1]) * sum(group_work[:g + 1]) / sum(group_work)
             ctx.span(lo, hi)
-            ctx.update(lo, "merge", f"tree {g + 1}/{n_groups} ({n} leaves)", force=True)
-            mspec = MergeSpec(model_ids=tuple(leaves[start:start + n]), methods=METHODS, lam=plan.lam,
-                              pairing="as_listed", seed=plan.seed + g)
-            tree_ids = steps.build_merges(mspec, ctx)
+            # the group's slice: the study's methods, then one hierarchical tree per variant, by their work
+            cut = lo + (hi - lo) * (1 - len(plan.variants) * merge_units("hierarchical", n, plan.widths)
+                                    / max(group_work[g], 1e-9))
+            with ctx.section(f"stage 2 of 4 · merging · tree {g + 1} of {len(leaf_groups)} ({n} leaves)"):
+                ctx.span(lo, cut)
+                ctx.update(lo, "merge", force=True)
+                mspec = MergeSpec(model_ids=tuple(leaves[start:start + n]), methods=METHODS, lam=plan.lam,
+                                  pairing="as_listed", seed=plan.seed + g)
+                tree_ids = steps.build_merges(mspec, ctx)
+                variant_trees = []
+                for v_index, v in enumerate(plan.variants):
+                    step = (hi - cut) / len(plan.variants)
+                    ctx.span(cut + v_index * step, cut + (v_index + 1) * step)
+                    with ctx.section(f"variant {v_index + 1} of {len(plan.variants)}"):
+                        tree = steps.build_merges(dataclasses.replace(mspec, methods=("hierarchical",), **v), ctx)
+                    variant_trees.append({"options": dict(v), "tree_id": int(tree[0])})
             by_method = {store_trees.get_tree(t)["method"]: int(t) for t in tree_ids}
-            variant_trees = [{"options": dict(v), "tree_id": int(steps.build_merges(
-                dataclasses.replace(mspec, methods=("hierarchical",), **v), ctx)[0])} for v in plan.variants]
             groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method,
                            "variants": variant_trees})
         variant_ids = [v["tree_id"] for grp in groups for v in grp["variants"]]
         model_ids = sorted({m for z in zoo_ids.values() for m in steps.zoo_model_ids(z)}
                            | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)}
                            | {m for t in variant_ids for m in steps.tree_model_ids(t)})
-        lo, hi = 0.7, 0.97 if plan.connectivity is None else 0.9
-        ctx.span(lo, hi)
-        ctx.update(lo, "evaluate", f"{len(model_ids)} models", force=True)
-        steps.evaluate_models(model_ids, eval_config, ctx)
+        # the evaluate stage's span, split between evaluation and the interpolation curves by their work
+        split = est["evaluate_units"] - est["interpolate_units"]
+        mid = edges[2] + (edges[3] - edges[2]) * split / max(est["evaluate_units"], 1e-9)
+        ctx.span(edges[2], mid)
+        with ctx.section(f"stage 3 of 4 · evaluating {len(model_ids)} models"):
+            ctx.update(edges[2], "evaluate", force=True)
+            steps.evaluate_models(model_ids, eval_config, ctx)
         curve_key = None
         if plan.connectivity is not None:  # barriers of every hierarchical node's parents (variants too)
             from backend.jobs.spec import InterpolateSpec
 
-            ctx.span(0.9, 0.97)
-            ctx.update(0.9, "interpolate", "parents of every merged node", force=True)
-            hier = [grp["trees"]["hierarchical"] for grp in groups if "hierarchical" in grp["trees"]]
-            ispec = InterpolateSpec(tree_ids=tuple(hier + variant_ids), config=dict(plan.connectivity))
-            curve_key = steps.interpolate_pairs(ispec, ctx)["curve_key"]
+            ctx.span(mid, edges[3])
+            with ctx.section("stage 3 of 4 · interpolating the parents of every merged node"):
+                ctx.update(mid, "interpolate", force=True)
+                hier = [grp["trees"]["hierarchical"] for grp in groups if "hierarchical" in grp["trees"]]
+                ispec = InterpolateSpec(tree_ids=tuple(hier + variant_ids), config=dict(plan.connectivity))
+                curve_key = steps.interpolate_pairs(ispec, ctx)["curve_key"]
         result = {"experiment_id": exp_id, "plan": plan.to_dict(), "eval_key": eval_config.key(),
                   "eval": eval_config.to_dict(), "zoos": zoo_ids, "groups": groups,
                   "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids),
                   "variant_tree_ids": variant_ids, "curve_key": curve_key}
         store_exps.update_experiment(exp_id, result=result)
-        ctx.span(0.97, 1.0)
-        ctx.update(0.97, "report", "figures and tables", force=True)
-        from backend.report import default_report_path, write_report
+        ctx.span(edges[3], 1.0)
+        with ctx.section("stage 4 of 4 · writing the report"):
+            ctx.update(edges[3], "report", "figures and tables", force=True)
+            from backend.report import default_report_path, write_report
 
-        path = write_report(exp_id, default_report_path(exp_id))
+            path = write_report(exp_id, default_report_path(exp_id))
         store_exps.update_experiment(exp_id, status="done", report_path=str(path))
         ctx.update(1.0, "done", f"report at {path}", force=True)
+        overhead = time.perf_counter() - t_start - (ctx.measured_seconds - measured_before)
+        steps.record_work(ctx, "overhead", "experiment", 1.0, overhead)
         return {**{k: result[k] for k in ("experiment_id", "zoos", "tree_ids", "eval_key")},
                 "report_path": str(path)}
     except Cancelled:

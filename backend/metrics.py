@@ -46,6 +46,7 @@ class Row:
     param: str | None = None  # curve rows: the parameter, "FGSM ε"
     norm: str | None = None  # curve rows: the norm of the budget, "L∞" (None for σ)
     param_unit: str = "pixel units"
+    symbol: str | None = None  # curve rows: the grid's name in forms and messages ("FGSM ε", "noise σ")
     compared: bool = True  # scalar rows drawn per level and paired in the report (False: a spread, e.g. std)
     source: str = "evaluation"  # evaluation (a metric's row) | connectivity (a barrier of interpolation curves)
 
@@ -101,22 +102,24 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     ), "backend.evaluate.accuracy:accuracy_rows", logits_only=True,
        stacked="backend.evaluate.stacked:_rows_accuracy"),
     Metric("fgsm", "FGSM", (
-        Row("fgsm_acc", "FGSM robust accuracy", ACCURACY_UNIT, "adversarial", "fgsm_eps", "FGSM ε", "L∞"),
+        Row("fgsm_acc", "FGSM robust accuracy", ACCURACY_UNIT, "adversarial", "fgsm_eps", "FGSM ε", "L∞",
+            symbol="FGSM ε"),
     ), "backend.evaluate.fgsm:fgsm_rows", logits_only=True, stacked="backend.evaluate.stacked:_rows_fgsm"),
     Metric("deepfool_linf", "DeepFool L∞", (
         Row("deepfool_linf_acc", "DeepFool L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
-            "DeepFool ε", "L∞"),
+            "DeepFool ε", "L∞", symbol="DeepFool L∞ ε"),
         Row("deepfool_linf_median", "DeepFool L∞ median perturbation", "L∞ distance (pixel units)", "adversarial"),
     ), "backend.evaluate.deepfool:deepfool_linf_rows",
        stacked="backend.evaluate.stacked:_rows_deepfool_linf"),
     Metric("deepfool_l2", "DeepFool L2", (
         Row("deepfool_l2_acc", "DeepFool L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
-            "DeepFool ε", "L2"),
+            "DeepFool ε", "L2", symbol="DeepFool L2 ε"),
         Row("deepfool_l2_median", "DeepFool L2 median perturbation", "L2 distance (pixel units)", "adversarial"),
     ), "backend.evaluate.deepfool:deepfool_l2_rows",
        stacked="backend.evaluate.stacked:_rows_deepfool_l2"),
     Metric("noise", "Gaussian noise", (
-        Row("noise_acc", "Accuracy under Gaussian noise", ACCURACY_UNIT, "noise", "noise_sigma", "Gaussian noise σ"),
+        Row("noise_acc", "Accuracy under Gaussian noise", ACCURACY_UNIT, "noise", "noise_sigma", "Gaussian noise σ",
+            symbol="noise σ"),
     ), "backend.evaluate.noise:noise_rows", logits_only=True, stacked="backend.evaluate.stacked:_rows_noise"),
     Metric("weight_norm", "Weight norm", (
         Row("weight_norm", "Weight norm Σ‖W‖_F + ‖b‖₂", "Σ‖W‖_F + ‖b‖₂", "weights"),

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -36,6 +37,10 @@ MAX_STACK = 64  # models per stacked group on CUDA
 REPORT_EVERY = 20  # steps between progress reports
 PAD = 4  # random-crop padding (pixels)
 EVAL_BATCH = 2000
+
+# on_epoch(model index in the seeds list, epoch (1-based), mean training loss, training accuracy) after every
+# epoch of every model: what the store's training curves record
+EpochFn = Callable[[int, int, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -253,7 +258,7 @@ def _stack_size(n_models: int, layer_sizes: tuple[int, ...], batch: int, device:
 
 def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device: torch.device,
                  progress: ProgressFn | None, step_offset: int, total_steps: int, first_model: int,
-                 n_models: int) -> list[TrainedModel]:
+                 n_models: int, on_epoch: EpochFn | None = None) -> list[TrainedModel]:
     t0 = time.perf_counter()
     info = data.info
     sizes = (math.prod(info.in_shape), *config.widths, info.num_classes)
@@ -300,11 +305,17 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
             if step % REPORT_EVERY == 0 or s == steps_per_epoch - 1:
                 now = time.perf_counter()
                 seen = min((s + 1) * config.batch_size, n)
+                which = "" if n_models == 1 else (f"model {first_model + 1} of {n_models} · " if k == 1 else
+                                                  f"models {first_model + 1}-{first_model + k} of {n_models} · ")
                 report(progress, "train", step_offset + step, total_steps,
-                       f"models {first_model + 1}-{first_model + k} of {n_models}, epoch {epoch + 1}/{config.epochs}",
+                       f"{which}epoch {epoch + 1}/{config.epochs}",
                        loss=float(ce.detach().mean()), acc=float(correct.sum() / (k * seen)),
                        samples_per_s=window_samples / max(now - window_t, 1e-9), model=first_model)
                 window_t, window_samples = now, 0
+        if on_epoch is not None:
+            losses, accs = (loss_sum / n).tolist(), (correct / n).tolist()
+            for j in range(k):
+                on_epoch(first_model + j, epoch + 1, float(losses[j]), float(accs[j]))
 
     with torch.no_grad():
         test_correct = torch.zeros(k, device=device)
@@ -329,8 +340,9 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
 
 def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.device | None = None,
                  progress: ProgressFn | None = None, data: TrainData | None = None,
-                 stack: int | None = None) -> list[TrainedModel]:
-    """Train one model per seed. `data` defaults to the config's dataset; `stack` overrides K (tests)."""
+                 stack: int | None = None, on_epoch: EpochFn | None = None) -> list[TrainedModel]:
+    """Train one model per seed. `data` defaults to the config's dataset; `stack` overrides K (tests);
+    `on_epoch` receives every model's loss and accuracy after each epoch (see EpochFn)."""
     config.validate()
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -357,5 +369,5 @@ def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.d
     results: list[TrainedModel] = []
     for g, group in enumerate(groups):
         results += _train_group(config, group, data, device, progress, g * steps_per_model, total_steps,
-                                g * k, len(seeds))
+                                g * k, len(seeds), on_epoch)
     return results

@@ -157,10 +157,36 @@ _CARRIED = (
     "AND json_array_length(parents) = 1)",
 )
 
+_RATES_AND_CURVES = (
+    """CREATE TABLE work_rates (
+        phase TEXT NOT NULL,             -- train | merge | evaluate (backend/estimate.py's work units)
+        arch TEXT NOT NULL,              -- layer sizes, e.g. 784-256-128-10
+        device TEXT NOT NULL,            -- cpu | cuda
+        threads INTEGER NOT NULL,        -- torch threads of the worker
+        units DOUBLE NOT NULL,           -- work done, in the phase's units
+        seconds DOUBLE NOT NULL,         -- wall time it took
+        job_id BIGINT,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE train_curves (
+        model_key TEXT NOT NULL,         -- the trained model's key (its row exists once training ends)
+        zoo_id BIGINT,
+        seed BIGINT,
+        job_id BIGINT,
+        epoch INTEGER NOT NULL,          -- 1-based
+        loss DOUBLE NOT NULL,            -- mean training loss over the epoch (without the penalty)
+        acc DOUBLE NOT NULL,             -- training accuracy over the epoch (augmented batches)
+        created_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE INDEX train_curves_key_idx ON train_curves (model_key)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "zoos, models, trees, merges, eval_configs, evaluations, jobs, experiments", _TABLES_V1),
     Migration(2, "interpolation curves and barriers (curves, curve_configs)", _CURVES),
     Migration(3, "models.carried: nodes carried up unchanged in odd-count trees", _CARRIED),
+    Migration(4, "work_rates (measured time per unit of work) and train_curves (loss/accuracy per epoch)",
+              _RATES_AND_CURVES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -21,7 +21,7 @@ st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwis
 trees = reads.trees()
 zoos = reads.zoos()
 if trees.empty and zoos.empty:
-    st.info("Nothing to compare yet: start the demo preset on Home (about three minutes), or train a zoo and "
+    st.info("Nothing to compare yet: start the demo preset on Home (its time estimate is shown there), or train a zoo and "
             "build a merge.")
     st.page_link("pages/home.py", label="Go to Home", icon=":material/home:")
     st.stop()

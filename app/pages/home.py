@@ -5,9 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
-from app.ui.widgets import start_job
-from backend.estimate import describe
-from backend.experiment import PRESETS
+from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, start_job
+from backend.experiment import PRESETS, trees_text
 from backend.jobs.spec import ExperimentSpec
 
 st.title("Hierarchical Re-Basin Lab")
@@ -19,23 +18,30 @@ st.markdown(
     "in a local store and appear on **Compare** and **Tree view**."
 )
 
-c = reads.counts()
-cols = st.columns(5)
-for col, (label, key) in zip(cols, [("Zoos", "zoos"), ("Models", "models"), ("Trees", "trees"),
-                                     ("Evaluation rows", "evaluations"), ("Running jobs", "running_jobs")],
-                             strict=True):
-    col.metric(label, int(c.get(key, 0)), border=True)
+
+
+@st.fragment(run_every=3.0 if reads.counts().get("running_jobs", 0) else None)
+def _counters() -> None:
+    """The store's counts; refreshed every few seconds while a job runs."""
+    c = reads.counts()
+    cols = st.columns(5)
+    for col, (label, key) in zip(cols, [("Zoos", "zoos"), ("Models", "models"), ("Trees", "trees"),
+                                         ("Evaluation rows", "evaluations"), ("Running jobs", "running_jobs")],
+                                 strict=True):
+        col.metric(label, int(c.get(key, 0)), border=True)
+
+
+_counters()
 
 st.subheader("Start with a preset")
 details = {name: reads.preset_estimate_detail(name, plan.dataset) for name, plan in PRESETS.items()}
 calibrated = all(d["calibrated"] for d in details.values())
+sources = sorted({d["source"] for d in details.values()})
 h1, h2 = st.columns([5, 1.2], vertical_alignment="center")
 h1.caption("A preset trains a plain zoo plus L1- and L2-regularised reference zoos, builds hierarchical "
            "trees, MergeMany and naive averages over the same leaves, evaluates every model with one "
-           "protocol and writes a report. "
-           + ("Estimates use rates timed on this machine (expect ±50 %)." if calibrated else
-              "Estimates use default rates from a 2-core reference machine until you calibrate this one "
-              "(a few seconds of timing; expect ±50 % either way)."))
+           "protocol and writes a report. Estimates are a figure and a range, "
+           + "; ".join(ESTIMATE_SOURCES[s] for s in sources) + ". Every job refines them as it runs.")
 if h2.button("Calibrate" if not calibrated else "Recalibrate", key="calibrate", icon=":material/speed:",
              help="Time a few training steps, forward passes and one assignment problem per preset "
                   "architecture here; estimates then use these rates (also: python -m backend experiment "
@@ -53,9 +59,11 @@ for name, plan in PRESETS.items():
         left.markdown(f"**{name}** — {plan.note}")
         status = reads.dataset_status(plan.dataset)
         left.caption(f"{plan.dataset} ({DATASET_HELP[status]}) · widths {'-'.join(map(str, plan.widths))} · "
-                     f"{plan.epochs} epoch(s) · {plan.n_trained} models trained · trees {list(plan.trees)}")
-        mid.metric("Estimated time here" if details[name]["calibrated"] else "Estimated time (default rates)",
-                   describe(details[name]["seconds"]), label_visibility="visible")
+                     f"{plan.epochs} epoch(s) · {plan.n_trained} models trained · {trees_text(plan.trees)} leaves")
+        label = {"measured": "Estimated time here (measured)", "partly measured": "Estimated time here",
+                 "calibrated": "Estimated time here (calibrated)"}.get(details[name]["source"],
+                                                                      "Estimated time (default rates)")
+        mid.metric(label, estimate_text(details[name]), label_visibility="visible")
         if right.button(f"Start {name}", key=f"start-{name}", type="primary" if name == "demo" else "secondary",
                         disabled=status == "missing", width="stretch"):
             with st.container():

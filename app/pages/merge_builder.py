@@ -100,11 +100,16 @@ pairing_mode = st.radio(OPTIONS["pairing"].label, ["as listed", "random (seeded)
                         horizontal=True, key="pairing_mode")
 pairing: str | list = {"as listed": "as_listed", "random (seeded)": "random"}.get(pairing_mode, "as_listed")
 if pairing_mode == "custom pairs":
+    n_leaves = max(len(leaf_ids), 2)
+    default = "\n".join(", ".join("-".join(map(str, group)) for group in level)
+                        for level in plan_tree(n_leaves, "as_listed"))  # valid for this leaf count
     text = st.text_area("One level per line; pairs as 'a-b' separated by commas; a lone index is carried up. "
-                        "Indices count the previous level's nodes from 0.", value="0-1, 2-3\n0-1", key="pairs")
+                        "Indices count the previous level's nodes from 0.", value=default, key=f"pairs-{n_leaves}")
     try:
         pairing = parse_pairing(text)
+        plan_tree(n_leaves, pairing)
     except ValueError as err:
+        st.error(md(f"Custom pairs: {err}"))  # next to the field it is about
         problems.append(f"Custom pairs: {err}")
 
 plan = None

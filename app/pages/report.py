@@ -13,7 +13,6 @@ import streamlit as st
 from app.ui import reads, widgets
 from app.ui.text import md
 from backend.data import DATASETS
-from backend.estimate import describe
 from backend.experiment import PRESETS
 from store.paths import home_dir
 
@@ -60,26 +59,25 @@ def _report_bytes(experiment_id: int, fmt: str) -> bytes:
 
 def start_form() -> None:
     """Preset picker with honest estimates, dataset picker (only what this machine can load), start."""
-    with st.form("start-experiment"):
+    with st.container(border=True):  # no st.form: the estimate follows the preset and dataset as they change
         usable = [d for d in DATASETS if reads.dataset_status(d) != "missing"]
         if not usable:
             st.error("No dataset is available: install Debian's dataset-fashion-mnist or go online for CIFAR-10.")
-            st.form_submit_button("Start experiment", disabled=True)
+            st.button("Start experiment", disabled=True, key="report-start")
             return
         preset = st.radio("Preset", list(PRESETS), horizontal=True, key="report_preset",
                           help="Bigger presets give tighter confidence intervals.")
         default = PRESETS[preset].dataset if PRESETS[preset].dataset in usable else usable[0]
-        dataset = st.selectbox("Dataset", usable, index=usable.index(default), key="report_dataset",
+        dataset = st.selectbox("Dataset", usable, index=usable.index(default), key=f"report_dataset_{preset}",
                                format_func=lambda d: f"{DATASET_TITLES[d]} ({reads.dataset_status(d)})")
-        submitted = st.form_submit_button("Start experiment", type="primary")
-    plan = PRESETS[preset]
-    try:
-        est = reads.preset_estimate_detail(preset, dataset)
-        rates = "rates measured here" if est["calibrated"] else "default rates; calibrate on Home"
-        st.caption(f"**{preset}**: {plan.note}. {plan.n_trained} models to train; estimate "
-                   f"{describe(est['seconds'])} ({rates}; ±50 %).")
-    except Exception as err:  # noqa: BLE001 - an estimate must never break the page
-        st.caption(f"**{preset}**: {plan.note}. (No estimate: {err})")
+        plan = PRESETS[preset]
+        try:
+            est = reads.preset_estimate_detail(preset, dataset)
+            st.caption(f"**{preset}**: {plan.note}. {plan.n_trained} models to train; estimate "
+                       f"{widgets.estimate_text(est)}, {widgets.ESTIMATE_SOURCES[est['source']]}.")
+        except Exception as err:  # noqa: BLE001 - an estimate must never break the page
+            st.caption(f"**{preset}**: {plan.note}. (No estimate: {err})")
+        submitted = st.button("Start experiment", type="primary", key="report-start")
     if submitted:
         from backend.jobs.spec import ExperimentSpec
 
@@ -150,6 +148,9 @@ if experiments.empty:
     start_form()
 else:
     labels = {int(r.id): f"#{r.id} · {r.name} · {r.status}" for r in experiments.itertuples()}
+    wanted = st.query_params.get("experiment")  # from Runs: "Report of experiment #N"
+    if wanted and wanted.isdigit() and int(wanted) in labels and "report_experiment" not in st.session_state:
+        st.session_state["report_experiment"] = int(wanted)
     chosen = st.selectbox("Experiment", list(labels), format_func=labels.get, key="report_experiment")
     row = experiments[experiments["id"] == chosen].iloc[0]
     if row["status"] != "done":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.curves import curve_chart
 from app.ui.text import md
 from app.ui.widgets import SELECTED_MODELS, download_buttons, parse_ints, start_job
 from backend.data import DATASETS
@@ -65,11 +66,16 @@ if models.empty:
     st.info("No models yet. Train a zoo above, or start the demo preset on Home.")
     st.stop()
 
-f1, f2, f3 = st.columns(3)
+LEVELS = {0: "0 · unmerged"}
+f1, f2, f3, f4 = st.columns(4)
 zoo_names = dict(zip(zoos["id"].astype(int), zoos["name"], strict=True))
-zoo_pick = f1.multiselect("Zoo", list(zoo_names), format_func=lambda z: f"#{z} {zoo_names[z]}")
-kind_pick = f2.multiselect("Kind", sorted(models["kind"].dropna().unique()))
-dataset_pick = f3.multiselect("Dataset", sorted(models["dataset"].dropna().unique()))
+wanted = [int(z) for z in st.query_params.get("zoos", "").split(",") if z.strip().isdigit()]  # from Runs
+if wanted and "zoo-filter" not in st.session_state:
+    st.session_state["zoo-filter"] = [z for z in wanted if z in zoo_names]
+zoo_pick = f1.multiselect("Zoo", list(zoo_names), format_func=lambda z: f"#{z} {zoo_names[z]}", key="zoo-filter")
+kind_pick = f2.multiselect("Kind", sorted(models["kind"].dropna().unique()), key="zoo-kind")
+dataset_pick = f3.multiselect("Dataset", sorted(models["dataset"].dropna().unique()), key="zoo-dataset")
+evaluated_pick = f4.selectbox("Evaluated", ("all models", "evaluated", "not evaluated"), key="zoo-evaluated")
 view = models
 if zoo_pick:
     view = view[view["zoo_id"].isin(zoo_pick)]
@@ -77,16 +83,39 @@ if kind_pick:
     view = view[view["kind"].isin(kind_pick)]
 if dataset_pick:
     view = view[view["dataset"].isin(dataset_pick)]
+if evaluated_pick != "all models":
+    view = view[view["accuracy"].notna() == (evaluated_pick == "evaluated")]
 view = view.reset_index(drop=True)
+labels = reads.eval_labels()
+view["evaluated_with"] = [labels.get(k, str(k)[:8]) if isinstance(k, str) and k else "not evaluated"
+                          for k in view["eval_key"]]
 
-st.caption("Select rows (click the boxes on the left) to hand them to the Merge builder.")
+st.caption(f"{len(view)} of {len(models)} models. Select rows (the boxes on the left) to hand them to the "
+           "Merge builder and to plot their training curves.")
 event = st.dataframe(
-    view, key="models_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+    view, key="models_table", on_select="rerun", selection_mode="multi-row", hide_index=True, placeholder="–",
     column_order=["model_id", "kind", "zoo_name", "zoo_kind", "dataset", "widths", "level", "accuracy",
-                  "train_acc", "epochs", "optimizer", "lr", "reg", "reg_strength", "seed", "tree_id"],
-    column_config={"accuracy": st.column_config.NumberColumn("test acc", format="%.4f"),
-                   "train_acc": st.column_config.NumberColumn("train acc", format="%.4f"),
-                   "model_id": st.column_config.NumberColumn("id", format="%d")})
+                  "evaluated_with", "train_acc", "epochs", "optimizer", "lr", "reg", "reg_strength", "seed",
+                  "tree_id"],
+    column_config={"model_id": st.column_config.NumberColumn("model", format="#%d"),
+                   "kind": st.column_config.TextColumn("kind"),
+                   "zoo_name": st.column_config.TextColumn("zoo"),
+                   "zoo_kind": st.column_config.TextColumn("zoo kind"),
+                   "dataset": st.column_config.TextColumn("dataset"),
+                   "widths": st.column_config.TextColumn("hidden widths"),
+                   "level": st.column_config.NumberColumn("merge level"),
+                   "accuracy": st.column_config.NumberColumn("test accuracy", format="%.4f"),
+                   "evaluated_with": st.column_config.TextColumn(
+                       "evaluated with", help="the evaluation config the test accuracy comes from (key · test "
+                                              "images), or 'not evaluated'"),
+                   "train_acc": st.column_config.NumberColumn("train accuracy", format="%.4f"),
+                   "epochs": st.column_config.NumberColumn("epochs"),
+                   "optimizer": st.column_config.TextColumn("optimizer"),
+                   "lr": st.column_config.NumberColumn("learning rate", format="%.0e"),
+                   "reg": st.column_config.TextColumn("regularisation"),
+                   "reg_strength": st.column_config.NumberColumn("reg. strength", format="%.0e"),
+                   "seed": st.column_config.NumberColumn("seed", format="%d"),
+                   "tree_id": st.column_config.NumberColumn("tree", format="#%d")})
 rows = event.selection.rows if event is not None else []
 selected = [int(view.loc[r, "model_id"]) for r in rows if r < len(view)]
 if selected:
@@ -94,3 +123,21 @@ if selected:
     st.success(f"{len(selected)} model(s) selected: {selected}")
     st.page_link("pages/merge_builder.py", label="Merge the selected models", icon=":material/account_tree:")
 download_buttons(view, "models", key="models-dl")
+
+st.subheader("Training curves")
+if selected:
+    points, scope = reads.train_curves(model_ids=selected), "the selected models"
+elif zoo_pick:
+    points, scope = reads.train_curves(zoo_ids=zoo_pick), "the chosen zoos"
+else:
+    points, scope = reads.train_curves(zoo_ids=list(zoo_names)), "every zoo"
+if points.empty:
+    st.info(f"No training curves for {scope}: curves are recorded per epoch by training jobs "
+            "(models trained before this lab recorded them have none).")
+else:
+    st.caption(f"Loss and accuracy per epoch of {scope}, {points['model_key'].nunique()} models, grouped by "
+               "zoo kind: thin lines are models, the band spans each group's min..max, the thick line is its "
+               "mean, so a diverging seed stands out.")
+    c1, c2 = st.columns(2)
+    for col, metric in zip((c1, c2), ("loss", "acc"), strict=True):
+        col.vega_lite_chart(spec=curve_chart(points, metric), width="stretch")

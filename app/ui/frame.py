@@ -12,19 +12,28 @@ from store.paths import home_dir
 
 
 def sidebar_status() -> None:
-    """Counts of what the store holds and how many jobs run, plus where the store lives."""
+    """Counts of what the store holds and how many jobs run, plus where the store lives; refreshed every
+    few seconds while a job runs (a fragment: only the sidebar redraws)."""
+    try:
+        running = int(reads.counts().get("running_jobs", 0))
+    except (StoreBusy, duckdb.Error):
+        running = 0
     with st.sidebar:
-        st.markdown("**Lab store**")
-        try:
-            c = reads.counts()
-        except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
-            st.warning(f"Store status unavailable: {md(err)}")
-            return
-        st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
-                   f"{c.get('evaluations', 0)} evaluation rows")
-        running = int(c.get("running_jobs", 0))
-        if running:
-            st.info(f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
-        else:
-            st.caption("No job running")
-        st.caption(f"Home: `{home_dir()}`")
+        st.fragment(_status, run_every=3.0 if running else None)()
+
+
+def _status() -> None:
+    st.markdown("**Lab store**")
+    try:
+        c = reads.counts()
+    except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
+        st.warning(f"Store status unavailable: {md(err)}")
+        return
+    st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
+               f"{c.get('evaluations', 0)} evaluation rows")
+    running = int(c.get("running_jobs", 0))
+    if running:
+        st.page_link("pages/runs.py", label=f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
+    else:
+        st.caption("No job running")
+    st.caption(f"Home: `{home_dir()}`")

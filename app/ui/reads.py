@@ -87,13 +87,53 @@ def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple) -> pd.Dat
         return queries.level_points(members, eval_key, list(metrics))
 
 
-@st.cache_data(ttl=3600, show_spinner=False)
+@st.cache_data(ttl=FAST * 10, show_spinner=False)
 def _preset_estimate(home: str, preset: str, dataset: str, calibration_mtime: float) -> dict:
     from backend.estimate import estimate_breakdown
     from backend.experiment import plan_for
 
     est = estimate_breakdown(plan_for(preset, dataset), measure=False)
-    return {"seconds": float(est["total"]), "calibrated": bool(est["calibrated"])}
+    return {"seconds": float(est["total"]), "low": float(est["low"]), "high": float(est["high"]),
+            "source": est["source"], "calibrated": bool(est["calibrated"])}
+
+
+@st.cache_data(ttl=FAST * 10, show_spinner=False)
+def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | None:
+    import json
+
+    from backend.estimate import job_estimate
+
+    est = job_estimate(kind, json.loads(spec_json))
+    return None if est is None else {"seconds": float(est["total"]), "low": float(est["low"]),
+                                     "high": float(est["high"]), "source": est["source"]}
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _eval_labels(home: str) -> dict:
+    import json
+
+    from backend.runs import eval_label
+    from store import evaluations as store_evals
+
+    configs = store_evals.list_eval_configs()
+    return {k: eval_label(json.loads(c), k) for k, c in zip(configs["key"], configs["config"], strict=True)}
+
+
+@st.cache_data(ttl=FAST, show_spinner=False)
+def _train_curves(home: str, zoo_ids: tuple, model_ids: tuple) -> pd.DataFrame:
+    from store import train_curves
+
+    return train_curves.curves(zoo_ids=zoo_ids, model_ids=model_ids)
+
+
+def eval_labels() -> dict:
+    """eval_key -> 'a1b2c3d4 · 300 test images' for every registered evaluation config."""
+    return _eval_labels(_home())
+
+
+def train_curves(*, zoo_ids=(), model_ids=()) -> pd.DataFrame:
+    """Training-curve points (store/train_curves.py) of these zoos or models."""
+    return _train_curves(_home(), _ids(zoo_ids), _ids(model_ids))
 
 
 def counts() -> dict:
@@ -156,14 +196,23 @@ def _calibration_mtime() -> float:
 
 
 def preset_estimate_detail(preset: str, dataset: str) -> dict:
-    """{"seconds", "calibrated"} for a preset, never timing the machine during a render: a calibration
-    cached on disk when there is one, else backend.estimate.DEFAULT_RATES (see calibrate())."""
+    """{"seconds", "low", "high", "source", "calibrated"} for a preset (backend.estimate, the one source of
+    time estimates): rates jobs measured here, else a calibration cached on disk, else DEFAULT_RATES; never
+    times the machine during a render (see calibrate())."""
     return _preset_estimate(_home(), preset, dataset, _calibration_mtime())
 
 
 def preset_estimate(preset: str, dataset: str) -> float:
     """Seconds the preset should take here (see preset_estimate_detail)."""
     return preset_estimate_detail(preset, dataset)["seconds"]
+
+
+def job_estimate(job_id: int, kind: str, spec) -> dict | None:
+    """{"seconds", "low", "high", "source"} the job should take (None when it cannot be estimated)."""
+    import json
+
+    text = spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True)
+    return _job_estimate(_home(), int(job_id), kind, text)
 
 
 def calibrate(presets: dict, *, fresh: bool = False) -> None:

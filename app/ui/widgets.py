@@ -40,8 +40,21 @@ def start_job(spec, what: str) -> int | None:
     reads.clear()
     st.session_state[LAST_JOB] = job_id
     st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
-    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:")
+    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
+
+
+ESTIMATE_SOURCES = {"measured": "from rates jobs measured on this machine",
+                    "partly measured": "partly from rates jobs measured here, partly from the cost model",
+                    "calibrated": "from a calibration of this machine; no job measured here yet",
+                    "default": "from default rates of a 2-core reference machine; no job measured here yet"}
+
+
+def estimate_text(est: dict) -> str:
+    """'about 3 min (2–5 min)': backend.estimate's figure and range, the same words on every page."""
+    from backend.estimate import describe_range
+
+    return describe_range({"total": est["seconds"], "low": est["low"], "high": est["high"]})
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -90,16 +103,33 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
     columns = st.columns(2)
     for i, metric in enumerate(m for m in METRICS.values() if m.grid):
         row = next(r for r in metric.rows if r.curve)
-        texts[metric.grid] = (row.budget, columns[i % 2].text_input(
+        column = columns[i % 2]
+        texts[metric.grid] = (row.symbol or row.budget, column.text_input(
             f"{row.budget} grid ({row.param_unit})", grid_text(getattr(defaults, metric.grid)),
-            key=f"{key}-{metric.name}"))
+            key=f"{key}-{metric.name}"), column)
     o1, o2, o3 = st.columns(3)
     steps = o1.number_input("DeepFool steps", min_value=1, value=defaults.deepfool_steps, key=f"{key}-steps")
     points = o2.number_input("Local Lipschitz points", min_value=1, value=defaults.lipschitz_points,
                              key=f"{key}-lpoints")
     radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=defaults.lipschitz_radius,
                              format="%.3f", key=f"{key}-lradius")
-    grids = {grid: parse_floats(text, f"The {budget} grid") for grid, (budget, text) in texts.items()}
+    errors = []
+
+    def grid(text: str, what: str, column):
+        """Parse one grid; a bad one shows its error right under its field (all of them at once)."""
+        try:
+            return parse_floats(text, what)
+        except ValueError as err:
+            column.error(md(err))
+            errors.append(str(err))
+            return None
+
+    grids = {name: grid(text, f"The {budget} grid", column) for name, (budget, text, column) in texts.items()}
+    if not metrics:
+        c1.error("Choose at least one metric.")
+        errors.append("choose at least one metric")
+    if errors:
+        raise ValueError(f"{len(errors)} field(s) need fixing (see above): " + "; ".join(errors))
     return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None, **grids, deepfool_steps=int(steps),
                       lipschitz_points=int(points), lipschitz_radius=float(radius))
 

@@ -88,6 +88,7 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
+    from backend.evaluate.config import EvalConfig
     from backend.metrics import ALL_METRICS, METRICS
 
     group = parser.add_argument_group("evaluation")
@@ -95,14 +96,23 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
                        help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)})")
     group.add_argument("--subset", type=positive_int, default=None,
                        help="evaluate on the first N test samples (default: the whole test split)")
+    d = EvalConfig()
+
+    def grid(values) -> str:
+        return ",".join(f"{v:g}" for v in values)
+
     for metric in METRICS.values():  # one grid option per curve metric of the catalogue
         if metric.grid:
             row = next(r for r in metric.rows if r.curve)
             group.add_argument(f"--{metric.grid.replace('_', '-')}", type=float_list, default=None,
-                               help=f"comma list of {row.budget} ({row.param_unit})")
-    group.add_argument("--deepfool-steps", type=positive_int, default=None, help="DeepFool iterations")
-    group.add_argument("--lipschitz-points", type=positive_int, default=None, help="points for the local bound")
-    group.add_argument("--eval-batch-size", type=positive_int, default=None, help="evaluation batch size")
+                               help=f"comma list of {row.budget} ({row.param_unit}; default "
+                                    f"{grid(getattr(d, metric.grid))})")
+    group.add_argument("--deepfool-steps", type=positive_int, default=None,
+                       help=f"DeepFool iterations (default {d.deepfool_steps})")
+    group.add_argument("--lipschitz-points", type=positive_int, default=None,
+                       help=f"points for the local bound (default {d.lipschitz_points})")
+    group.add_argument("--eval-batch-size", type=positive_int, default=None,
+                       help=f"evaluation batch size (default {d.batch_size})")
 
 
 def eval_config_from_args(args: argparse.Namespace) -> dict:

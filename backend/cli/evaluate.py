@@ -32,13 +32,18 @@ def resolve_models(args: argparse.Namespace) -> list[int]:
 
 
 def summary(model_ids: list[int], eval_key: str) -> str:
-    """Accuracy (and the largest-eps FGSM accuracy, when measured) per model."""
+    """Per model: its merge level and method (kind: trained, hierarchical, merge_many, …), accuracy and the
+    largest-eps FGSM accuracy when measured."""
     from store import evaluations as store_evals
+    from store import models as store_models
 
     df = store_evals.evaluations(model_ids=model_ids, eval_key=eval_key)
     if df.empty:
         return "no evaluation rows"
     rows = df[df["metric"] == "accuracy"].set_index("model_id")[["value"]].rename(columns={"value": "accuracy"})
+    info = store_models.list_models(ids=list(model_ids)).set_index("id")
+    rows.insert(0, "method", info["kind"].reindex(rows.index))
+    rows.insert(0, "level", info["level"].reindex(rows.index))
     fgsm = df[df["metric"] == "fgsm_acc"]
     if not fgsm.empty:
         top = fgsm[fgsm["param"] == fgsm["param"].max()]

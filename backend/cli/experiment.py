@@ -36,7 +36,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def run(args) -> int:
     from backend.data import DatasetUnavailable, dataset_status
-    from backend.estimate import describe, estimate_breakdown
+    from backend.estimate import describe, describe_range, estimate_breakdown
     from backend.experiment import PRESETS, plan_for
     from backend.jobs.spec import ExperimentSpec
 
@@ -59,8 +59,8 @@ def run(args) -> int:
     except (ValueError, DatasetUnavailable) as e:
         return _fail(" ".join(str(e).split()))
     print(f"experiment {plan.preset} on {plan.dataset}: {plan.n_trained} models to train, "
-          f"{est['n_evaluated']} to evaluate; estimate {describe(est['total'])} on {est['device']} "
-          f"(train {describe(est['train'])}, merge {describe(est['merge'])}, evaluate {describe(est['evaluate'])})",
+          f"{est['n_evaluated']} to evaluate; estimate {describe_range(est)} on {est['device']}, {est['source']} "
+          f"rates (train {describe(est['train'])}, merge {describe(est['merge'])}, evaluate {describe(est['evaluate'])})",
           flush=True)
     if args.estimate:
         return 0

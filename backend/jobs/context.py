@@ -5,6 +5,12 @@ events into the job's overall progress, writes it to the store at most every `in
 always when the stage changes), and checks the job's cancel flag just as often, raising `Cancelled`
 when it is set. Steps carve the job into spans (`ctx.span(start, end)`) so per-model events map onto
 one 0..1 bar for the whole job.
+
+The bar never goes backwards: an event that maps below what the job already showed (a MergeMany round
+that starts over, a step that reports its start after its sub-steps) keeps the fraction where it was.
+Steps name where the job is with `ctx.section("model 3 of 12")` (nested sections join with " · "), so the
+job's message reads as the whole context ("stage 1 of 4 · training plain zoo · model 3 of 12 · epoch 2/5")
+rather than the innermost algorithm's raw line; an event's metrics go only to the echoed CLI line.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ class JobContext:
         self._span = (0.0, 1.0)
         self._last_write = float("-inf")
         self._last_check = float("-inf")
+        self._sections: list[str] = []
+        self.cache_hits = 0  # work items (models, trees, evaluations) found already stored
+        self.measured_seconds = 0.0  # wall time of the work the steps recorded as rates
 
     @classmethod
     def null(cls) -> JobContext:
@@ -47,8 +56,20 @@ class JobContext:
         lo, hi = self._span
         fraction = lo + (hi - lo) * min(max(event.fraction, 0.0), 1.0)
         metrics = " ".join(f"{k}={v:.4g}" for k, v in event.metrics.items())
-        message = " ".join(s for s in (event.message, metrics) if s)
-        self.update(fraction, event.stage, message, force=force)
+        self.update(fraction, event.stage, event.message, force=force, detail=metrics)
+
+    @contextmanager
+    def section(self, label: str) -> Iterator[None]:
+        """Name the part of the job that runs inside (e.g. "model 3 of 12"); sections nest."""
+        self._sections.append(label)
+        try:
+            yield
+        finally:
+            self._sections.pop()
+
+    def context_text(self, message: str = "") -> str:
+        """The open sections and `message`, joined with " · "."""
+        return " · ".join(s for s in (*self._sections, message) if s)
 
     def span(self, start: float, end: float) -> ProgressFn:
         """Make following events fill [start, end] of the job's bar; returns self.progress for chaining."""
@@ -77,16 +98,24 @@ class JobContext:
         finally:
             self._span = outer
 
-    def update(self, fraction: float, stage: str, message: str = "", *, force: bool = False) -> None:
-        """Record overall progress; writes at most every `interval` s unless the stage changed or forced."""
+    def update(self, fraction: float, stage: str, message: str = "", *, force: bool = False,
+               detail: str = "") -> None:
+        """Record overall progress; writes at most every `interval` s unless the stage changed or forced.
+
+        The fraction never decreases; `message` is prefixed with the open sections; `detail` (an event's
+        metrics) is echoed but not stored.
+        """
         now = self.clock()
         changed = stage != self.stage
+        fraction = max(float(fraction), self.fraction)
+        message = self.context_text(message)
         self.fraction, self.stage, self.message = fraction, stage, message
         if force or changed or now - self._last_write >= self.interval:
             self._write(now)
             if self.echo is not None and (force or changed or now - self._last_echo >= self.echo_interval):
                 self._last_echo = now
-                self.echo(f"[{fraction * 100:5.1f}%] {stage}: {message}".rstrip(": "))
+                line = " · ".join(s for s in (message, detail) if s)
+                self.echo(f"[{fraction * 100:5.1f}%] {stage}: {line}".rstrip(": "))
         self.check_cancel(force=force)
 
     def _write(self, now: float) -> None:

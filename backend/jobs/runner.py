@@ -86,6 +86,8 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         ctx.check_cancel(force=True)  # cancelled between submit and start
         spec = spec_from_dict(job["spec"])
         result = execute(spec, ctx)
+        if isinstance(result, dict):
+            result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
     except (Cancelled, KeyboardInterrupt):
         store_jobs.finish_job(job_id, "cancelled")
         return "cancelled"

@@ -12,6 +12,7 @@ ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its
 from __future__ import annotations
 
 import json
+import time
 
 import torch
 
@@ -31,6 +32,19 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
+def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: float) -> None:
+    """Record how long `units` of `phase` work took (store/rates.py), so estimates learn this machine's
+    speed; best effort: a failed write never fails the job."""
+    ctx.measured_seconds += seconds
+    try:
+        from store import rates as store_rates
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        store_rates.record_rate(phase, arch, device, torch.get_num_threads(), units, seconds, ctx.job_id)
+    except Exception:  # noqa: BLE001 - the rate is a planning aid; the job's own work matters more
+        pass
+
+
 def model_key(zoo_key: str, train_key: str, seed: int) -> str:
     """A trained model is named by its zoo, its training config and its seed."""
     return canonical_key({"zoo": zoo_key, "train": train_key, "seed": seed})
@@ -45,8 +59,12 @@ def train_chunk_size() -> int:
 
 
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
-    """Create (or find) the zoo and train only its missing models, saving each as soon as it exists."""
+    """Create (or find) the zoo and train only its missing models, saving each as soon as it exists.
+
+    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains."""
+    from backend.estimate import arch_key, layer_sizes, train_units
     from backend.train import seeds_for, train_models
+    from store import train_curves as store_train_curves
 
     spec.validate()
     config = spec.train_config()
@@ -59,27 +77,52 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
                    if store_models.find_model(model_key(zoo_key, train_key, s)) is None]
     chunk = train_chunk_size()
     done_before = spec.n_models - len(missing)
+    ctx.cache_hits += done_before
     with ctx.within() as sub:
         for start in range(0, len(missing), chunk):
             part = missing[start:start + chunk]
             ctx.check_cancel(force=True)
             lo = (done_before + start) / spec.n_models
-            trained = train_models(config, [s for _, s in part], progress=sub(lo, lo + len(part) / spec.n_models))
-            for (index, seed), model in zip(part, trained, strict=True):
+            keys = [model_key(zoo_key, train_key, s) for _, s in part]
+            for key in keys:
+                store_train_curves.start_curve(key)
+
+            def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
+                store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
+
+            first, last = part[0][0] + 1, part[-1][0] + 1
+            label = f"model {first} of {spec.n_models}" if len(part) == 1 else \
+                f"models {first}-{last} of {spec.n_models}"
+            t0 = time.perf_counter()
+            with ctx.section(label):
+                trained = train_models(config, [s for _, s in part], on_epoch=on_epoch,
+                                       progress=sub(lo, lo + len(part) / spec.n_models))
+            seconds = time.perf_counter() - t0
+            for (index, seed), model, key in zip(part, trained, keys, strict=True):
                 weights = store_weights.save_weights(model.params)  # the file first, then the row
                 store_models.add_model(
                     kind="trained", dataset=config.dataset, widths=list(config.widths),
-                    config=config.to_dict(), weights=weights, key=model_key(zoo_key, train_key, seed),
+                    config=config.to_dict(), weights=weights, key=key,
                     zoo_id=zoo_id, seed=seed, level=0, node_index=index, parents=(), seconds=model.seconds,
                     train_loss=model.train_loss, train_acc=model.train_acc)
+            sizes = layer_sizes(config.dataset, config.widths)
+            samples = config.train_subset or _train_split_size(config.dataset)
+            record_work(ctx, "train", arch_key(sizes), train_units(sizes, len(part), config.epochs, samples), seconds)
             stored = done_before + start + len(part)
             sub(0.0, 1.0)
-            ctx.progress(ProgressEvent("train", stored, spec.n_models, f"{stored}/{spec.n_models} models stored"),
+            ctx.progress(ProgressEvent("train", stored, spec.n_models, f"{stored} of {spec.n_models} models stored"),
                          force=True)
         if not missing:
             sub(0.0, 1.0)
-            ctx.progress(ProgressEvent("train", 1, 1, f"all {spec.n_models} models already stored"), force=True)
+            ctx.progress(ProgressEvent("train", 1, 1, f"all {spec.n_models} models already stored (cached)"),
+                         force=True)
     return zoo_id
+
+
+def _train_split_size(dataset: str) -> int:
+    from backend.estimate import _split_sizes
+
+    return _split_sizes(dataset)[0]
 
 
 def zoo_model_ids(zoo_id: int) -> list[int]:
@@ -133,22 +176,35 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
     check_compatible(leaves)
     leaf_ids = [int(r["id"]) for r in rows]
     dataset, widths = rows[0]["dataset"], list(_json(rows[0]["widths"]))
+    from backend.estimate import arch_key, layer_sizes, merge_units
+
     tree_ids = []
+    n_methods = len(spec.methods)
+    # each method gets a slice of the bar proportional to its nominal work (averaging: a sliver)
+    weights = [max(merge_units(m, len(leaf_ids), widths), 1e-3 * sum(w ** 3 for w in widths))
+               for m in spec.methods]
+    edges = [sum(weights[:i]) / sum(weights) for i in range(n_methods + 1)]
     with ctx.within() as sub:
         for i, method in enumerate(spec.methods):
-            progress = sub(i / len(spec.methods), (i + 1) / len(spec.methods))
+            progress = sub(edges[i], edges[i + 1])
             key = tree_key(spec, method)
             config = {**_tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
             tree_id = store_trees.create_tree(method, leaf_ids, config, key)
             tree_ids.append(tree_id)
-            if store_trees.get_tree(tree_id).get("root_model_id") is not None:
-                report(progress, method, 1, 1, f"tree {tree_id} already built")
-                continue
-            common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
-            root = _store_tree(spec, method, key, leaves, leaf_ids, common, progress)
-            store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
-            ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
+            with ctx.section(f"method {i + 1} of {n_methods}: {get_method(method).short}"):
+                if store_trees.get_tree(tree_id).get("root_model_id") is not None:
+                    ctx.cache_hits += 1
+                    report(progress, method, 1, 1, f"tree {tree_id} already built (cached)")
+                    continue
+                common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
+                t0 = time.perf_counter()
+                root = _store_tree(spec, method, key, leaves, leaf_ids, common, progress)
+                record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)),
+                            merge_units(method, len(leaf_ids), widths), time.perf_counter() - t0)
+                store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
+                ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
     return tree_ids
+
 
 
 def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
@@ -287,11 +343,15 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
                 raise ValueError(f"model {mid} does not exist")
             rows.append(row)
         todo = [r for r in rows if not store_evals.has_evaluation(int(r["id"]), eval_key)]
+    from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     test_sets = {}
+    ctx.cache_hits += len(rows) - len(todo)
     with ctx.within() as sub:
         for i, row in enumerate(todo):
             ctx.check_cancel(force=True)
+            t0 = time.perf_counter()
             dataset = row["dataset"]
             if dataset not in test_sets:  # one load per dataset, not per model
                 x, y = load_split(dataset, train=False)
@@ -300,10 +360,14 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
             x, y = test_sets[dataset]
             params = store_weights.load_weights(row["weights"])
             model = mlp_from_state_dict(params, in_shape=tuple(dataset_info(dataset).in_shape)).to(device)
-            results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
+            with ctx.section(f"model {i + 1} of {len(todo)}"):
+                results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
             store_evals.save_evaluations(int(row["id"]), eval_key,
                                          [(r.metric, r.param, float(r.value)) for r in results])
+            sizes = layer_sizes(dataset, _json(row["widths"]))
+            record_work(ctx, "evaluate", arch_key(sizes), eval_units(sizes, config, 1, _split_sizes(dataset)[1]),
+                        time.perf_counter() - t0)
         sub(0.0, 1.0)
-        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo)} evaluated, {len(rows) - len(todo)} cached"),
+        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo)} evaluated, {len(rows) - len(todo)} already evaluated (cached)"),
                      force=True)
     return len(todo)

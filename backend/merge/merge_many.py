@@ -177,7 +177,10 @@ def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None
         rounds = round_index + 1
         changed = False
         for step, i in enumerate(rng.permutation(n)):
-            report(progress, "merge_many", step, n, f"round {rounds}: aligning model {i}", round=rounds)
+            # rounds are open-ended: round r fills the next half of what is left, so the bar never restarts
+            left = 0.5 ** (rounds - 1)
+            report(progress, "merge_many", round((1 - left + left * 0.5 * step / n) * 1000), 1000,
+                   f"round {rounds} · model {step + 1} of {n}", round=rounds)
             others = {k: (total[k] - current[i][k]).div_(n - 1) if k in keys else v for k, v in current[i].items()}
             match = weight_matching(spec, others, current[i], max_iter=max_iter, seed=int(rng.integers(2**31)),
                                     device=device, terms=fixed.terms(int(i), total_perms))

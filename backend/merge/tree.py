@@ -142,7 +142,7 @@ def hierarchical_merge(
             if len(parents) == 1:
                 node = TreeNode(len(nodes), k, parents, dict(nodes[parents[0]].params), None, 0.0)
             else:
-                report(progress, "merge", done, total, f"level {k}: merging node {parents[1]} into {parents[0]}")
+                report(progress, "merge", done, total, f"level {k} · merge {done + 1} of {total}")
                 start = time.perf_counter()
                 a, b = nodes[parents[0]].params, nodes[parents[1]].params
                 pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter, matcher=matcher, repair=repair,

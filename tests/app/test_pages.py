@@ -142,10 +142,18 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
     ids = ", ".join(map(str, populated_store["leaf_ids"]))
     at.text_input(key="leaf_ids").set_value(ids).run()
     at.radio(key="pairing_mode").set_value("custom pairs").run()
-    at.text_area(key="pairs").set_value("0-1, 2-3\n0-1-2").run()
+    assert not at.error and at.text_area(key="pairs-4").value == "0-1, 2-3\n0-1"  # the default is valid
+    at.text_area(key="pairs-4").set_value("0-1, 2-3\n0-1-2").run()
     assert "joins more than two nodes" in _texts(at.error)
-    at.text_area(key="pairs").set_value("0-5, 2-3\n0-1").run()
+    at.text_area(key="pairs-4").set_value("0-5, 2-3\n0-1").run()
     assert "Tree:" in _texts(at.error) and at.button(key="start_merge").disabled
+    at.text_input(key="leaf_ids").set_value(ids.rsplit(",", 1)[0]).run()  # 3 leaves: a new valid default
+    assert not at.error and at.text_area(key="pairs-3").value == "0-1, 2\n0-1"
+    at.text_input(key="merge_eval-fgsm").set_value("0, x").run()
+    at.text_input(key="merge_eval-noise").set_value("-1").run()
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("The FGSM ε grid") for e in errors) and any(e.startswith("The noise σ grid") for e in errors)
+    assert at.button(key="start_merge").disabled
     assert _jobs()["kind"].tolist() == ["train", "merge"] and no_workers == []  # only the fixture's jobs
 
 
@@ -166,24 +174,49 @@ def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
     assert no_workers == [int(merges["id"].iloc[-1])]
 
 
-def test_runs_shows_progress_errors_links_and_cancels(populated_store, no_workers):
+def _select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:
+    """Select rows of an st.dataframe as a click on their boxes would."""
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return _ok(at.run())
+
+
+def test_runs_shows_live_progress_and_a_table_to_filter_select_and_cancel(populated_store, no_workers):
     from backend.jobs.queue import submit
     from backend.jobs.spec import EvaluateSpec
     from store import jobs
 
     job_id = submit(EvaluateSpec(model_ids=(populated_store["root_id"],), eval={"subset": 100}))
-    jobs.update_progress(job_id, 0.4, "fgsm", "model 2 of 5")
+    jobs.update_progress(job_id, 0.4, "fgsm", "model 2 of 5 · fgsm on 100 samples")
     at = _ok(_app("pages/runs.py"))
-    assert "DatasetUnavailable: cifar10 is not on disk" in _texts(at.error)
     progress = at.get("progress")
     assert len(progress) == 1 and progress[0].proto.value == 40
-    assert progress[0].proto.text == "40% · fgsm: model 2 of 5"
-    assert any(c.value.startswith("elapsed ") and "ETA" in c.value for c in at.caption)
+    assert progress[0].proto.text == "40% · model 2 of 5 · fgsm on 100 samples"
+    caption = next(c.value for c in at.caption if c.value.startswith("elapsed "))
+    assert "ETA" in caption and "estimated about" in caption  # the job's estimate, before it measured a pace
+
+    table = at.dataframe(key="runs-table").value
+    assert list(table["id"]) == [job_id, populated_store["failed_job"], populated_store["done_job"]]
+    assert {"kind", "name", "status", "dataset", "widths", "epochs", "methods", "eval_config", "started",
+            "duration", "cache_hits"} <= set(table.columns)
+    assert table.set_index("id").loc[populated_store["failed_job"], "dataset"] == "fashion_mnist"
+
+    at.multiselect(key="runs-status").set_value(["failed"]).run()
+    assert list(_ok(at).dataframe(key="runs-table").value["id"]) == [populated_store["failed_job"]]
+    at.multiselect(key="runs-status").set_value([]).run()
+    at.text_input(key="runs-search").set_value("hierarchical").run()
+    assert list(_ok(at).dataframe(key="runs-table").value["id"]) == [populated_store["done_job"]]
+    at.text_input(key="runs-search").set_value("").run()
+
+    at = _select_rows(at, "runs-table", [1, 2])  # the failed and the done job
+    assert "DatasetUnavailable: cifar10 is not on disk" in _texts(at.error)
     links = {link.proto.page: link.proto.query_string for link in at.get("page_link")}
     trees = [populated_store[k] for k in ("hier_tree", "mm_tree", "avg_tree")]
     assert links["compare"] == "trees=" + "%2C".join(map(str, trees))  # the done job links to its results
     assert links["tree_view"] == f"tree={trees[0]}"
-    at.button(key=f"cancel-{job_id}").click().run()
+    assert at.button(key="runs-cancel").disabled  # nothing active among them
+
+    at = _select_rows(at, "runs-table", [0])  # the running job
+    at.button(key="runs-cancel").click().run()
     _ok(at)
     assert jobs.get_job(job_id)["cancel_requested"]
 
@@ -266,3 +299,89 @@ def test_tree_view_colours_nodes_and_shows_parents(populated_store):
     assert "weight_norm = " in _ok(at).get("graphviz_chart")[0].proto.spec
     at.selectbox(key="tv_node").set_value(populated_store["leaf_ids"][0]).run()
     assert "none (a leaf)" in _texts(_ok(at).markdown)
+
+
+def _seconds_range(text: str) -> tuple[float, float]:
+    """'about 4 min (3–6 min)' -> (180, 360)."""
+    import re
+
+    m = re.search(r"\((<1|[\d.]+)–([\d.]+) (s|min|h|days)\)", text)
+    assert m, text
+    unit = {"s": 1, "min": 60, "h": 3600, "days": 86400}[m.group(3)]
+    low = 0.0 if m.group(1) == "<1" else float(m.group(1))
+    return low * unit, float(m.group(2)) * unit
+
+
+def test_home_estimate_holds_the_measured_time_of_the_last_run(lab_home):
+    """A demo run recorded its work rates as the steps do (per model, per tree, once per experiment);
+    Home's estimate range for demo then contains that run's measured wall time."""
+    import numpy as np
+    import torch
+
+    from backend import estimate
+    from backend.experiment import PRESETS
+    from store import rates
+
+    plan = PRESETS["demo"]
+    sizes = estimate.layer_sizes(plan.dataset, plan.widths)
+    arch, threads = estimate.arch_key(sizes), torch.get_num_threads()
+    rng = np.random.default_rng(0)
+    total = 0.0
+
+    def record(phase, units, seconds_per_unit):
+        nonlocal total
+        seconds = units * seconds_per_unit * rng.uniform(0.85, 1.15)  # a machine's jitter
+        rates.record_rate(phase, arch, "cpu", threads, units, seconds)
+        total += seconds
+
+    for _ in range(plan.n_trained):  # 16 models at 2.1e-10 s per training MAC: ~10 s each
+        record("train", estimate.train_units(sizes, 1, plan.epochs, 60000), 2.1e-10)
+    for _, n in plan.leaf_groups():
+        for method in ("hierarchical", "merge_many"):
+            record("merge", estimate.merge_units(method, n, plan.widths), 4e-9)
+    n_eval = plan.n_trained + sum((n - 1) + 2 for _, n in plan.leaf_groups())
+    for _ in range(n_eval):
+        record("evaluate", estimate.eval_units(sizes, plan.eval_config(), 1, 10000), 6e-11)
+    rates.record_rate("overhead", "experiment", "cpu", threads, 1.0, 9.0)
+    total += 9.0
+
+    at = _ok(_app())
+    metric = next(m for m in at.metric if m.label.startswith("Estimated time here (measured)"))
+    low, high = _seconds_range(metric.value)
+    assert low <= total <= high, (metric.value, total)
+    assert "from rates jobs measured on this machine" in _texts(at.caption)
+
+
+def test_zoo_table_filters_names_its_eval_config_and_plots_curves_with_bands(populated_store):
+    from store import train_curves
+
+    for zoo, seeds in (("tiny-plain", [0, 1, 2, 3]), ("tiny-l2", [10, 11])):
+        for seed in seeds:
+            for epoch in (1, 2, 3):
+                train_curves.add_point(f"model-{zoo}-{seed}", epoch, 2.0 / epoch + seed / 100, 0.3 * epoch,
+                                       zoo_id=populated_store["zoo_id" if zoo == "tiny-plain" else "l2_zoo_id"],
+                                       seed=seed)
+    at = _ok(_app("pages/zoo.py", query={"zoos": str(populated_store["zoo_id"])}))
+    table = at.dataframe(key="models_table").value
+    assert len(table) == 4 and set(table["zoo_id"]) == {populated_store["zoo_id"]}  # Runs' "Zoo #N models"
+    assert set(table["evaluated_with"]) == {populated_store["eval_key"][:8] + " · 200 test images"}
+    at.multiselect(key="zoo-filter").set_value([]).run()
+    at.selectbox(key="zoo-evaluated").set_value("not evaluated").run()
+    table = _ok(at).dataframe(key="models_table").value
+    assert list(table["model_id"]) == [populated_store["odd_id"]] and list(table["evaluated_with"]) == ["not evaluated"]
+    at.selectbox(key="zoo-evaluated").set_value("all models").run()
+    specs = [json.loads(c.proto.spec) for c in _ok(at).get("vega_lite_chart")]
+    assert [s["title"]["text"] for s in specs] == ["Training loss", "Training accuracy"]
+    bands = next(d for c in at.get("vega_lite_chart") for d in c.proto.datasets if d.name == "bands")
+    assert bands is not None  # one band per zoo kind (plain: 4 models, L2: 2)
+    assert "6 models, grouped by zoo kind" in _texts(at.caption)
+
+
+def test_report_start_form_estimate_follows_the_chosen_preset(no_workers):
+    at = _ok(_app("pages/report.py"))
+    at.radio(key="report_preset").set_value("demo").run()
+    demo = next(c.value for c in _ok(at).caption if c.value.startswith("**demo**"))
+    at.radio(key="report_preset").set_value("paper").run()
+    paper = next(c.value for c in _ok(at).caption if c.value.startswith("**paper**"))
+    assert "estimate about" in demo and "estimate about" in paper and demo.split("estimate")[1] != paper.split(
+        "estimate")[1]

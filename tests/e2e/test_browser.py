@@ -86,12 +86,16 @@ def _shot(page, name: str) -> None:
 
 
 def _wait_jobs_done(page, n_done: int, timeout_s: float) -> None:
+    """Wait until Runs says no job is running, then check (in the store the server uses) that n_done
+    jobs are done and none failed."""
+    from store import jobs
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        body = page.inner_text("body")
-        if page.get_by_text("failed", exact=True).count():
-            pytest.fail("a job failed:\n" + body[-3000:])
-        if page.get_by_text("done", exact=True).count() >= n_done and "0 active" in body:
+        failed = jobs.list_jobs(status="failed")
+        if not failed.empty:
+            pytest.fail("a job failed: " + str(failed["error"].iloc[0]) + "\n" + page.inner_text("body")[-3000:])
+        if page.get_by_text("No job is running.").count() and len(jobs.list_jobs(status="done")) >= n_done:
             return
         page.wait_for_timeout(2000)
     pytest.fail(f"jobs did not finish within {timeout_s} s:\n" + page.inner_text("body")[-3000:])
@@ -121,13 +125,19 @@ def test_first_user_path(server, chromium_path):
         _fill(page, "Zoo name", "e2e-zoo")
         _fill(page, "Hidden widths", "32, 16")
         _fill(page, "Train subset (0 = whole split)", "12000")
-        _fill(page, "Epochs", "2")
+        _fill(page, "Epochs", "3")
         _shot(page, "02-zoo-form")
         page.get_by_role("button", name="Train zoo").click()
         page.get_by_text("Started zoo 'e2e-zoo'").wait_for(timeout=30_000)
 
         page.goto(f"{server}/runs")
         _settle(page)
+        # follow the running job: its progress names the model and epoch, its live curves appear
+        page.get_by_text(re.compile(r"model \d of 4 · epoch \d/3")).first.wait_for(timeout=120_000)
+        page.get_by_text("Cancel", exact=True).first.wait_for()
+        page.wait_for_selector('[data-testid="stVerticalBlockBorderWrapper"] .vega-embed', timeout=120_000)
+        assert page.get_by_text(re.compile(r"No job is running")).count() == 0, "the curve must be live"
+        _shot(page, "03a-runs-live-curve")
         _wait_jobs_done(page, 1, 240)
         _shot(page, "03-runs-zoo-done")
 
@@ -152,7 +162,12 @@ def test_first_user_path(server, chromium_path):
         _wait_jobs_done(page, 2, 240)
         _shot(page, "05-runs-merge-done")
 
-        # 3. Compare, from the finished merge job's link
+        # 3. Compare, from the finished merge job's link (select its row in the run table first)
+        from store import jobs
+
+        merge_job = int(jobs.list_jobs()["id"].max())
+        page.goto(f"{server}/runs?jobs={merge_job}")
+        _settle(page)
         page.get_by_role("link", name="Compare results").first.click()
         _settle(page, 120_000)
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=60_000)

@@ -26,12 +26,22 @@ def test_writes_are_throttled_but_stage_changes_always_land():
         clock.now = i * 0.01
         report(ctx.progress, "train", i, 10)
     assert len(lines) == 1
+    ctx.span(0.9, 1.0)
     report(ctx.progress, "merge", 0, 4)  # new stage: written at once
     assert len(lines) == 2 and store_jobs.get_job(job)["stage"] == "merge"
     clock.now = 1.0
     report(ctx.progress, "merge", 2, 4, "half")
     row = store_jobs.get_job(job)
-    assert len(lines) == 3 and row["progress"] == pytest.approx(0.5) and row["message"] == "half"
+    assert len(lines) == 3 and row["progress"] == pytest.approx(0.95) and row["message"] == "half"
+
+
+def test_progress_never_goes_backwards_and_names_its_context():
+    ctx = JobContext(None)
+    with ctx.section("stage 1 of 4 · training plain zoo"), ctx.section("model 3 of 12"):
+        report(ctx.progress, "train", 6, 10, "epoch 2/5", loss=0.5)
+    assert ctx.message == "stage 1 of 4 · training plain zoo · model 3 of 12 · epoch 2/5"
+    report(ctx.progress, "train", 1, 10, "restarted")  # a round that starts over
+    assert ctx.fraction == pytest.approx(0.6) and ctx.message == "restarted"
 
 
 def test_spans_nest_and_restore():

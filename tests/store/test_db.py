@@ -17,7 +17,7 @@ from store.migrations import LATEST_VERSION, MIGRATIONS, current_version, migrat
 from store.paths import db_path
 
 TABLES = {"schema_version", "zoos", "models", "trees", "merges", "eval_configs", "evaluations", "jobs",
-          "experiments", "curves", "curve_configs"}
+          "experiments", "curves", "curve_configs", "work_rates", "train_curves"}
 
 
 def _tables(con) -> set[str]:

@@ -46,7 +46,7 @@ def test_catalogue_is_consistent():
         for row in metric.rows:
             assert row.title and row.unit and row.family in ("accuracy", "adversarial", "noise", "weights")
             if row.curve:
-                assert row.grid in fields and row.param
+                assert row.grid in fields and row.param and row.symbol
     assert set(metrics.GRIDS) <= fields
 
 
