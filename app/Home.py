@@ -10,7 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.ui.frame import sidebar_status
+from app.ui.frame import sidebar_status, store_busy
+from app.ui.text import md
+from store.db import StoreBusy, StoreError
 
 HERE = Path(__file__).parent
 
@@ -30,4 +32,9 @@ if (HERE / "pages" / "report.py").exists():  # written by the experiment/report 
 
 page = st.navigation(pages)
 sidebar_status()
-page.run()
+try:
+    page.run()
+except StoreBusy as err:  # another process held the store past the timeout: a notice, then a retry
+    store_busy(err)
+except StoreError as err:  # damaged store file or full disk: what to do, not a traceback
+    st.error(md(err))

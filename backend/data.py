@@ -22,10 +22,10 @@ import torch
 from safetensors.torch import load_file, save
 from torch import Tensor
 
+from backend.datasets import DATASETS, DatasetUnavailable  # noqa: F401 - re-exported
 from store.files import atomic_write_bytes
 from store.paths import data_dir
 
-DATASETS = ("cifar10", "fashion_mnist", "mnist")
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -67,10 +67,6 @@ _TORCHVISION_FILES = {
     "fashion_mnist": [f"FashionMNIST/raw/{f}" for f in _IDX_FILES],
     "mnist": [f"MNIST/raw/{f}" for f in _IDX_FILES],
 }
-
-
-class DatasetUnavailable(RuntimeError):
-    """The dataset is neither on this machine nor downloadable; the message says what to do."""
 
 
 def dataset_info(name: str) -> DatasetInfo:

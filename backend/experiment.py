@@ -64,7 +64,7 @@ class ExperimentPlan:
                 raise ValueError(f"a variant is a non-empty dict of {', '.join(ALIGNMENT_OPTIONS)}, got {variant}")
             check_options(variant)
         if self.connectivity is not None:
-            from backend.connectivity import ConnectivityConfig
+            from backend.connectivity_config import ConnectivityConfig
 
             ConnectivityConfig.from_dict(self.connectivity)
 

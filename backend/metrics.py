@@ -80,6 +80,7 @@ class Metric:
     version: int = 1
     logits_only: bool = False  # needs only the logits (so an ensemble can be evaluated with it)
     stacked: str | None = None  # "module:function" (stack, x, y, config) -> rows per model; None = model by model
+    default: bool = True  # part of the default protocol (EvalConfig's default metrics); False = opt-in
     description: str = ""
 
     def function(self) -> Callable:
@@ -131,6 +132,32 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
         Row("lipschitz_local_mean", "Local Lipschitz bound (mean over points)", _LIP_UNIT, "weights"),
         Row("lipschitz_local_std", "Local Lipschitz bound (std over points)", _LIP_UNIT, "weights", compared=False),
     ), "backend.evaluate.lipschitz:local_lipschitz_rows"),
+    # Strong attacks (upper bounds on robust accuracy) and certification (lower bounds): opt-in, on the DeepFool
+    # grids so each bracket lines up with DeepFool's curve (backend/evaluate/{pgd,apgd,strong,certify}.py).
+    Metric("pgd_linf", "PGD L∞", (
+        Row("pgd_linf_acc", "PGD L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps", "PGD ε",
+            "L∞", symbol="DeepFool L∞ ε"),
+    ), "backend.evaluate.suite:pgd_linf_rows", logits_only=True, default=False),
+    Metric("pgd_l2", "PGD L2", (
+        Row("pgd_l2_acc", "PGD L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps", "PGD ε", "L2",
+            symbol="DeepFool L2 ε"),
+    ), "backend.evaluate.suite:pgd_l2_rows", logits_only=True, default=False),
+    Metric("apgd_linf", "APGD L∞ (CE + DLR)", (
+        Row("apgd_linf_acc", "APGD L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
+            "APGD ε", "L∞", symbol="DeepFool L∞ ε"),
+    ), "backend.evaluate.suite:apgd_linf_rows", logits_only=True, default=False),
+    Metric("apgd_l2", "APGD L2 (CE + DLR)", (
+        Row("apgd_l2_acc", "APGD L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps", "APGD ε",
+            "L2", symbol="DeepFool L2 ε"),
+    ), "backend.evaluate.suite:apgd_l2_rows", logits_only=True, default=False),
+    Metric("certified_linf", "Certified L∞ (IBP/CROWN)", (
+        Row("certified_linf_acc", "Certified L∞ accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
+            "Certified ε", "L∞", symbol="DeepFool L∞ ε"),
+    ), "backend.evaluate.suite:certified_linf_rows", default=False),
+    Metric("certified_l2", "Certified L2 (Lipschitz)", (
+        Row("certified_l2_acc", "Certified L2 accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
+            "Certified ε", "L2", symbol="DeepFool L2 ε"),
+    ), "backend.evaluate.suite:certified_l2_rows", default=False),
 )}
 
 # Rows that are not evaluation metrics but are drawn and tabled like them: barriers of interpolation curves
@@ -142,13 +169,31 @@ CONNECTIVITY_ROWS = (
         source="connectivity"),
 )
 
-ALL_METRICS = tuple(METRICS)
-ROWS: dict[str, Row] = {r.name: r for m in METRICS.values() for r in m.rows} | {r.name: r for r in CONNECTIVITY_ROWS}
+# Warnings the suite adds when a bound bracket does not hold (backend.evaluate.suite.sanity_rows), per ε.
+SANITY_ROWS = tuple(
+    Row(f"sanity_{check}_{p}", f"{what} ({norm})", "excess (share of samples)", "adversarial", source="sanity")
+    for check, what in (("strong_above_weak", "Strong attack weaker than FGSM/DeepFool"),
+                        ("certified_above_attacked", "Certified above attacked accuracy"))
+    for p, norm in (("linf", "L∞"), ("l2", "L2")))
+
+ALL_METRICS = tuple(name for name, m in METRICS.items() if m.default)  # the default protocol
+KNOWN_METRICS = tuple(METRICS)  # every metric an EvalConfig may ask for
+ROWS: dict[str, Row] = ({r.name: r for m in METRICS.values() for r in m.rows}
+                        | {r.name: r for r in (*CONNECTIVITY_ROWS, *SANITY_ROWS)})
 ROW_METRIC: dict[str, str] = {r.name: m.name for m in METRICS.values() for r in m.rows}  # row -> its metric
-CURVE_ROWS = tuple(name for name, r in ROWS.items() if r.curve)
+CURVE_ROWS = tuple(name for name, r in ROWS.items() if r.curve)  # default and opt-in metrics alike
 SCALAR_ROWS = tuple(name for name, r in ROWS.items()  # evaluation scalars drawn per level
                     if not r.curve and r.compared and r.source == "evaluation")
 GRIDS = tuple(dict.fromkeys(m.grid for m in METRICS.values() if m.grid))  # EvalConfig grid fields
+
+
+def grid_rows() -> dict[str, Row]:
+    """Each EvalConfig parameter grid once, with the first curve row that uses it (for its labels)."""
+    out: dict[str, Row] = {}
+    for row in ROWS.values():
+        if row.curve and row.grid not in out:
+            out[row.grid] = row
+    return out
 
 
 def title(row: str) -> str:

@@ -116,7 +116,7 @@ def _tree_suffixes(tree_ids: set[int]) -> dict[int, str]:
 
 
 LEAVES = "unmerged leaves"  # the level-0 nodes of every selected tree, drawn once as one group
-MEMBER_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group"]
+MEMBER_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group", "zoo_id"]
 
 
 def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False) -> pd.DataFrame:
@@ -156,7 +156,8 @@ def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False)
     if zoo_ids:
         members = store_reads.zoo_members(zoo_ids)
         parts.append(pd.DataFrame({
-            "model_id": members["model_id"].astype(int), "tree_id": pd.NA, "method": "zoo", "level": 0,
+            "model_id": members["model_id"].astype(int), "tree_id": pd.NA, "zoo_id": members["zoo_id"].astype(int),
+            "method": "zoo", "level": 0,
             "kind": members["kind"], "zoo_kind": members["zoo_kind"],
             "group": members["zoo_kind"].map(lambda k: ZOO_GROUPS.get(k, k)),
         }))
@@ -165,6 +166,7 @@ def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False)
         return pd.DataFrame(columns=MEMBER_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
     out["tree_id"] = out["tree_id"].astype("Int64")
+    out["zoo_id"] = out["zoo_id"].astype("Int64")
     out["level"] = out["level"].astype(int)
     return out
 
@@ -205,6 +207,52 @@ def eval_keys(members: pd.DataFrame) -> pd.DataFrame:
     if members.empty:
         return pd.DataFrame(columns=["eval_key", "n_models", "n_rows"])
     return store_reads.eval_key_counts(sorted(set(members["model_id"].astype(int))))
+
+
+def _grid_text(values) -> str:
+    values = [float(v) for v in values or []]
+    if not values:
+        return "none"
+    return f"{values[0]:g}…{values[-1]:g} ({len(values)})" if len(values) > 2 else ", ".join(f"{v:g}" for v in values)
+
+
+def eval_config_label(config: dict | None, n_models: int | None = None, when=None) -> str:
+    """A human name for an evaluation config: test subset, grids, attack settings, how many models, when."""
+    if not config:
+        return "unregistered config" + (f" · {n_models} models" if n_models is not None else "")
+    subset = config.get("subset")
+    parts = [f"test subset {subset}" if subset else "whole test split",
+             f"FGSM ε {_grid_text(config.get('fgsm_eps'))}",
+             f"DeepFool {config.get('deepfool_steps')} steps, L2 ε {_grid_text(config.get('deepfool_l2_eps'))}",
+             f"noise σ {_grid_text(config.get('noise_sigma'))}"]
+    metrics = config.get("metrics")
+    if metrics is not None and len(metrics) < 8:
+        parts.append("metrics " + ", ".join(metrics))
+    if n_models is not None:
+        parts.append(f"{n_models} models")
+    if when is not None and not pd.isna(when):
+        parts.append(pd.Timestamp(when).strftime("%Y-%m-%d %H:%M"))
+    return " · ".join(parts)
+
+
+def eval_config_labels(keys_frame: pd.DataFrame) -> dict[str, str]:
+    """eval_key -> human label (with its model count from `keys_frame`: eval_key, n_models)."""
+    if keys_frame.empty:
+        return {}
+    rows = store_reads.eval_config_rows(keys_frame["eval_key"].tolist())
+    info = {k: (_json(c, None), t) for k, c, t in zip(rows["key"], rows["config"], rows["first_at"], strict=True)}
+    return {k: eval_config_label(*info.get(k, (None, None))[:1], int(n), info.get(k, (None, None))[1])
+            for k, n in zip(keys_frame["eval_key"], keys_frame["n_models"], strict=True)}
+
+
+def eval_coverage(members: pd.DataFrame) -> pd.DataFrame:
+    """Which evaluation configs each selected tree / zoo has results in: source ("tree 3" / "zoo 2"),
+    eval_key, n_models (of that source's members, carried nodes excluded)."""
+    if members.empty:
+        return pd.DataFrame(columns=["source", "eval_key", "n_models"])
+    source = [f"zoo {int(z)}" if m == "zoo" else f"tree {int(t)}"
+              for m, t, z in zip(members["method"], members["tree_id"], members["zoo_id"], strict=True)]
+    return store_reads.eval_key_coverage(members.assign(source=source))
 
 
 SUMMARY_KEYS = ["group", "method", "zoo_kind", "level"]

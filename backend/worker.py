@@ -14,7 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m backend.worker JOB_ID", file=sys.stderr)
         return 2
+    from backend.jobs.queue import reap
     from backend.jobs.runner import run_job
+
+    try:
+        reap()  # jobs of workers that died (and their temp files) are cleaned up before this one runs
+    except Exception as err:  # noqa: BLE001 - housekeeping for others never stops this job
+        print(f"reap failed: {err}", flush=True)
 
     # progress lines go to <home>/logs/JOB_ID.log: one every 5 s (and on stage changes) is plenty
     status = run_job(int(argv[0]), echo=lambda line: print(line, flush=True), echo_interval=5.0)

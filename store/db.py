@@ -43,6 +43,38 @@ class StoreBusy(RuntimeError):
     """The store stayed locked by another process for longer than the timeout."""
 
 
+class StoreError(RuntimeError):
+    """The store file cannot be used as it is (damaged, or its disk is full); the message says what to do."""
+
+
+class StoreDamaged(StoreError):
+    """lab.duckdb is not a readable DuckDB database (truncated, overwritten, checksum mismatch)."""
+
+
+class StoreFull(StoreError):
+    """A write to the store failed for lack of disk space; the transaction was not committed."""
+
+
+_DAMAGE_MARKERS = ("Corrupt database", "checksum", "not a valid DuckDB database", "database file is corrupt",
+                   "Serialization Error", "INTERNAL Error")
+_FULL_MARKERS = ("No space left on device", "Disk quota exceeded", "ENOSPC")
+
+
+def _translate(err: Exception, path: Path) -> StoreError | None:
+    """DuckDB's error as one readable sentence when the cause is the file or its disk, else None."""
+    text = str(err)
+    first = " ".join(text.split())[:200]
+    if any(marker in text for marker in _FULL_MARKERS):
+        return StoreFull(f"The disk holding the lab store ({path}) is full; nothing was committed. "
+                         f"Free some space and run the command again.")
+    if any(marker in text for marker in _DAMAGE_MARKERS):
+        return StoreDamaged(
+            f"The lab store file {path} is damaged and cannot be read ({first}). Move it aside "
+            f"(mv '{path}' '{path}.damaged'): the next start creates an empty store, and the weights files in "
+            f"{path.parent / 'weights'} are kept.")
+    return None
+
+
 @dataclass
 class _Open:
     path: Path
@@ -53,6 +85,7 @@ class _Open:
 _local = threading.local()  # .open: _Open | None — the connection this thread holds, if any
 _migrated: set[str] = set()  # db paths this process has already migrated
 _migrate_guard = threading.Lock()
+_swept: set[str] = set()  # db paths whose home this process has swept for orphaned temp files
 _base: duckdb.DuckDBPyConnection | None = None  # this process's in-memory instance
 _base_pid = 0
 _base_guard = threading.Lock()
@@ -80,7 +113,7 @@ def _timeout_from_env() -> float:
 
 def _busy(path: Path, timeout: float, why: str) -> StoreBusy:
     return StoreBusy(
-        f"The lab store ({path}) is busy: {why} for more than {timeout:.0f} s. "
+        f"The lab store ({path}) is busy: {why} for more than {timeout:g} s. "
         "Wait for the running step to finish and try again; if it persists, look for a stuck process "
         "that has the store open."
     )
@@ -117,6 +150,9 @@ def _attach(path: Path, deadline: float, timeout: float) -> tuple[duckdb.DuckDBP
         except duckdb.Error as err:
             if not _is_duckdb_lock_error(err):
                 cursor.close()
+                translated = _translate(err, path)
+                if translated is not None:
+                    raise translated from None
                 raise
             if time.monotonic() >= deadline:
                 cursor.close()
@@ -161,6 +197,20 @@ def _ensure_migrated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         _migrated.add(key)
 
 
+def _sweep_once(path: Path) -> None:
+    """At the first store open in a process: remove temp files that killed writers left behind."""
+    key = str(path)
+    if key in _swept:
+        return
+    _swept.add(key)
+    from store.files import sweep_store_orphans
+
+    try:
+        sweep_store_orphans()
+    except OSError:  # a sweep is housekeeping: it never stops the store from opening
+        pass
+
+
 @contextmanager
 def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """Yield a DuckDB connection held under the store lock; always closes it and releases the lock.
@@ -173,6 +223,7 @@ def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
     if current is not None and current.path == path:
         yield current.con  # nested: the outer connect() owns lock, commit and close
         return
+    _sweep_once(path)
     timeout = _timeout_from_env() if timeout is None else float(timeout)
     deadline = time.monotonic() + timeout
     lock = FileLock(str(lock_path()))
@@ -187,6 +238,11 @@ def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
         try:
             _ensure_migrated(con, path)
             yield con
+        except duckdb.Error as err:
+            translated = _translate(err, path)
+            if translated is not None:
+                raise translated from None
+            raise
         finally:
             _local.open = previous
             if state.tx_depth:  # left open by an exception (or by hand): discard it

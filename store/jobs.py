@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from store.db import connect, fetch_df, transaction, utc_now
-from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none
+from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none, loads
 
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
@@ -51,7 +51,14 @@ def find_active_job(key: str) -> int | None:
 def get_job(job_id: int) -> dict[str, Any] | None:
     """The job row with `spec` and `result` decoded, or None."""
     with connect() as con:
-        return fetch_dict(con, "SELECT * FROM jobs WHERE id = ?", [check_id(job_id, "job_id")], _JSON)
+        row = fetch_dict(con, "SELECT * FROM jobs WHERE id = ?", [check_id(job_id, "job_id")])
+    if row is not None:
+        for name in _JSON:  # a damaged JSON field stays text (the runner fails that job with one line)
+            try:
+                row[name] = loads(row[name])
+            except ValueError:
+                pass
+    return row
 
 
 def list_jobs(*, status: str | tuple[str, ...] | None = None, limit: int = 200) -> pd.DataFrame:
@@ -67,8 +74,8 @@ def list_jobs(*, status: str | tuple[str, ...] | None = None, limit: int = 200) 
         return fetch_df(con, f"SELECT * FROM jobs{where} ORDER BY id DESC LIMIT {limit}", params)
 
 
-def _update(sql: str, params: list[Any], job_id: int) -> list[tuple]:
-    with transaction() as con:
+def _update(sql: str, params: list[Any], job_id: int, timeout: float | None = None) -> list[tuple]:
+    with connect(timeout=timeout) as con, transaction(con):
         rows = con.execute(sql, params).fetchall()
         if not rows and con.execute("SELECT 1 FROM jobs WHERE id = ?", [job_id]).fetchone() is None:
             raise ValueError(f"There is no job {job_id}.")
@@ -88,12 +95,14 @@ def start_job(job_id: int, pid: int) -> bool:
     return bool(rows)
 
 
-def update_progress(job_id: int, progress: float, stage: str = "", message: str = "") -> None:
-    """Progress in [0, 1] (clamped), the current stage and a line for the user; also the heartbeat."""
+def update_progress(job_id: int, progress: float, stage: str = "", message: str = "", *,
+                    timeout: float | None = None) -> None:
+    """Progress in [0, 1] (clamped), the current stage and a line for the user; also the heartbeat.
+    `timeout`: how long to wait for a busy store (StoreBusy after it; None: the store's default)."""
     jid = check_id(job_id, "job_id")
     fraction = min(1.0, max(0.0, finite_or_none(progress, "progress") or 0.0))
     _update("UPDATE jobs SET progress = ?, stage = ?, message = ?, heartbeat = ? WHERE id = ? RETURNING id",
-            [fraction, str(stage), str(message), utc_now(), jid], jid)
+            [fraction, str(stage), str(message), utc_now(), jid], jid, timeout)
 
 
 def finish_job(job_id: int, status: str, *, error: str | None = None, result: Any = None) -> None:
@@ -101,11 +110,20 @@ def finish_job(job_id: int, status: str, *, error: str | None = None, result: An
     jid = check_id(job_id, "job_id")
     check_choice(status, FINAL_STATUSES, "A finished job's status")
     result_text = None if result is None else dumps(result)
-    _update(
-        "UPDATE jobs SET status = ?, error = ?, result = ?, finished_at = ?, "
-        "progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END WHERE id = ? RETURNING id",
-        [status, error, result_text, utc_now(), status, jid], jid,
-    )
+    with transaction() as con:
+        _update(
+            "UPDATE jobs SET status = ?, error = ?, result = ?, finished_at = ?, "
+            "progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END WHERE id = ? RETURNING id",
+            [status, error, result_text, utc_now(), status, jid], jid,
+        )
+        if status != "done":
+            _close_experiments(con, jid, status)
+
+
+def _close_experiments(con, job_id: int, status: str) -> None:
+    """An experiment run by a job that failed or was cancelled is closed with it (never left 'running')."""
+    con.execute("UPDATE experiments SET status = ? WHERE job_id = ? AND status IN ('queued', 'running')",
+                [status, job_id])
 
 
 def request_cancel(job_id: int) -> None:
@@ -119,10 +137,11 @@ def request_cancel(job_id: int) -> None:
         if rows[0][0] == "queued":
             con.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?, error = 'cancelled before it "
                         "started' WHERE id = ?", [now, jid])
+            _close_experiments(con, jid, "cancelled")
 
 
-def cancel_requested(job_id: int) -> bool:
-    with connect() as con:
+def cancel_requested(job_id: int, *, timeout: float | None = None) -> bool:
+    with connect(timeout=timeout) as con:
         row = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [check_id(job_id, "job_id")]).fetchone()
     if row is None:
         raise ValueError(f"There is no job {job_id}.")
@@ -156,6 +175,7 @@ def fail_dead_jobs(is_alive: Callable[[int], bool], stale_seconds: float = 60) -
                 params.append(stale_cutoff)
             if con.execute(sql + " RETURNING id", params).fetchall():
                 failed.append(int(job_id))
+                _close_experiments(con, int(job_id), "failed")
     return failed
 
 

@@ -64,6 +64,25 @@ def eval_key_counts(model_ids: Iterable[int]) -> pd.DataFrame:
             "ORDER BY n_models DESC, n_rows DESC, eval_key", [_ids(model_ids, "Each model id")])
 
 
+def eval_key_coverage(members: pd.DataFrame) -> pd.DataFrame:
+    """Per selected source (a `source` label per member: a tree or a zoo) and evaluation config: how many
+    of its models have results. Columns: source, eval_key, n_models."""
+    rel = _member_relation(members, ["source"])
+    return _fetch_with_members(rel,
+        "SELECT m.source, e.eval_key, count(DISTINCT m.model_id) AS n_models FROM _members m "
+        "JOIN (SELECT DISTINCT model_id, eval_key FROM evaluations) e ON e.model_id = m.model_id "
+        "GROUP BY ALL ORDER BY m.source, n_models DESC, e.eval_key", [])
+
+
+def eval_config_rows(keys: Iterable[str]) -> pd.DataFrame:
+    """Stored configs (key, config JSON text) and when their first result was written (first_at)."""
+    with connect() as con:
+        return fetch_df(con,
+            "SELECT c.key, c.config, (SELECT min(created_at) FROM evaluations e WHERE e.eval_key = c.key) "
+            "AS first_at FROM eval_configs c WHERE c.key IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY c.key",
+            [[check_key(k) for k in keys]])
+
+
 def _member_relation(members: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     if "model_id" not in members.columns:
         raise ValueError("A members frame needs a model_id column.")

@@ -48,6 +48,10 @@ def build_awkward_store() -> dict:
     (b,) = steps.build_merges(MergeSpec(model_ids=tuple(leaves[2:6])), ctx)
     (c,) = steps.build_merges(MergeSpec(model_ids=(leaves[0], leaves[1], leaves[4])), ctx)
     (d,) = steps.build_merges(MergeSpec(model_ids=tuple(leaves[:4]), pairing=[[(0, 2), (1, 3)], [(0, 1)]]), ctx)
+    from backend.evaluate.config import EvalConfig
+
+    evaluations.register_eval_config(EVAL_KEY, EvalConfig(subset=64, fgsm_eps=FGSM).to_dict())
+    evaluations.register_eval_config(OTHER_KEY, EvalConfig(subset=32, metrics=("accuracy",)).to_dict())
     rng = np.random.default_rng(7)
     all_models = models.list_models()
     for mid in all_models["id"].astype(int):

@@ -55,16 +55,46 @@ if keys.empty:
 
 wanted = st.query_params.get("eval")
 key_list = keys["eval_key"].tolist()
-n_models = dict(zip(keys["eval_key"], keys["n_models"].astype(int), strict=True))
-o1, o2 = st.columns([4, 1], vertical_alignment="bottom")
-if len(key_list) > 1:
-    eval_key = o1.selectbox("Evaluation config (results of different configs are never mixed)", key_list,
-                            index=key_list.index(wanted) if wanted in key_list else 0, key="cmp_eval",
-                            format_func=lambda k: f"{k} · {n_models[k]} models")
-else:
-    eval_key = key_list[0]
-    o1.caption(f"Evaluation config `{eval_key}` · {n_models[eval_key]} models")
+labels = reads.selection_eval_labels(tree_ids, zoo_ids)
+if wanted and wanted not in key_list:
+    st.warning(f"The link asked for evaluation config `{wanted}`, but none of the selected trees or zoos has "
+               "results in it; showing the config with the most models instead.")
+if st.session_state.get("cmp_eval") not in key_list:
+    st.session_state["cmp_eval"] = wanted if wanted in key_list else key_list[0]
+o1, o2, o3 = st.columns([5, 1, 1], vertical_alignment="bottom")
+eval_key = o1.selectbox("Evaluation config (results of different configs are never mixed)", key_list,
+                        key="cmp_eval", format_func=lambda k: labels.get(k, k),
+                        help="Test subset, attack grids and settings, how many of the selected models have "
+                             "results in it, and when it was first run.")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
+zero = o3.toggle("Include 0", value=False, key="cmp_zero", help="Start every y-axis at zero.")
+st.query_params.update({"trees": ",".join(map(str, tree_ids)), "zoos": ",".join(map(str, zoo_ids)),
+                        "eval": eval_key})
+
+
+def _switch_config(key: str) -> None:
+    st.session_state["cmp_eval"] = key
+
+
+coverage = reads.coverage(tree_ids, zoo_ids)
+sources = [f"tree {t}" for t in tree_ids] + [f"zoo {z}" for z in zoo_ids]
+for source in sources:
+    rows = coverage[coverage["source"] == source]
+    counts = dict(zip(rows["eval_key"], rows["n_models"].astype(int), strict=True))
+    here, best = counts.get(eval_key, 0), max(counts.values(), default=0)
+    if here and here >= best:
+        continue
+    name = f"Tree #{source.split()[1]}" if source.startswith("tree") else f"Zoo #{source.split()[1]}"
+    if not counts:
+        st.warning(f"{name} has no evaluation results yet, so it is missing from every chart; evaluate it "
+                   "(Merge builder or `python -m backend evaluate`) or wait for its job on Runs.")
+        continue
+    other = max(counts, key=lambda k: (counts[k], k != eval_key))
+    what = ("has no results in this evaluation config, so it is missing from every chart" if not here else
+            f"has results for only {here} of its models in this evaluation config")
+    w1, w2 = st.columns([5, 1], vertical_alignment="center")
+    w1.warning(f"{name} {what}. It has results for {best} models in: {labels.get(other, other)}.")
+    w2.button("Show that config", key=f"cmp-switch-{source}", on_click=_switch_config, args=(other,))
 
 summary = reads.summary(tree_ids, zoo_ids, eval_key)
 present = set(summary["metric"])
@@ -84,9 +114,9 @@ def _grid(metrics: list[str]) -> None:
     cols = st.columns(2)
     for i, metric in enumerate(shown):
         if metric in SCALARS:
-            chart = charts.level_chart(summary, _points(), metric, log=log)
+            chart = charts.level_chart(summary, _points(), metric, log=log, zero=zero)
         else:
-            chart = charts.curve_chart(summary, metric, log=log)
+            chart = charts.curve_chart(summary, metric, log=log, zero=zero)
         cols[i % 2].vega_lite_chart(spec=chart, width="stretch")
 
 
@@ -113,7 +143,7 @@ with tabs["Merge methods"]:
         else:
             m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
-            st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log), width="stretch")
+            st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log, zero=zero), width="stretch")
 with tabs["Barriers"]:
     if tabs["Barriers"].open:
         b_summary, b_points, curve_key = reads.barrier_levels(tree_ids)

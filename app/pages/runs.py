@@ -15,6 +15,7 @@ from backend.jobs import queue
 from backend.jobs.runner import log_path
 from store import jobs as store_jobs
 from store import train_curves as store_curves
+from store.db import StoreBusy
 
 ACTIVE = ("queued", "running")
 BADGE_COLOR = {"queued": "gray", "running": "blue", "done": "green", "failed": "red", "cancelled": "orange"}
@@ -71,8 +72,12 @@ def _active_card(job) -> None:
 
 
 def _draw_active() -> None:
-    queue.reap()  # a worker that died leaves a running row; mark it failed before drawing
-    active = store_jobs.list_jobs(status=ACTIVE, limit=50)
+    try:
+        queue.reap()  # a worker that died leaves a running row; mark it failed before drawing
+        active = store_jobs.list_jobs(status=ACTIVE, limit=50)
+    except StoreBusy as err:  # polled again in POLL_SECONDS
+        st.warning(f"Store busy, retrying… ({md(err)})", icon=":material/hourglass_top:")
+        return
     if active.empty:
         st.caption("No job is running.")
         if st.session_state.get("runs_polling"):
@@ -216,11 +221,17 @@ def _draw_table() -> None:
     _selected_actions(selected)
 
 
-polling = st.session_state.get("runs_polling", False) or bool(
-    store_jobs.list_jobs(status=ACTIVE, limit=1).shape[0])
+try:
+    active_now = bool(store_jobs.list_jobs(status=ACTIVE, limit=1).shape[0])
+except StoreBusy:  # the fragment below says so and polls until the store answers
+    active_now = True
+polling = st.session_state.get("runs_polling", False) or active_now
 st.session_state["runs_polling"] = polling
 if st.session_state.get(LAST_JOB):
     st.page_link("pages/runs.py", label=f"Your last started job: #{st.session_state[LAST_JOB]}",
                  query_params={"jobs": str(st.session_state[LAST_JOB])}, icon=":material/arrow_forward:")
 st.fragment(_draw_active, run_every=POLL_SECONDS if polling else None)()
-_draw_table()
+try:
+    _draw_table()
+except StoreBusy:  # the active-jobs fragment above already says so and polls
+    pass

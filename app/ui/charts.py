@@ -44,8 +44,10 @@ def _legend(title: str, symbol: str = "stroke") -> dict:
             "labelLimit": 220, "symbolType": symbol}
 
 
-def _scale(log: bool) -> dict:
-    return {"type": "log" if log else "linear", "zero": False}
+def _scale(log: bool, zero: bool = False) -> dict:
+    """y scale: fitted to the data (naive averaging at chance must not squash 0.80–0.88 into the top tenth);
+    `zero` starts it at 0 instead (never on a log scale)."""
+    return {"type": "log" if log else "linear", "zero": bool(zero) and not log}
 
 
 def _colors(order: list[str]) -> dict:
@@ -98,7 +100,7 @@ def empty_chart(message: str) -> dict:
             "mark": {"type": "text", "size": 14, "color": "gray"}, "encoding": {"text": {"field": "text"}}}
 
 
-def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
+def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """One scalar metric per merge level: a dot per model, mean ± 1 std per group, dashed = reference zoos."""
     title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
@@ -122,25 +124,25 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
             datasets["points"] = _data(pts, ["group", "level", "model_id", "value"])
             layers.append({"data": {"name": "points"}, "mark": {"type": "circle", "size": 22, "opacity": 0.45},
                            "encoding": {"x": x, "xOffset": offset, "color": color,
-                                        "y": {"field": "value", "type": "quantitative", "scale": _scale(log),
+                                        "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero),
                                               "title": y_title},
                                         "tooltip": [{"field": "group"}, {"field": "level"}, {"field": "model_id"},
                                                     {"field": "value", "format": ".4g"}]}})
         layers += [
             {"data": {"name": "merged"}, "mark": {"type": "rule", "strokeWidth": 2},
              "encoding": {"x": x, "xOffset": offset, "color": color,
-                          "y": {"field": "lo", "type": "quantitative", "scale": _scale(log), "title": y_title},
+                          "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                           "y2": {"field": "hi"}}},
             {"data": {"name": "merged"}, "mark": {"type": "point", "shape": "diamond", "size": 80, "filled": True,
                                                   "opacity": 1},
              "encoding": {"x": x, "xOffset": offset, "color": color, "tooltip": stats_tip,
-                          "y": {"field": "mean", "type": "quantitative", "scale": _scale(log), "title": y_title}}},
+                          "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero), "title": y_title}}},
         ]
     if not zoos.empty:
         datasets["zoos"] = _data(zoos, ["group", "level", "mean", "std", "n"])
         layers.append({"data": {"name": "zoos"}, "mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2},
                        "encoding": {"color": color, "tooltip": stats_tip,
-                                    "y": {"field": "mean", "type": "quantitative", "scale": _scale(log),
+                                    "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                           "title": y_title}}})
     return _chart(f"{title} per merge level", "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean",
                   layers, datasets)
@@ -151,7 +153,7 @@ def _series(rows: pd.DataFrame) -> list[str]:
             for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
 
 
-def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
+def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
     title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
@@ -163,11 +165,11 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False) -> dic
     x = {"field": "param", "type": "quantitative", "title": x_title}
     y_title = f"{title} · {metrics.unit(metric)}"
     band = {"mark": {"type": "area", "opacity": 0.12},
-            "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "scale": _scale(log), "title": y_title},
+            "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                          "y2": {"field": "hi"},
                          "fill": {"field": "band", "type": "nominal", "scale": _colors(order), "legend": None}}}
     line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
-            "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative", "scale": _scale(log),
+            "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                        "title": y_title},
                          "color": {"field": "series", "type": "nominal", "scale": _colors(order),
                                    "legend": _legend("Group · merge level")},
@@ -188,7 +190,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False) -> dic
     return spec
 
 
-def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dict:
+def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """Final models of each method over the same leaves (tree root, MergeMany, average) vs the leaves."""
     title = metrics.title(metric)
     rows = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
@@ -205,7 +207,7 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False) -> dic
     y_title = f"{title} · {metrics.unit(metric)}"
     layers = [
         {"mark": {"type": "circle", "size": 45, "opacity": 0.7},
-         "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "scale": _scale(log), "title": y_title},
+         "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                       "color": {"field": "what", "type": "nominal", "scale": _colors(order), "legend": None},
                       "tooltip": [{"field": "what", "title": "model"}, {"field": "model_id"},
                                   {"field": "value", "format": ".4g"}]}},

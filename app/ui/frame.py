@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.text import md
-from store.db import StoreBusy
+from store.db import StoreBusy, StoreError
 from store.paths import home_dir
 
 
@@ -16,7 +16,7 @@ def sidebar_status() -> None:
     few seconds while a job runs (a fragment: only the sidebar redraws)."""
     try:
         running = int(reads.counts().get("running_jobs", 0))
-    except (StoreBusy, duckdb.Error):
+    except (StoreBusy, StoreError, duckdb.Error):
         running = 0
     with st.sidebar:
         st.fragment(_status, run_every=3.0 if running else None)()
@@ -26,7 +26,7 @@ def _status() -> None:
     st.markdown("**Lab store**")
     try:
         c = reads.counts()
-    except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
+    except (StoreBusy, StoreError, duckdb.Error) as err:  # the pages still render without the status
         st.warning(f"Store status unavailable: {md(err)}")
         return
     st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "
@@ -37,3 +37,19 @@ def _status() -> None:
     else:
         st.caption("No job running")
     st.caption(f"Home: `{home_dir()}`")
+
+
+BUSY_RETRY_S = 3.0
+
+
+def store_busy(err: Exception) -> None:
+    """A page that found the store locked past the timeout: say so and try again, never an exception box."""
+    st.warning(f"Store busy, retrying in {BUSY_RETRY_S:.0f} s… ({md(err)})", icon=":material/hourglass_top:")
+
+    def retry() -> None:
+        if st.session_state.get("_store_busy_waited"):
+            st.session_state["_store_busy_waited"] = False
+            st.rerun(scope="app")
+        st.session_state["_store_busy_waited"] = True
+
+    st.fragment(retry, run_every=BUSY_RETRY_S)()

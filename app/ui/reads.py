@@ -87,6 +87,19 @@ def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple) -> pd.Dat
         return queries.level_points(members, eval_key, list(metrics))
 
 
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _selection_eval_labels(home: str, tree_ids: tuple, zoo_ids: tuple) -> dict:
+    with db.connect():
+        keys = queries.eval_keys(queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
+        return queries.eval_config_labels(keys)
+
+
+@st.cache_data(ttl=SLOW, show_spinner=False)
+def _coverage(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
+    with db.connect():
+        return queries.eval_coverage(queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
+
+
 @st.cache_data(ttl=FAST * 10, show_spinner=False)
 def _preset_estimate(home: str, preset: str, dataset: str, calibration_mtime: float) -> dict:
     from backend.estimate import estimate_breakdown
@@ -103,7 +116,11 @@ def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | N
 
     from backend.estimate import job_estimate
 
-    est = job_estimate(kind, json.loads(spec_json))
+    try:
+        spec = json.loads(spec_json)
+    except json.JSONDecodeError:  # a damaged spec has no estimate (Runs shows it as unreadable)
+        return None
+    est = job_estimate(kind, spec)
     return None if est is None else {"seconds": float(est["total"]), "low": float(est["low"]),
                                      "high": float(est["high"]), "source": est["source"]}
 
@@ -177,6 +194,16 @@ def members(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
 def eval_keys(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
     """Evaluation configs the selection has results for (eval_key, n_models, n_rows), most models first."""
     return _eval_keys(_home(), _ids(tree_ids), _ids(zoo_ids))
+
+
+def selection_eval_labels(tree_ids=(), zoo_ids=()) -> dict:
+    """eval_key -> human label (subset, grids, attack settings, models with results, when) for the selection."""
+    return _selection_eval_labels(_home(), _ids(tree_ids), _ids(zoo_ids))
+
+
+def coverage(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
+    """queries.eval_coverage of the selection: source ("tree 3" / "zoo 2"), eval_key, n_models."""
+    return _coverage(_home(), _ids(tree_ids), _ids(zoo_ids))
 
 
 def summary(tree_ids, zoo_ids, eval_key: str) -> pd.DataFrame:

@@ -90,7 +90,7 @@ def grid_text(values) -> str:
 def eval_config_inputs(key: str, *, subset_default: int = 1000):
     """Widgets for an EvalConfig; returns the config, or raises ValueError with what is wrong."""
     from backend.evaluate.config import EvalConfig
-    from backend.metrics import ALL_METRICS, METRICS
+    from backend.metrics import ALL_METRICS, METRICS, ROW_METRIC, grid_rows
 
     c1, c2 = st.columns(2)
     metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics",
@@ -101,12 +101,11 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
     defaults = EvalConfig()
     texts = {}  # one text box per curve metric's grid (catalogue order, two per row); parsed after all widgets
     columns = st.columns(2)
-    for i, metric in enumerate(m for m in METRICS.values() if m.grid):
-        row = next(r for r in metric.rows if r.curve)
+    for i, (name, row) in enumerate(grid_rows().items()):
         column = columns[i % 2]
-        texts[metric.grid] = (row.symbol or row.budget, column.text_input(
-            f"{row.budget} grid ({row.param_unit})", grid_text(getattr(defaults, metric.grid)),
-            key=f"{key}-{metric.name}"), column)
+        texts[name] = (row.symbol or row.budget, column.text_input(
+            f"{row.budget} grid ({row.param_unit})", grid_text(getattr(defaults, name)),
+            key=f"{key}-{ROW_METRIC[row.name]}"), column)
     o1, o2, o3 = st.columns(3)
     steps = o1.number_input("DeepFool steps", min_value=1, value=defaults.deepfool_steps, key=f"{key}-steps")
     points = o2.number_input("Local Lipschitz points", min_value=1, value=defaults.lipschitz_points,

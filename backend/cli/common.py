@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backend.jobs.runner import run_job
-
 
 class UsageError(Exception):
     """Raised instead of argparse's sys.exit so main() can return the code (and --help returns 0)."""
@@ -33,15 +31,15 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors the user can act on: printed as one line, never as a traceback."""
     errors: list[type[BaseException]] = [ValueError, OSError]
     try:
-        from backend.data import DatasetUnavailable
+        from backend.datasets import DatasetUnavailable
 
         errors.append(DatasetUnavailable)
     except ImportError:
         pass
     try:
-        from store.db import StoreBusy
+        from store.db import StoreBusy, StoreError
 
-        errors.append(StoreBusy)
+        errors += [StoreBusy, StoreError]
     except ImportError:
         pass
     return tuple(errors)
@@ -88,12 +86,13 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import EvalConfig
-    from backend.metrics import ALL_METRICS, METRICS
+    from backend.evaluate.config import CERTIFY_METHODS, STRONG_METRICS, EvalConfig
+    from backend.metrics import ALL_METRICS, grid_rows
 
     group = parser.add_argument_group("evaluation")
     group.add_argument("--metrics", type=name_list, default=None,
-                       help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)})")
+                       help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)}; optional strong "
+                            f"attacks and certification, on the DeepFool grids: {','.join(STRONG_METRICS)})")
     group.add_argument("--subset", type=positive_int, default=None,
                        help="evaluate on the first N test samples (default: the whole test split)")
     d = EvalConfig()
@@ -101,18 +100,23 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     def grid(values) -> str:
         return ",".join(f"{v:g}" for v in values)
 
-    for metric in METRICS.values():  # one grid option per curve metric of the catalogue
-        if metric.grid:
-            row = next(r for r in metric.rows if r.curve)
-            group.add_argument(f"--{metric.grid.replace('_', '-')}", type=float_list, default=None,
-                               help=f"comma list of {row.budget} ({row.param_unit}; default "
-                                    f"{grid(getattr(d, metric.grid))})")
+    for name, row in grid_rows().items():  # one option per parameter grid of the catalogue's curves
+        group.add_argument(f"--{name.replace('_', '-')}", type=float_list, default=None,
+                           help=f"comma list of {row.budget} ({row.param_unit}; default {grid(getattr(d, name))})")
     group.add_argument("--deepfool-steps", type=positive_int, default=None,
                        help=f"DeepFool iterations (default {d.deepfool_steps})")
     group.add_argument("--lipschitz-points", type=positive_int, default=None,
                        help=f"points for the local bound (default {d.lipschitz_points})")
     group.add_argument("--eval-batch-size", type=positive_int, default=None,
                        help=f"evaluation batch size (default {d.batch_size})")
+    group.add_argument("--pgd-steps", type=positive_int, default=None,
+                       help=f"PGD iterations per eps (default {d.pgd_steps})")
+    group.add_argument("--apgd-steps", type=positive_int, default=None,
+                       help=f"APGD iterations per eps and loss (default {d.apgd_steps})")
+    group.add_argument("--attack-restarts", type=positive_int, default=None,
+                       help=f"random restarts of PGD/APGD (default {d.attack_restarts})")
+    group.add_argument("--certify-method", choices=CERTIFY_METHODS, default=None,
+                       help=f"L-inf certification bound (default {d.certify_method})")
 
 
 def eval_config_from_args(args: argparse.Namespace) -> dict:
@@ -122,7 +126,10 @@ def eval_config_from_args(args: argparse.Namespace) -> dict:
 
     chosen = {"metrics": args.metrics, "subset": args.subset, **{g: getattr(args, g) for g in GRIDS},
               "deepfool_steps": args.deepfool_steps, "lipschitz_points": args.lipschitz_points,
-              "batch_size": args.eval_batch_size}
+              "batch_size": args.eval_batch_size,
+              "pgd_steps": getattr(args, "pgd_steps", None), "apgd_steps": getattr(args, "apgd_steps", None),
+              "attack_restarts": getattr(args, "attack_restarts", None),
+              "certify_method": getattr(args, "certify_method", None)}
     return EvalConfig.from_dict({k: v for k, v in chosen.items() if v is not None}).to_dict()
 
 
@@ -147,6 +154,8 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
         print(f"job {job_id} started in the background (log: {log_path(job_id)})")
         return 0, None
+    from backend.jobs.runner import run_job
+
     job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     status = run_job(job_id, echo=echo)

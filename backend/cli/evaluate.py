@@ -44,11 +44,18 @@ def summary(model_ids: list[int], eval_key: str) -> str:
     info = store_models.list_models(ids=list(model_ids)).set_index("id")
     rows.insert(0, "method", info["kind"].reindex(rows.index))
     rows.insert(0, "level", info["level"].reindex(rows.index))
-    fgsm = df[df["metric"] == "fgsm_acc"]
-    if not fgsm.empty:
-        top = fgsm[fgsm["param"] == fgsm["param"].max()]
-        rows[f"fgsm_acc@{top['param'].iloc[0]:g}"] = top.set_index("model_id")["value"]
-    return rows.round(4).to_string()
+    for metric in ("fgsm_acc", "pgd_linf_acc", "apgd_linf_acc", "certified_linf_acc"):
+        curve = df[df["metric"] == metric]
+        if not curve.empty:
+            top = curve[curve["param"] == curve["param"].max()]
+            rows[f"{metric}@{top['param'].iloc[0]:g}"] = top.set_index("model_id")["value"]
+    text = rows.round(4).to_string()
+    warnings = df[df["metric"].str.startswith("sanity_")]
+    for w in warnings.itertuples():
+        what = ("strong attack weaker than FGSM/DeepFool (gradient masking or a bug?)"
+                if "strong_above_weak" in w.metric else "certified above attacked accuracy (unsound bound?)")
+        text += f"\nwarning: model {w.model_id}: {what} at eps {w.param:g} by {w.value:.3f}"
+    return text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from backend.data import DATASETS
+    from backend.datasets import DATASETS
     from backend.experiment import PRESETS
 
     p = subparsers.add_parser("experiment", help="run a whole study preset (train, merge, evaluate, report)",

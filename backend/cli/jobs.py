@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from backend.jobs.runner import log_path, run_job
     from store import jobs as store_jobs
 
+    if args.action in ("list", "show"):
+        queue.reap()  # a worker killed without a word must not be listed as running forever
     if args.action == "list":
         df = store_jobs.list_jobs(status=args.status, limit=args.limit)
         cols = [c for c in ("id", "kind", "status", "progress", "stage", "message", "created_at") if c in df.columns]

@@ -8,7 +8,7 @@ from backend.cli.common import add_run_options, int_list, positive_int, run_spec
 
 
 def register(subparsers) -> None:
-    from backend.data import DATASETS
+    from backend.datasets import DATASETS
 
     p = subparsers.add_parser("train", help="train a zoo of MLPs",
                               description="Train N seeded MLPs of one config into a zoo. Models already "

@@ -6,7 +6,17 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
-from backend.metrics import ALL_METRICS, GRIDS, METRICS, versions
+from backend.metrics import ALL_METRICS, GRIDS, KNOWN_METRICS, METRICS, versions
+
+# Strong attacks (upper bounds on robust accuracy) and certification (lower bounds), issue 12: opt-in metrics of
+# the catalogue (default=False), on the DeepFool grids so each bracket lines up with DeepFool's curve.
+STRONG_METRICS = tuple(name for name in KNOWN_METRICS if name not in ALL_METRICS)
+STRONG_VERSION = 1  # part of the key of configs with strong metrics (as first stored); per-metric: Metric.version
+CERTIFY_METHODS = ("ibp", "crown")
+# Fields added after the first protocol: left out of to_dict() (and so of the key) while at their defaults, so
+# every config that does not use them keeps the key (and the cached results) it always had.
+_OPTIONAL_DEFAULTS = {"pgd_steps": 40, "apgd_steps": 100, "attack_restarts": 1, "attack_seed": 0,
+                      "certify_method": "crown"}
 
 LINF_EPS = tuple(round(0.002 * i, 6) for i in range(11))  # 0 .. 0.02, pixel units
 L2_EPS = tuple(round(0.05 * i, 6) for i in range(11))  # 0 .. 0.5
@@ -30,6 +40,11 @@ class EvalConfig:
     lipschitz_points: int = 100
     lipschitz_radius: float = 0.1
     batch_size: int = 1000
+    pgd_steps: int = 40
+    apgd_steps: int = 100
+    attack_restarts: int = 1
+    attack_seed: int = 0
+    certify_method: str = "crown"
 
     def __post_init__(self):
         # JSON round trips give lists; store tuples of floats so equal configs hash equally.
@@ -40,9 +55,9 @@ class EvalConfig:
 
     def validate(self) -> None:
         """Raise ValueError with one readable sentence for a config no evaluation can run."""
-        unknown = [m for m in self.metrics if m not in ALL_METRICS]
+        unknown = [m for m in self.metrics if m not in KNOWN_METRICS]
         if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; choose from {list(ALL_METRICS)}")
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {list(KNOWN_METRICS)}")
         if not self.metrics:
             raise ValueError("an evaluation needs at least one metric")
         if len(set(self.metrics)) != len(self.metrics):
@@ -72,16 +87,27 @@ class EvalConfig:
             raise ValueError(f"lipschitz_radius must be positive, got {self.lipschitz_radius}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        for name in ("pgd_steps", "apgd_steps", "attack_restarts"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.certify_method not in CERTIFY_METHODS:
+            raise ValueError(f"certify_method must be one of {list(CERTIFY_METHODS)}, got {self.certify_method!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for name in ("metrics", *_GRIDS):
             d[name] = list(d[name])
+        for name, default in _OPTIONAL_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        if any(m in STRONG_METRICS for m in self.metrics):
+            d["strong_version"] = STRONG_VERSION
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> EvalConfig:
         known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k != "strong_version"}  # derived from the metrics, not an option
         extra = sorted(set(d) - known)
         if extra:
             raise ValueError(f"unknown EvalConfig field(s) {extra}")

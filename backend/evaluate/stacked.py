@@ -346,7 +346,7 @@ def evaluate_stack(models: Sequence[nn.Module | Mapping[str, Tensor]], x: Tensor
 
     Metrics in STACKED_METRICS run on the stacked network; the rest run per model on its own MLP.
     """
-    from backend.evaluate.suite import _as_model, _metric_rows, _take_subset
+    from backend.evaluate.suite import _as_model, _metric_rows, _take_subset, sanity_rows
 
     if not isinstance(config, EvalConfig):
         raise ValueError(f"config must be an EvalConfig, got {type(config).__name__}")
@@ -367,5 +367,7 @@ def evaluate_stack(models: Sequence[nn.Module | Mapping[str, Tensor]], x: Tensor
                 singles = [_as_model(m, x).to(stack.device) for m in models]
             for rows, model in zip(out, singles, strict=True):
                 rows.extend(_metric_rows(metric, model, x.to(stack.device), y.to(stack.device), config))
+    for rows in out:
+        rows.extend(sanity_rows(rows, x.shape[0]))
     report(progress, "evaluate", len(config.metrics), len(config.metrics), "done")
     return out

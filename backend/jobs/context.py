@@ -40,6 +40,9 @@ class JobContext:
         self._span = (0.0, 1.0)
         self._last_write = float("-inf")
         self._last_check = float("-inf")
+        # progress writes and cancel checks wait this long for a busy store, then skip (None: the default)
+        self.store_timeout: float | None = None
+        self.missed_writes = 0
         self._sections: list[str] = []
         self.cache_hits = 0  # work items (models, trees, evaluations) found already stored
         self.measured_seconds = 0.0  # wall time of the work the steps recorded as rates
@@ -119,11 +122,17 @@ class JobContext:
         self.check_cancel(force=force)
 
     def _write(self, now: float) -> None:
+        """Best effort: a store that stays busy past its timeout costs one progress line, never the job."""
         self._last_write = now
         if self.job_id is not None:
             from store import jobs
+            from store.db import StoreBusy
 
-            jobs.update_progress(self.job_id, float(self.fraction), self.stage, self.message)
+            try:
+                jobs.update_progress(self.job_id, float(self.fraction), self.stage, self.message,
+                                     timeout=self.store_timeout)
+            except StoreBusy:
+                self.missed_writes += 1
 
     # -- heartbeat ------------------------------------------------------------------------------------
 
@@ -167,6 +176,12 @@ class JobContext:
             return
         self._last_check = now
         from store import jobs
+        from store.db import StoreBusy
 
-        if jobs.cancel_requested(self.job_id):
+        try:
+            requested = jobs.cancel_requested(self.job_id, timeout=self.store_timeout)
+        except StoreBusy:  # looked up again at the next check
+            self.missed_writes += 1
+            return
+        if requested:
             raise Cancelled(f"job {self.job_id} was cancelled")

@@ -61,8 +61,16 @@ def is_alive(pid: int | None) -> bool:
 
 
 def reap() -> list[int]:
-    """Mark running jobs whose worker is gone as failed; returns their ids."""
-    return store_jobs.fail_dead_jobs(is_alive)
+    """Mark running jobs whose worker is gone as failed (and close their experiments); remove the temp
+    files killed writers left behind. Returns the failed job ids."""
+    from store.files import sweep_store_orphans
+
+    failed = store_jobs.fail_dead_jobs(is_alive)
+    try:
+        sweep_store_orphans()
+    except OSError:
+        pass
+    return failed
 
 
 reap_dead_jobs = reap

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.jobs import steps
 from backend.jobs.context import JobContext
 from backend.jobs.spec import spec_from_dict
 from backend.progress import Cancelled
@@ -23,7 +23,7 @@ from store.paths import home_dir
 
 TERMINAL = ("done", "failed", "cancelled")
 # Errors the user can act on: their message alone is the one-line error.
-EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "MergeError",
+EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
                    "FileNotFoundError", "PermissionError")
 
 
@@ -40,8 +40,20 @@ def one_line_error(exc: BaseException) -> str:
     return text if names & set(EXPECTED_ERRORS) else f"{type(exc).__name__}: {text}"
 
 
+def job_eval_key(spec: dict) -> str | None:
+    """The evaluation config key a merge (with evaluation) or evaluate job's results are stored under."""
+    from backend.evaluate.config import EvalConfig
+
+    config = spec.get("evaluate") if spec.get("kind") == "merge" else spec.get("eval")
+    if config is None:
+        return None
+    return EvalConfig.from_dict(dict(config)).key()
+
+
 def execute(spec, ctx: JobContext) -> dict:
     """Dispatch on the spec's kind; returns the job's small JSON result."""
+    from backend.jobs import steps  # torch: imported only when a job runs, not for `jobs list`
+
     if spec.kind == "train":
         zoo_id = steps.train_zoo(spec, ctx)
         return {"zoo_id": zoo_id, "model_ids": steps.zoo_model_ids(zoo_id)}
@@ -53,12 +65,14 @@ def execute(spec, ctx: JobContext) -> dict:
         if spec.evaluate is not None:
             ids = sorted({mid for t in tree_ids for mid in steps.tree_model_ids(t)})
             result["evaluated"] = steps.evaluate_models(ids, spec.evaluate, ctx)
+            result["eval_key"] = job_eval_key(spec.to_dict())  # Runs -> Compare opens this config
         return result
     if spec.kind == "evaluate":
         for mid in spec.model_ids:
             if store_models.get_model(int(mid)) is None:
                 raise ValueError(f"model {mid} does not exist")
-        return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx)}
+        return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx),
+                "eval_key": job_eval_key(spec.to_dict())}
     if spec.kind == "interpolate":
         return steps.interpolate_pairs(spec, ctx)
     if spec.kind == "experiment":
@@ -67,6 +81,29 @@ def execute(spec, ctx: JobContext) -> dict:
         result = run_experiment(spec, ctx)
         return result if isinstance(result, dict) else {"experiment_id": result}
     raise ValueError(f"unknown job kind {spec.kind!r}")
+
+
+def close_job(job_id: int, status: str, *, patience: float | None = None, **fields) -> None:
+    """finish_job, retried while the store is busy: a lock stall must not leave a finished job 'running'.
+
+    Waits up to `patience` seconds in all (default: env REBASIN_FINISH_PATIENCE or 600) before giving up;
+    then the worker exits and the reaper marks the job failed.
+    """
+    from store.db import StoreBusy
+
+    if patience is None:
+        patience = float(os.environ.get("REBASIN_FINISH_PATIENCE") or 600)
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            store_jobs.finish_job(job_id, status, **fields)
+            return
+        except StoreBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 10.0)
 
 
 def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_interval: float = 0.5) -> str:
@@ -89,14 +126,17 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         if isinstance(result, dict):
             result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
     except (Cancelled, KeyboardInterrupt):
-        store_jobs.finish_job(job_id, "cancelled")
+        close_job(job_id, "cancelled")
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job, none escapes the worker
-        with open(log_path(job_id), "a") as log:
-            log.write(traceback.format_exc())
-        store_jobs.finish_job(job_id, "failed", error=one_line_error(exc))
+        try:
+            with open(log_path(job_id), "a") as log:
+                log.write(traceback.format_exc())
+        except OSError:  # a full disk must not keep the job from being closed
+            pass
+        close_job(job_id, "failed", error=one_line_error(exc))
         return "failed"
     finally:
         ctx.stop_heartbeat()
-    store_jobs.finish_job(job_id, "done", result=json.loads(json.dumps(result)))
+    close_job(job_id, "done", result=json.loads(json.dumps(result)))
     return "done"

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import AT_TIMEOUT
-from tests.awkward_store import EVAL_KEY, build_awkward_store, expected_levels
+from tests.awkward_store import EVAL_KEY, OTHER_KEY, build_awkward_store, expected_levels
 
 HOME = str(Path(__file__).resolve().parents[2] / "app" / "Home.py")
 
@@ -59,3 +59,31 @@ def test_tree_view_draws_the_carried_node_as_carried(awkward):
     at.selectbox(key="tv_node").set_value(carried).run()
     assert not at.exception
     assert "carried up unchanged" in " ".join(str(s.value) for s in at.subheader)
+
+
+def test_compare_says_which_tree_lacks_the_linked_config_and_offers_the_one_it_has(awkward):
+    t = awkward["trees"]
+    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['B']}", "eval": OTHER_KEY})
+    assert at.selectbox(key="cmp_eval").value == OTHER_KEY  # the link's config, though fewer models have it
+    warnings = " | ".join(str(w.value) for w in at.warning)
+    assert f"Tree #{t['B']} has results for only 2 of its models in this evaluation config" in warnings
+    assert "test subset 64" in warnings  # the config it has, by a human label, not a hash
+    options = at.selectbox(key="cmp_eval").options
+    assert any("test subset 32" in o and "metrics accuracy" in o for o in options)
+    at.button(key=f"cmp-switch-tree {t['B']}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cmp_eval").value == EVAL_KEY
+    assert "in this evaluation config" not in " | ".join(str(w.value) for w in at.warning)
+    assert at.query_params["eval"] == [EVAL_KEY] or at.query_params["eval"] == EVAL_KEY
+
+
+def test_a_merge_job_with_evaluation_records_its_eval_config_for_the_runs_link():
+    from backend.evaluate.config import EvalConfig
+    from backend.jobs.runner import job_eval_key
+    from backend.runs import result_targets
+
+    spec = {"kind": "merge", "model_ids": [1, 2], "methods": ["hierarchical"], "evaluate": {"subset": 64}}
+    key = EvalConfig(subset=64).key()
+    assert job_eval_key(spec) == key and job_eval_key({"kind": "evaluate", "eval": {"subset": 64}}) == key
+    assert job_eval_key({"kind": "merge", "model_ids": [1, 2]}) is None
+    assert result_targets({"tree_ids": [3], "eval_key": key})["eval"] == key  # what Runs puts in the link

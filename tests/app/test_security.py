@@ -113,12 +113,9 @@ def test_crafted_names_render_as_text_on_runs(no_workers):
     at.switch_page("pages/runs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     titles = [m.value for m in at.markdown if "pixel" in m.value]
-    assert len(titles) == 2, [m.value for m in at.markdown]
+    assert titles, [m.value for m in at.markdown]  # the running job's card
     for title in titles:
         _inert(title)
-    errors = [e.value for e in at.error if "pixel" in e.value]
-    assert errors
-    _inert(errors[0])
     bars = [p.proto.text for p in at.get("progress")]
     assert bars and all("pixel" in b for b in bars)
     _inert(bars[0])

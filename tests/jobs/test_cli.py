@@ -91,6 +91,12 @@ def test_full_headless_session(tmp_path):
                 "--subset", 200, "--quiet")
     assert again.returncode == 0 and "0 evaluated, 8 cached" in again.stdout
 
+    strong = cli("evaluate", "--models", ",".join(map(str, models)), "--metrics",
+                 "accuracy,fgsm,apgd_linf,certified_linf", "--subset", 100, "--apgd-steps", 10, "--quiet")
+    assert strong.returncode == 0, strong.stderr
+    assert "4 evaluated" in strong.stdout and "apgd_linf_acc@0.02" in strong.stdout
+    assert "certified_linf_acc@0.02" in strong.stdout
+
     out = tmp_path / "levels.csv"
     export = cli("export", "--tree", ",".join(map(str, trees)), "--out", out)
     assert export.returncode == 0, export.stderr

@@ -34,7 +34,8 @@ def test_every_metric_stores_exactly_its_catalogue_rows(make_tiny_params, tiny_c
 
 
 def test_catalogue_is_consistent():
-    assert metrics.ALL_METRICS == tuple(metrics.METRICS)
+    assert metrics.KNOWN_METRICS == tuple(metrics.METRICS)
+    assert set(metrics.ALL_METRICS) < set(metrics.KNOWN_METRICS)
     evaluated = {r.name for m in metrics.METRICS.values() for r in m.rows}
     assert set(metrics.ROWS) == evaluated | {r.name for r in metrics.CONNECTIVITY_ROWS}
     assert set(metrics.ROW_METRIC) == evaluated
@@ -45,6 +46,7 @@ def test_catalogue_is_consistent():
         assert metric.stacked is None or callable(metric.stacked_function())
         for row in metric.rows:
             assert row.title and row.unit and row.family in ("accuracy", "adversarial", "noise", "weights")
+            assert row.source == "evaluation"
             if row.curve:
                 assert row.grid in fields and row.param and row.symbol
     assert set(metrics.GRIDS) <= fields
