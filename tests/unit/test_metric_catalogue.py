@@ -37,7 +37,7 @@ def test_catalogue_is_consistent():
     assert metrics.KNOWN_METRICS == tuple(metrics.METRICS)
     assert set(metrics.ALL_METRICS) < set(metrics.KNOWN_METRICS)
     evaluated = {r.name for m in metrics.METRICS.values() for r in m.rows}
-    assert set(metrics.ROWS) == evaluated | {r.name for r in metrics.CONNECTIVITY_ROWS}
+    assert set(metrics.ROWS) == evaluated | {r.name for r in (*metrics.CONNECTIVITY_ROWS, *metrics.SANITY_ROWS)}
     assert set(metrics.ROW_METRIC) == evaluated
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     for metric in metrics.METRICS.values():
