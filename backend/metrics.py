@@ -65,8 +65,9 @@ class Row:
         return f"{self.param} ({', '.join(p for p in (self.norm, self.param_unit) if p)})"
 
     @property
-    def y_title(self) -> str:
-        return f"{self.title} · {self.unit}"
+    def curve_title(self) -> str:
+        """A curve chart's title without repeating the axis name: "FGSM robust accuracy vs ε"."""
+        return f"{self.title} vs {str(self.param).split()[-1]}"
 
 
 @dataclass(frozen=True)

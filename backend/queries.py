@@ -86,6 +86,24 @@ def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, datase
     return out.reindex(columns=columns).sort_values("model_id").reset_index(drop=True)
 
 
+def pairing_text(pairing) -> str:
+    """'as listed', 'random', or a custom pairing level by level: '(0,2)(1,3) | (0,1)'."""
+    if pairing is None or isinstance(pairing, str):
+        return {"as_listed": "as listed", None: "as listed"}.get(pairing, str(pairing))
+    return " | ".join("".join("(" + ",".join(str(int(i)) for i in group) + ")" for group in level)
+                      for level in pairing)
+
+
+def tree_settings_text(config: dict) -> str:
+    """' · λ 0.5 · pairing as listed' for the settings a tree's config records (nothing for the others)."""
+    parts = []
+    if config.get("lam") is not None:
+        parts.append(f"λ {float(config['lam']):g}")
+    if "pairing" in config:
+        parts.append(f"pairing {pairing_text(config['pairing'])}")
+    return "".join(f" · {p}" for p in parts)
+
+
 def trees_table() -> pd.DataFrame:
     """One row per tree: id, method, number of leaves, root model, experiment, and a short label."""
     trees = store_trees.list_trees()
@@ -95,9 +113,10 @@ def trees_table() -> pd.DataFrame:
     out = trees.rename(columns={"id": "tree_id"})
     out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
     suffix = out["config"].map(lambda c: alignment_suffix(_json(c, {}))) if "config" in out.columns else ""
-    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves" for t, m, s, n in zip(
+    settings = out["config"].map(lambda c: tree_settings_text(_json(c, {}))) if "config" in out.columns else None
+    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}" for t, m, s, n, x in zip(
         out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
-        strict=True)]
+        settings if settings is not None else [""] * len(out), strict=True)]
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
 
 
@@ -354,6 +373,41 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reindex(columns=order)
     wide.insert(0, "n", n)
     return wide.reset_index()
+
+
+# Units for table headers (pixel-space attacks; accuracies are shares of the test subset in [0, 1]).
+METRIC_UNITS = {"accuracy": "share", "loss": "nats", "fgsm_acc": "share", "deepfool_linf_acc": "share",
+                "deepfool_l2_acc": "share", "noise_acc": "share", "deepfool_linf_median": "L∞, pixel units",
+                "deepfool_l2_median": "L2, pixel units", "weight_norm": "Σ‖W‖_F + ‖b‖₂",
+                "lipschitz_global": "L2, pixel space", "lipschitz_local_mean": "L2, pixel space",
+                "lipschitz_local_std": "L2, pixel space"}
+PARAM_NAMES = {"fgsm_acc": "ε", "deepfool_linf_acc": "ε", "deepfool_l2_acc": "ε", "noise_acc": "σ",
+               "lipschitz_local_mean": "r", "lipschitz_local_std": "r"}
+
+
+def paper_header(metric: str, param) -> str:
+    """'FGSM robust accuracy, ε = 0.01 [share]': a table column a reader needs no legend for."""
+    title = METRIC_TITLES.get(metric, metric)
+    if param is not None and not pd.isna(param):
+        title += f", {PARAM_NAMES.get(metric, 'param')} = {float(param):g}"
+    unit = METRIC_UNITS.get(metric)
+    return f"{title} [{unit}]" if unit and unit not in title else title
+
+
+def paper_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The wide table for a paper: one row per group × level, one column per metric (and parameter) with
+    its unit in the header, cells 'mean ± std (n)' — what Compare's Table tab shows and downloads."""
+    if table.empty:
+        return pd.DataFrame(columns=["group", "level"])
+    t = table.copy()
+    t["column"] = [paper_header(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
+    t["cell"] = [f"{m:.4g} ({n})" if pd.isna(s) else f"{m:.4g} ± {s:.2g} ({n})"
+                 for m, s, n in zip(t["mean"], t["std"], t["n"], strict=True)]
+    order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
+    wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
+    wide = wide.reindex(columns=order).reset_index()
+    wide.columns.name = None
+    return wide
 
 
 def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import charts, reads
-from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, download_buttons
+from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
 from backend.metrics import SCALAR_ROWS, family_rows, title
-from backend.queries import comparison_display
+from backend.queries import comparison_display, paper_table
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "
@@ -105,7 +105,7 @@ def _points():
     return reads.points(tree_ids, eval_key, SCALARS)
 
 
-def _grid(metrics: list[str]) -> None:
+def _grid(metrics: list[str], tab_name: str = "") -> None:
     """Charts of `metrics` (those present), two per row."""
     shown = [m for m in metrics if m in present]
     if not shown:
@@ -117,24 +117,24 @@ def _grid(metrics: list[str]) -> None:
             chart = charts.level_chart(summary, _points(), metric, log=log, zero=zero)
         else:
             chart = charts.curve_chart(summary, metric, log=log, zero=zero)
-        cols[i % 2].vega_lite_chart(spec=chart, width="stretch")
+        chart_with_downloads(cols[i % 2], chart, f"{metric}-{eval_key}", key=f"fig-{tab_name}-{metric}")
 
 
 TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
 with tabs["Overview"]:
     if tabs["Overview"].open:
-        _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"])
+        _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"], "Overview")
 with tabs["Adversarial"]:
     if tabs["Adversarial"].open:
         _grid([*family_rows("adversarial", curves=True), "loss",
-               *[m for m in family_rows("adversarial", curves=False) if m != "loss"]])
+               *[m for m in family_rows("adversarial", curves=False) if m != "loss"]], "Adversarial")
 with tabs["Noise"]:
     if tabs["Noise"].open:
-        _grid([*family_rows("noise"), "accuracy"])
+        _grid([*family_rows("noise"), "accuracy"], "Noise")
 with tabs["Weights & Lipschitz"]:
     if tabs["Weights & Lipschitz"].open:
-        _grid(family_rows("weights"))
+        _grid(family_rows("weights"), "Weights & Lipschitz")
 with tabs["Merge methods"]:
     if tabs["Merge methods"].open:
         scalar = [m for m in SCALARS if m in present]
@@ -143,7 +143,8 @@ with tabs["Merge methods"]:
         else:
             m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
-            st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log, zero=zero), width="stretch")
+            chart_with_downloads(st, charts.method_chart(_points(), m, log=log, zero=zero), f"methods-{m}-{eval_key}",
+                                 key="fig-methods")
 with tabs["Barriers"]:
     if tabs["Barriers"].open:
         b_summary, b_points, curve_key = reads.barrier_levels(tree_ids)
@@ -162,6 +163,9 @@ with tabs["Table"]:
         table = summary
         st.subheader("Level × metric: mean ± std")
         st.dataframe(comparison_display(table), hide_index=True, width="stretch")
-        st.caption("Downloads hold the long table: one row per group × level × metric × parameter with mean, "
-                   "std (sample, ddof = 1) and n.")
-        download_buttons(table, f"comparison-{eval_key}", key="cmp-dl")
+        st.caption("The table for a paper: one row per group × level, one column per metric with its unit, "
+                   "cells 'mean ± std (n)' (std: sample, ddof = 1; n: distinct models). LaTeX uses booktabs.")
+        download_buttons(paper_table(table), f"comparison-wide-{eval_key}", key="cmp-wide")
+        with st.expander("Raw data: the long table"):
+            st.caption("One row per group × level × metric × parameter with mean, std and n, for analysis.")
+            download_buttons(table, f"comparison-{eval_key}", key="cmp-dl")

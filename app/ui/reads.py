@@ -143,6 +143,18 @@ def _train_curves(home: str, zoo_ids: tuple, model_ids: tuple) -> pd.DataFrame:
     return train_curves.curves(zoo_ids=zoo_ids, model_ids=model_ids)
 
 
+@st.cache_data(ttl=FAST, show_spinner=False)
+def _experiments(home: str) -> pd.DataFrame:
+    from store import experiments as store_exps
+
+    return store_exps.list_experiments()
+
+
+def experiments() -> pd.DataFrame:
+    """store.experiments.list_experiments(): every experiment with its status."""
+    return _experiments(_home())
+
+
 def eval_labels() -> dict:
     """eval_key -> 'a1b2c3d4 · 300 test images' for every registered evaluation config."""
     return _eval_labels(_home())

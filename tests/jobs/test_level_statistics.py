@@ -102,3 +102,24 @@ def test_cli_export_comparison_has_one_leaves_group_and_no_carried_node(awkward,
 
     nodes = models.list_models(tree_id=t["C"])
     assert int(nodes.loc[nodes["carried"], "id"].iloc[0]) not in set(rows["model_id"])
+
+
+def test_cli_export_wide_paper_table(awkward, tmp_path):
+    from backend.cli import main
+
+    t = awkward["trees"]
+    ids = ",".join(str(t[k]) for k in ("A", "B", "C"))
+    out = tmp_path / "wide.tex"
+    assert main(["export", "--tree", ids, "--table", "wide", "--eval-key", EVAL_KEY, "--out", str(out)]) == 0
+    tex = out.read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "Test accuracy [share]" in tex and "FGSM robust accuracy, ε = 0.01 [share]" in tex
+    csv = tmp_path / "wide.csv"
+    assert main(["export", "--tree", ids, "--table", "wide", "--eval-key", EVAL_KEY, "--out", str(csv)]) == 0
+    wide = pd.read_csv(csv)
+    assert list(zip(wide["group"], wide["level"], strict=True)) == [
+        ("hierarchical", 1), ("hierarchical", 2), ("unmerged leaves", 0)]  # one row per group × level
+    want = expected_levels([t["A"], t["B"], t["C"]])
+    acc = want[(want["metric"] == "accuracy") & (want["group"] == "unmerged leaves")].iloc[0]
+    cell = wide.loc[wide["group"] == "unmerged leaves", "Test accuracy [share]"].iloc[0]
+    assert cell == f"{acc['mean']:.4g} ± {acc['std']:.2g} ({acc['n']})" and acc["n"] == 6
