@@ -11,7 +11,7 @@ import streamlit as st
 from app.ui import charts, reads
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
 from backend.metrics import SCALAR_ROWS, family_rows, title
-from backend.queries import comparison_display, paper_table
+from backend.queries import SETTINGS, comparison_display, paper_table
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "
@@ -68,8 +68,13 @@ eval_key = o1.selectbox("Evaluation config (results of different configs are nev
                              "results in it, and when it was first run.")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
 zero = o3.toggle("Include 0", value=False, key="cmp_zero", help="Start every y-axis at zero.")
+split_default = [v for v in st.query_params.get("split", "").split(",") if v in SETTINGS]
+split = st.multiselect("Split and colour series by", [k for k in SETTINGS if k != "method"],
+                       default=split_default, format_func=SETTINGS.get, key="cmp_split",
+                       help="Any recorded setting: tree size, λ, pairing, merge seed (merged models only), zoo, "
+                            "dataset, widths, regularisation. Series are always split by method.")
 st.query_params.update({"trees": ",".join(map(str, tree_ids)), "zoos": ",".join(map(str, zoo_ids)),
-                        "eval": eval_key})
+                        "eval": eval_key, "split": ",".join(split)})
 
 
 def _switch_config(key: str) -> None:
@@ -96,13 +101,13 @@ for source in sources:
     w1.warning(f"{name} {what}. It has results for {best} models in: {labels.get(other, other)}.")
     w2.button("Show that config", key=f"cmp-switch-{source}", on_click=_switch_config, args=(other,))
 
-summary = reads.summary(tree_ids, zoo_ids, eval_key)
+summary = reads.summary(tree_ids, zoo_ids, eval_key, split)
 present = set(summary["metric"])
 SCALARS = SCALAR_ROWS  # per-level scalars (catalogue order); every other row is a curve over its grid
 
 
 def _points():
-    return reads.points(tree_ids, eval_key, SCALARS)
+    return reads.points(tree_ids, eval_key, SCALARS, split)
 
 
 def _grid(metrics: list[str], tab_name: str = "") -> None:

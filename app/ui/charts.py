@@ -105,7 +105,7 @@ def _data(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def group_order(groups) -> list[str]:
     """Leaves first, then merge methods, then reference zoos (so colours stay put across charts)."""
     def rank(g: str) -> tuple[int, str]:
-        return (0, g) if is_leaves_group(g) else ((2, g) if g.endswith("zoo") else (1, g))
+        return (0, g) if is_leaves_group(g) else ((2, g) if g.split(" · ")[0].endswith("zoo") else (1, g))
 
     return sorted(set(groups), key=rank)
 
