@@ -86,7 +86,8 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import ALL_METRICS, CERTIFY_METHODS, STRONG_METRICS, EvalConfig
+    from backend.evaluate.config import CERTIFY_METHODS, STRONG_METRICS, EvalConfig
+    from backend.metrics import ALL_METRICS, grid_rows
 
     group = parser.add_argument_group("evaluation")
     group.add_argument("--metrics", type=name_list, default=None,
@@ -99,16 +100,11 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     def grid(values) -> str:
         return ",".join(f"{v:g}" for v in values)
 
-    group.add_argument("--fgsm-eps", type=float_list, default=None,
-                       help=f"comma list of FGSM eps (pixel units; default {grid(d.fgsm_eps)})")
-    group.add_argument("--deepfool-linf-eps", type=float_list, default=None,
-                       help=f"comma list of L-inf eps (default {grid(d.deepfool_linf_eps)})")
-    group.add_argument("--deepfool-l2-eps", type=float_list, default=None,
-                       help=f"comma list of L2 eps (default {grid(d.deepfool_l2_eps)})")
+    for name, row in grid_rows().items():  # one option per parameter grid of the catalogue's curves
+        group.add_argument(f"--{name.replace('_', '-')}", type=float_list, default=None,
+                           help=f"comma list of {row.budget} ({row.param_unit}; default {grid(getattr(d, name))})")
     group.add_argument("--deepfool-steps", type=positive_int, default=None,
                        help=f"DeepFool iterations (default {d.deepfool_steps})")
-    group.add_argument("--noise-sigma", type=float_list, default=None,
-                       help=f"comma list of Gaussian noise sigmas (default {grid(d.noise_sigma)})")
     group.add_argument("--lipschitz-points", type=positive_int, default=None,
                        help=f"points for the local bound (default {d.lipschitz_points})")
     group.add_argument("--eval-batch-size", type=positive_int, default=None,
@@ -126,11 +122,11 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
 def eval_config_from_args(args: argparse.Namespace) -> dict:
     """The EvalConfig dict the options ask for (validated; unset options keep the protocol's defaults)."""
     from backend.evaluate.config import EvalConfig
+    from backend.metrics import GRIDS
 
-    chosen = {"metrics": args.metrics, "subset": args.subset, "fgsm_eps": args.fgsm_eps,
-              "deepfool_linf_eps": args.deepfool_linf_eps, "deepfool_l2_eps": args.deepfool_l2_eps,
-              "deepfool_steps": args.deepfool_steps, "noise_sigma": args.noise_sigma,
-              "lipschitz_points": args.lipschitz_points, "batch_size": args.eval_batch_size,
+    chosen = {"metrics": args.metrics, "subset": args.subset, **{g: getattr(args, g) for g in GRIDS},
+              "deepfool_steps": args.deepfool_steps, "lipschitz_points": args.lipschitz_points,
+              "batch_size": args.eval_batch_size,
               "pgd_steps": getattr(args, "pgd_steps", None), "apgd_steps": getattr(args, "apgd_steps", None),
               "attack_restarts": getattr(args, "attack_restarts", None),
               "certify_method": getattr(args, "certify_method", None)}
