@@ -12,6 +12,7 @@ import json
 import pandas as pd
 
 from backend.merge.registry import alignment_suffix
+from backend.metrics import CURVE_ROWS, ROWS
 from store import evaluations as store_evals
 from store import models as store_models
 from store import reads as store_reads
@@ -22,29 +23,9 @@ LEVEL_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "
                  "metric", "param", "value"]
 TABLE_COLUMNS = ["group", "method", "zoo_kind", "level", "metric", "param", "mean", "std", "n"]
 
-# Metrics drawn as curves over their parameter, with the x-axis title (units are pixel-space, [0, 1]).
-CURVE_METRICS = {
-    "fgsm_acc": "FGSM ε (L∞, pixel units)",
-    "deepfool_linf_acc": "DeepFool ε (L∞, pixel units)",
-    "deepfool_l2_acc": "DeepFool ε (L2, pixel units)",
-    "noise_acc": "Gaussian noise σ (pixel units)",
-}
-METRIC_TITLES = {
-    "loss_barrier": "Loss barrier between the parents",
-    "accuracy_barrier": "Accuracy barrier between the parents",
-    "accuracy": "Test accuracy",
-    "loss": "Test loss (cross-entropy)",
-    "fgsm_acc": "FGSM robust accuracy",
-    "deepfool_linf_acc": "DeepFool L∞ robust accuracy",
-    "deepfool_l2_acc": "DeepFool L2 robust accuracy",
-    "deepfool_linf_median": "DeepFool L∞ median perturbation",
-    "deepfool_l2_median": "DeepFool L2 median perturbation",
-    "noise_acc": "Accuracy under Gaussian noise",
-    "weight_norm": "Weight norm Σ‖W‖_F + ‖b‖₂",
-    "lipschitz_global": "Global Lipschitz bound Π‖W‖₂",
-    "lipschitz_local_mean": "Local Lipschitz bound (mean)",
-    "lipschitz_local_std": "Local Lipschitz bound (std)",
-}
+# Read from the metric catalogue (backend/metrics.py): curves with their x-axis title, every row's title.
+CURVE_METRICS = {name: ROWS[name].axis for name in CURVE_ROWS}
+METRIC_TITLES = {name: row.title for name, row in ROWS.items()}
 ZOO_GROUPS = {"plain": "unmerged zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
 
 
@@ -230,13 +211,94 @@ def _fold_leaves(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def stat_members(members: pd.DataFrame) -> pd.DataFrame:
+# Settings a series can be split (and coloured) by: name -> label. Tree settings describe how a merge was
+# made and do not apply to unmerged leaves; zoo settings describe the models themselves and apply to all.
+TREE_SETTINGS = {"method": "method", "leaves": "tree size", "lam": "λ", "pairing": "pairing", "seed": "merge seed"}
+ZOO_SETTINGS = {"zoo": "zoo", "dataset": "dataset", "widths": "widths", "reg": "regularisation"}
+SETTINGS = {**TREE_SETTINGS, **ZOO_SETTINGS}
+
+
+def _setting_text(name: str, value) -> str:
+    if name == "leaves":
+        return f"{value} leaves"
+    if name == "lam":
+        return f"λ {value}"
+    if name == "seed":
+        return f"seed {value}"
+    if name == "zoo":
+        return f"zoo #{value}"
+    if name == "pairing":
+        return f"pairing {value}"
+    return str(value)
+
+
+def member_settings(members: pd.DataFrame) -> pd.DataFrame:
+    """Members with one text column per setting in SETTINGS ('' where a setting does not apply), read from
+    the trees' and zoos' recorded configs: a tree's zoo settings are those of its leaves ('mixed' if they differ)."""
+    out = members.copy()
+    for name in SETTINGS:
+        out[name] = ""
+    if out.empty:
+        return out
+    zoos = store_zoos.list_zoos()
+    zoo_info = {}
+    for z in zoos.itertuples():
+        cfg = _json(z.config, {})
+        reg = cfg.get("reg", "none")
+        zoo_info[int(z.id)] = {"zoo": str(int(z.id)), "dataset": str(z.dataset),
+                               "widths": _widths_label(cfg.get("widths", [])),
+                               "reg": "none" if reg in (None, "none") else f"{reg.upper()} {cfg.get('reg_strength', 0):g}"}
+    trees = store_trees.list_trees()
+    tree_info = {}
+    for t in trees.itertuples():
+        cfg, leaves = _json(t.config, {}), _json(t.leaves, [])
+        tree_info[int(t.id)] = {"method": str(t.method), "leaves": str(len(leaves)),
+                                "lam": f"{float(cfg['lam']):g}" if cfg.get("lam") is not None else "",
+                                "pairing": pairing_text(cfg["pairing"]) if "pairing" in cfg else "",
+                                "seed": str(cfg["seed"]) if cfg.get("seed") is not None else ""}
+    leaf_zoo = members.loc[members["zoo_id"].notna() & (members["method"] != "zoo")].groupby("tree_id")["zoo_id"]
+    tree_zoo = {int(t): (int(z.iloc[0]) if z.nunique() == 1 else None) for t, z in leaf_zoo}
+    rows = []
+    for m, t, z in zip(out["method"], out["tree_id"], out["zoo_id"], strict=True):
+        info = {}
+        if m != "zoo" and not pd.isna(t):
+            info.update(tree_info.get(int(t), {}))
+            zid = z if not pd.isna(z) else tree_zoo.get(int(t))
+            info.update(zoo_info.get(int(zid), {}) if zid is not None and not pd.isna(zid) else
+                        {k: "mixed" for k in ZOO_SETTINGS})
+        elif not pd.isna(z):
+            info.update(zoo_info.get(int(z), {}))
+        rows.append(info)
+    for name in SETTINGS:
+        out[name] = [r.get(name, "") for r in rows]
+    return out
+
+
+def stat_members(members: pd.DataFrame, split=()) -> pd.DataFrame:
     """Members as every statistic groups them: the level-0 nodes of every tree become one LEAVES group
     ("unmerged leaves", each model once), since the leaves of a hierarchical tree and of a MergeMany over
-    the same models are one set of unmerged models; every other (group, model) pair appears once."""
+    the same models are one set of unmerged models; every other (group, model) pair appears once.
+
+    split: setting names (SETTINGS) whose values are appended to the group label, so series are split and
+    coloured by them; leaves are split only by zoo settings (tree settings say nothing about them)."""
     if members.empty:
         return members.copy()
-    out = _fold_leaves(members).drop_duplicates(["model_id", "group", "level"])
+    split = [s for s in split if s in SETTINGS]
+    if split:
+        if not set(split) <= set(members.columns):
+            members = member_settings(members)
+        leaves = (members["method"] != "zoo") & (members["level"] == 0)
+        suffix = []
+        for is_leaf, row in zip(leaves, members[split].itertuples(index=False), strict=True):
+            parts = [_setting_text(n, v) for n, v in zip(split, row, strict=True)
+                     if v != "" and not (is_leaf and n in TREE_SETTINGS) and not (n == "method")]
+            suffix.append("".join(f" · {p}" for p in parts))
+        members = members.assign(_suffix=suffix)
+    out = _fold_leaves(members)
+    if split:
+        out["group"] = out["group"] + out["_suffix"]
+        out = out.drop(columns=["_suffix"])
+    out = out.drop_duplicates(["model_id", "group", "level"])
     return out.reset_index(drop=True)
 
 

@@ -43,6 +43,9 @@ EVAL_BATCH = 2000
 EpochFn = Callable[[int, int, float, float], None]
 
 
+TRAIN_VERSION = 1  # bump when training's numbers change for the same config and seed
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "cifar10"
@@ -114,7 +117,12 @@ class TrainConfig:
         return cls(**d)
 
     def key(self) -> str:
-        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """sha256 of the config, plus TRAIN_VERSION when above 1 (a bump renames every zoo and model, so a
+        rerun retrains; version 1 adds nothing, so keys stored before versions existed stay valid)."""
+        d = self.to_dict()
+        if TRAIN_VERSION != 1:
+            d["version"] = TRAIN_VERSION
+        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 

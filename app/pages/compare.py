@@ -10,7 +10,8 @@ import streamlit as st
 
 from app.ui import charts, reads
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
-from backend.queries import METRIC_TITLES, comparison_display, paper_table
+from backend.metrics import SCALAR_ROWS, family_rows, title
+from backend.queries import SETTINGS, comparison_display, paper_table
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "
@@ -67,8 +68,13 @@ eval_key = o1.selectbox("Evaluation config (results of different configs are nev
                              "results in it, and when it was first run.")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
 zero = o3.toggle("Include 0", value=False, key="cmp_zero", help="Start every y-axis at zero.")
+split_default = [v for v in st.query_params.get("split", "").split(",") if v in SETTINGS]
+split = st.multiselect("Split and colour series by", [k for k in SETTINGS if k != "method"],
+                       default=split_default, format_func=SETTINGS.get, key="cmp_split",
+                       help="Any recorded setting: tree size, λ, pairing, merge seed (merged models only), zoo, "
+                            "dataset, widths, regularisation. Series are always split by method.")
 st.query_params.update({"trees": ",".join(map(str, tree_ids)), "zoos": ",".join(map(str, zoo_ids)),
-                        "eval": eval_key})
+                        "eval": eval_key, "split": ",".join(split)})
 
 
 def _switch_config(key: str) -> None:
@@ -95,14 +101,13 @@ for source in sources:
     w1.warning(f"{name} {what}. It has results for {best} models in: {labels.get(other, other)}.")
     w2.button("Show that config", key=f"cmp-switch-{source}", on_click=_switch_config, args=(other,))
 
-summary = reads.summary(tree_ids, zoo_ids, eval_key)
+summary = reads.summary(tree_ids, zoo_ids, eval_key, split)
 present = set(summary["metric"])
-SCALARS = ("accuracy", "loss", "deepfool_linf_median", "deepfool_l2_median", "weight_norm", "lipschitz_global",
-           "lipschitz_local_mean")
+SCALARS = SCALAR_ROWS  # per-level scalars (catalogue order); every other row is a curve over its grid
 
 
 def _points():
-    return reads.points(tree_ids, eval_key, SCALARS)
+    return reads.points(tree_ids, eval_key, SCALARS, split)
 
 
 def _grid(metrics: list[str], tab_name: str = "") -> None:
@@ -127,21 +132,21 @@ with tabs["Overview"]:
         _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"], "Overview")
 with tabs["Adversarial"]:
     if tabs["Adversarial"].open:
-        _grid(["fgsm_acc", "deepfool_linf_acc", "deepfool_l2_acc", "loss", "deepfool_linf_median",
-               "deepfool_l2_median"], "Adversarial")
+        _grid([*family_rows("adversarial", curves=True), "loss",
+               *[m for m in family_rows("adversarial", curves=False) if m != "loss"]], "Adversarial")
 with tabs["Noise"]:
     if tabs["Noise"].open:
-        _grid(["noise_acc", "accuracy"], "Noise")
+        _grid([*family_rows("noise"), "accuracy"], "Noise")
 with tabs["Weights & Lipschitz"]:
     if tabs["Weights & Lipschitz"].open:
-        _grid(["weight_norm", "lipschitz_global", "lipschitz_local_mean"], "Weights & Lipschitz")
+        _grid(family_rows("weights"), "Weights & Lipschitz")
 with tabs["Merge methods"]:
     if tabs["Merge methods"].open:
         scalar = [m for m in SCALARS if m in present]
         if not tree_ids or not scalar:
             st.info("Pick at least one tree with evaluated nodes to compare merge methods.")
         else:
-            m = st.selectbox("Metric", scalar, format_func=lambda k: METRIC_TITLES.get(k, k),
+            m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
             chart_with_downloads(st, charts.method_chart(_points(), m, log=log, zero=zero), f"methods-{m}-{eval_key}",
                                  key="fig-methods")

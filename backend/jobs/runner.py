@@ -125,6 +125,8 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         result = execute(spec, ctx)
         if isinstance(result, dict):
             result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
+            if ctx.damaged:  # models an evaluation skipped: their weights are damaged (store verify --repair)
+                result["damaged_models"] = sorted(set(ctx.damaged))
     except (Cancelled, KeyboardInterrupt):
         close_job(job_id, "cancelled")
         return "cancelled"
