@@ -43,16 +43,19 @@ def chart_with_downloads(container, spec: dict, basename: str, *, key: str) -> N
 
 def start_job(spec, what: str) -> int | None:
     """Submit a job spec; bad input is shown as st.error (never a traceback). Returns the job id or None."""
-    from backend.jobs.queue import submit
+    from backend.jobs.queue import submit_job
 
     try:
-        job_id = submit(spec)
+        job_id, joined = submit_job(spec)
     except ValueError as err:
         st.error(f"Could not start the {md(what)}: {md(err)}")
         return None
     reads.clear()
     st.session_state[LAST_JOB] = job_id
-    st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
+    if joined:
+        st.info(f"The same {md(what)} is already queued or running as job #{job_id}: following that one.")
+    else:
+        st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
     st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
 

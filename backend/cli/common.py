@@ -149,13 +149,21 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
     spec.validate()
     if args.background:
-        job_id = queue.submit(spec)
+        job_id, joined = queue.submit_job(spec)
+        if joined:
+            print(f"the same job is already queued or running as job {job_id}; not starting another "
+                  f"(watch it with `jobs show {job_id}`)")
+            return 0, None
         from backend.jobs.runner import log_path
 
         print(f"job {job_id} started in the background (log: {log_path(job_id)})")
         return 0, None
     from backend.jobs.runner import run_job
 
+    running = store_jobs.find_active_job(spec.key())
+    if running is not None:  # identical work at once would compute twice and race for the same rows
+        raise ValueError(f"the same job is already queued or running as job {running}; wait for it "
+                         f"(`jobs show {running}`) or cancel it (`jobs cancel {running}`)")
     job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     status = run_job(job_id, echo=echo)
