@@ -54,8 +54,13 @@ def model_key(zoo_key: str, train_key: str, seed: int) -> str:
 
 
 def train_chunk_size() -> int:
-    """Models per train_models call: on CPU one at a time is fastest; on GPU a stacked chunk, saved after it."""
-    return 16 if torch.cuda.is_available() else 1
+    """Models per train_models call: on CPU one at a time is fastest; on GPU a device-sized stacked chunk
+    (train.MAX_STACK, which train_models caps further by free memory), saved after it."""
+    if not torch.cuda.is_available():
+        return 1
+    from backend.train import MAX_STACK
+
+    return MAX_STACK
 
 
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
