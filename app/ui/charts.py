@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from backend import colors
 from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -40,11 +41,7 @@ METRIC_UNITS = {
 # Curve chart titles, written once so the x-axis name is not repeated ("… noise vs Gaussian noise σ").
 CURVE_TITLES = {"fgsm_acc": "FGSM robust accuracy vs ε", "deepfool_linf_acc": "DeepFool L∞ robust accuracy vs ε",
                 "deepfool_l2_acc": "DeepFool L2 robust accuracy vs ε", "noise_acc": "Accuracy under Gaussian noise vs σ"}
-# 20 distinct colours (Tableau 10 + its light partners, reordered so neighbours differ): enough for the
-# series a demo store shows (11 on the FGSM chart) without two lines differing only by dash.
-PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
-           "#bab0ac", "#1f3b73", "#c45a00", "#8c1c1c", "#2d7f7a", "#2a6e1f", "#a68a00", "#6b3a66", "#d4537f",
-           "#5c4033", "#6e6e6e"]
+PALETTE = colors.PALETTE  # one fixed colour per group, shared with the report (backend/colors.py)
 
 
 def axis_title(metric: str) -> str:
@@ -87,7 +84,7 @@ def _scale(log: bool, zero: bool = False) -> dict:
 
 
 def _colors(order: list[str]) -> dict:
-    return {"domain": order, "range": (PALETTE * (len(order) // len(PALETTE) + 1))[:len(order)]}
+    return colors.color_scale(order)
 
 
 def _positive(df: pd.DataFrame, column: str, log: bool) -> pd.DataFrame:
