@@ -28,6 +28,8 @@ CURVE_METRICS = {
     "deepfool_linf_acc": "DeepFool ε (L∞, pixel units)",
     "deepfool_l2_acc": "DeepFool ε (L2, pixel units)",
     "noise_acc": "Gaussian noise σ (pixel units)",
+    **{f"{k}_{p}_acc": f"{t} ε ({'L∞' if p == 'linf' else 'L2'}, pixel units)"
+       for k, t in (("pgd", "PGD"), ("apgd", "APGD"), ("certified", "Certified")) for p in ("linf", "l2")},
 }
 METRIC_TITLES = {
     "loss_barrier": "Loss barrier between the parents",
@@ -40,6 +42,12 @@ METRIC_TITLES = {
     "deepfool_linf_median": "DeepFool L∞ median perturbation",
     "deepfool_l2_median": "DeepFool L2 median perturbation",
     "noise_acc": "Accuracy under Gaussian noise",
+    "pgd_linf_acc": "PGD L∞ robust accuracy",
+    "pgd_l2_acc": "PGD L2 robust accuracy",
+    "apgd_linf_acc": "APGD (CE+DLR) L∞ robust accuracy",
+    "apgd_l2_acc": "APGD (CE+DLR) L2 robust accuracy",
+    "certified_linf_acc": "Certified L∞ accuracy",
+    "certified_l2_acc": "Certified L2 accuracy (Lipschitz)",
     "weight_norm": "Weight norm Σ‖W‖_F + ‖b‖₂",
     "lipschitz_global": "Global Lipschitz bound Π‖W‖₂",
     "lipschitz_local_mean": "Local Lipschitz bound (mean)",

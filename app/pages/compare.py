@@ -127,8 +127,12 @@ with tabs["Overview"]:
         _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"])
 with tabs["Adversarial"]:
     if tabs["Adversarial"].open:
-        _grid(["fgsm_acc", "deepfool_linf_acc", "deepfool_l2_acc", "loss", "deepfool_linf_median",
-               "deepfool_l2_median"])
+        for norm in ("linf", "l2"):
+            if f"certified_{norm}_acc" in present:
+                st.vega_lite_chart(spec=charts.bracket_chart(summary, norm), width="stretch")
+        _grid(["fgsm_acc", "deepfool_linf_acc", "deepfool_l2_acc", "apgd_linf_acc", "pgd_linf_acc",
+               "certified_linf_acc", "apgd_l2_acc", "pgd_l2_acc", "certified_l2_acc", "loss",
+               "deepfool_linf_median", "deepfool_l2_median"])
 with tabs["Noise"]:
     if tabs["Noise"].open:
         _grid(["noise_acc", "accuracy"])

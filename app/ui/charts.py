@@ -197,6 +197,57 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     return spec
 
 
+BRACKET_ATTACKS = {"linf": ("apgd_linf_acc", "pgd_linf_acc", "deepfool_linf_acc", "fgsm_acc"),
+                   "l2": ("apgd_l2_acc", "pgd_l2_acc", "deepfool_l2_acc")}
+
+
+def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
+    """Per series and ε: certified (lower) and attacked (upper: the lowest mean robust accuracy of any attack
+    measured, each being an upper bound) accuracy, FGSM/DeepFool for reference, and the robust/clean ratio."""
+    attacks = [m for m in BRACKET_ATTACKS[norm] if m in set(summary["metric"])]
+    cert = f"certified_{norm}_acc"
+    rows = summary[summary["metric"].isin([*attacks, cert])]
+    if rows.empty or cert not in set(rows["metric"]) or not attacks:
+        return pd.DataFrame(columns=["series", "param", "certified", "attacked", "ratio"])
+    rows = rows.assign(series=_series(rows))
+    wide = rows.pivot_table(index=["series", "param"], columns="metric", values="mean", aggfunc="mean")
+    out = pd.DataFrame({"certified": wide[cert], "attacked": wide[attacks].min(axis=1)}).reset_index()
+    for ref in ("fgsm_acc", f"deepfool_{norm}_acc"):
+        if ref in wide:
+            out[ref] = wide[ref].to_numpy()
+    clean = out[out["param"] == 0].set_index("series")["attacked"]
+    out["ratio"] = out["attacked"] / out["series"].map(clean)
+    return out.dropna(subset=["certified", "attacked"])
+
+
+def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
+    """Robust accuracy as a band per series: certified (lower bound) to the strongest attack (upper bound)."""
+    data = bracket_frame(summary, norm)
+    label = "L∞" if norm == "linf" else "L2"
+    if data.empty:
+        return empty_chart(f"No certified and attacked {label} results for this selection")
+    order = series_order(data["series"])
+    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, pixel units)"}
+    y_title = "robust accuracy · share correct (0–1)"
+    color = {"field": "series", "type": "nominal", "scale": _colors(order), "legend": _legend("Group · merge level")}
+    tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},
+           {"field": "attacked", "format": ".3f"}, {"field": "ratio", "title": "attacked / clean", "format": ".3f"}]
+    band = {"mark": {"type": "area", "opacity": 0.18},
+            "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative", "title": y_title},
+                         "y2": {"field": "attacked"}, "fill": {**color, "legend": None}, "tooltip": tip}}
+    upper = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 24, "filled": True}},
+             "encoding": {"x": x, "y": {"field": "attacked", "type": "quantitative", "title": y_title},
+                          "color": color, "tooltip": tip}}
+    lower = {"mark": {"type": "line", "strokeWidth": 1.5, "strokeDash": [4, 3]},
+             "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative"}, "color": {**color, "legend": None}}}
+    spec = _chart(f"Robustness bracket ({label}) per merge level",
+                  "band: true robust accuracy lies between certified (dashed, lower) and the strongest attack "
+                  "(solid, upper)", [band, upper, lower], {})
+    spec["data"] = {"name": "bracket"}
+    spec["datasets"] = {"bracket": _data(data, ["series", "param", "certified", "attacked", "ratio"])}
+    return spec
+
+
 def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """Final models of each method over the same leaves (tree root, MergeMany, average) vs the leaves."""
     title = METRIC_TITLES.get(metric, metric)
