@@ -11,7 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from app.ui.frame import sidebar_status, store_busy
-from store.db import StoreBusy
+from app.ui.text import md
+from store.db import StoreBusy, StoreError
 
 HERE = Path(__file__).parent
 
@@ -35,3 +36,5 @@ try:
     page.run()
 except StoreBusy as err:  # another process held the store past the timeout: a notice, then a retry
     store_busy(err)
+except StoreError as err:  # damaged store file or full disk: what to do, not a traceback
+    st.error(md(err))

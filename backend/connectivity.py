@@ -125,7 +125,7 @@ def lerp_stack(a: Mapping[str, Tensor], b: Mapping[str, Tensor], lams: Sequence[
             out[k] = va
         else:
             shape = (-1,) + (1,) * va.dim()
-            lam_k = lam.to(va.dtype).reshape(shape)
+            lam_k = lam.to(va).reshape(shape)  # same dtype and device as the weights
             out[k] = va[None] * (1 - lam_k) + b[k].to(va)[None] * lam_k
     return out
 

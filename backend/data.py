@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import Tensor
 
 from backend.datasets import DATASETS, DatasetUnavailable  # noqa: F401 - re-exported
@@ -137,8 +137,36 @@ def _cache_path(name: str, train: bool) -> Path:
     return data_dir() / "cache" / f"{name}-{'train' if train else 'test'}.safetensors"
 
 
+def _content_hash(x: Tensor, y: Tensor) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for t in (x, y):
+        digest.update(str((t.dtype, tuple(t.shape))).encode())
+        digest.update(t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 def _write_cache(path: Path, x: Tensor, y: Tensor) -> None:
-    atomic_write_bytes(path, save({"x": x.contiguous(), "y": y.contiguous()}))
+    """The split as safetensors, with the sha256 of its contents in the metadata (checked on every read)."""
+    x, y = x.contiguous(), y.contiguous()
+    atomic_write_bytes(path, save({"x": x, "y": y}, metadata={"sha256": _content_hash(x, y)}))
+
+
+def _read_cache(path: Path) -> tuple[Tensor, Tensor] | None:
+    """The cached split, or None when the file is truncated, modified or from before hashes were stored
+    (the caller rebuilds it from the source files)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            expected = (f.metadata() or {}).get("sha256")
+            x, y = f.get_tensor("x"), f.get_tensor("y")
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError):
+        return None
+    if expected is None or _content_hash(x, y) != expected:
+        return None
+    return x, y
 
 
 def _load_torchvision(name: str, train: bool, download: bool) -> tuple[Tensor, Tensor]:
@@ -173,14 +201,20 @@ def load_split(name: str, train: bool, *, download: bool = True) -> tuple[Tensor
     with _MEMO_LOCK:
         if key in _MEMO:
             return _MEMO[key]
-        if cache.exists():
-            tensors = load_file(cache)
-            x, y = tensors["x"], tensors["y"]
-        else:
-            if name == "fashion_mnist" and _debian_has_fashion():
-                x, y = _load_idx_split(DEBIAN_FASHION_DIR, train)
-            else:
-                x, y = _load_torchvision(name, train, download)
+        cached = _read_cache(cache) if cache.exists() else None
+        if cached is not None:
+            x, y = cached
+        else:  # no cache, or a damaged one: (re)build it from the source files
+            try:
+                if name == "fashion_mnist" and _debian_has_fashion():
+                    x, y = _load_idx_split(DEBIAN_FASHION_DIR, train)
+                else:
+                    x, y = _load_torchvision(name, train, download)
+            except DatasetUnavailable as err:
+                if cache.exists():
+                    raise DatasetUnavailable(f"The dataset cache {cache} is damaged and cannot be rebuilt: "
+                                             f"{err}") from err
+                raise
             _write_cache(cache, x, y)
         _MEMO[key] = (x, y)
         return x, y

@@ -38,7 +38,8 @@ EVAL_OVERHEAD = 1.5  # attack bookkeeping, projection/clipping, store writes
 MATCH_SWEEPS = 4  # typical weight-matching sweeps until no improvement
 MERGE_MANY_ROUNDS = 3  # typical MergeMany rounds until no improvement
 DEEPFOOL_MEAN_STEPS = 6  # DeepFool on ReLU MLPs converges in a few steps (batched until all done)
-FIXED_SECONDS = 5.0  # per experiment (start-up, data loading, report) until jobs measured it
+FIXED_SECONDS = 5.0  # per job (worker start-up, data loading, report) until experiments measured it
+TRAIN_MODEL_SECONDS = 1.0  # per trained model (batch gathering, test accuracy, saving) in the fallback
 RECENT = 10  # measurements per phase an estimate looks at
 MEASURED_SPREAD = (0.8, 1.25)  # widening of the measured rates' min..max
 FALLBACK_SPREAD = {"calibrated": (0.6, 1.7), "default": (0.5, 3.0)}
@@ -265,7 +266,8 @@ def _fallback_rates(device: str, sizes: tuple[int, ...], batch: int, measure: bo
 def _train_fallback(fb: dict, n_models: int, epochs: int, samples: int, n_test: int, batch: int) -> float:
     r = fb["raw"]
     steps = epochs * math.ceil(samples / batch)
-    return n_models * (steps * r["train_step_s"] + (samples + n_test) * r["forward_sample_s"]) * TRAIN_OVERHEAD
+    return n_models * ((steps * r["train_step_s"] + (samples + n_test) * r["forward_sample_s"]) * TRAIN_OVERHEAD
+                       + TRAIN_MODEL_SECONDS)
 
 
 def measured_rate(phase: str, device: str, arch: str | None = None) -> dict | None:
@@ -332,7 +334,8 @@ def train_estimate(config, n_models: int, device: str | None = None, *, measure:
     fb = _fallback_rates(device, sizes, config.batch_size, measure)
     units = train_units(sizes, n_models, config.epochs, samples)
     fallback = _train_fallback(fb, n_models, config.epochs, samples, n_test, config.batch_size)
-    return _combine({"train": _phase("train", units, device, arch_key(sizes), fallback, fb["source"])}, device)
+    return _combine({"train": _phase("train", units, device, arch_key(sizes), fallback, fb["source"]),
+                     "overhead": _overhead(device)}, device)
 
 
 def merge_estimate(methods, n_leaves: int, dataset: str, widths, eval_config=None, device: str | None = None
@@ -346,7 +349,7 @@ def merge_estimate(methods, n_leaves: int, dataset: str, widths, eval_config=Non
     if eval_config is not None:
         n_nodes = n_leaves + sum({"hierarchical": n_leaves - 1}.get(m, 1) for m in methods)
         phases["evaluate"] = _evaluate_phase(sizes, eval_config, n_nodes, dataset, device, fb)
-    return _combine(phases, device)
+    return _combine({**phases, "overhead": _overhead(device)}, device)
 
 
 def _evaluate_phase(sizes, ev, n_models, dataset, device, fb) -> dict:
@@ -360,7 +363,8 @@ def evaluate_estimate(n_models: int, dataset: str, widths, eval_config, device: 
     device = _device(device)
     sizes = layer_sizes(dataset, widths)
     fb = _fallback_rates(device, sizes, 512, False)
-    return _combine({"evaluate": _evaluate_phase(sizes, eval_config, n_models, dataset, device, fb)}, device)
+    return _combine({"evaluate": _evaluate_phase(sizes, eval_config, n_models, dataset, device, fb),
+                     "overhead": _overhead(device)}, device)
 
 
 def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True) -> dict:

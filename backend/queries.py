@@ -113,6 +113,24 @@ def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, datase
     return out.reindex(columns=columns).sort_values("model_id").reset_index(drop=True)
 
 
+def pairing_text(pairing) -> str:
+    """'as listed', 'random', or a custom pairing level by level: '(0,2)(1,3) | (0,1)'."""
+    if pairing is None or isinstance(pairing, str):
+        return {"as_listed": "as listed", None: "as listed"}.get(pairing, str(pairing))
+    return " | ".join("".join("(" + ",".join(str(int(i)) for i in group) + ")" for group in level)
+                      for level in pairing)
+
+
+def tree_settings_text(config: dict) -> str:
+    """' · λ 0.5 · pairing as listed' for the settings a tree's config records (nothing for the others)."""
+    parts = []
+    if config.get("lam") is not None:
+        parts.append(f"λ {float(config['lam']):g}")
+    if "pairing" in config:
+        parts.append(f"pairing {pairing_text(config['pairing'])}")
+    return "".join(f" · {p}" for p in parts)
+
+
 def trees_table() -> pd.DataFrame:
     """One row per tree: id, method, number of leaves, root model, experiment, and a short label."""
     trees = store_trees.list_trees()
@@ -122,9 +140,10 @@ def trees_table() -> pd.DataFrame:
     out = trees.rename(columns={"id": "tree_id"})
     out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
     suffix = out["config"].map(lambda c: alignment_suffix(_json(c, {}))) if "config" in out.columns else ""
-    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves" for t, m, s, n in zip(
+    settings = out["config"].map(lambda c: tree_settings_text(_json(c, {}))) if "config" in out.columns else None
+    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}" for t, m, s, n, x in zip(
         out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
-        strict=True)]
+        settings if settings is not None else [""] * len(out), strict=True)]
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
 
 
@@ -219,13 +238,94 @@ def _fold_leaves(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def stat_members(members: pd.DataFrame) -> pd.DataFrame:
+# Settings a series can be split (and coloured) by: name -> label. Tree settings describe how a merge was
+# made and do not apply to unmerged leaves; zoo settings describe the models themselves and apply to all.
+TREE_SETTINGS = {"method": "method", "leaves": "tree size", "lam": "λ", "pairing": "pairing", "seed": "merge seed"}
+ZOO_SETTINGS = {"zoo": "zoo", "dataset": "dataset", "widths": "widths", "reg": "regularisation"}
+SETTINGS = {**TREE_SETTINGS, **ZOO_SETTINGS}
+
+
+def _setting_text(name: str, value) -> str:
+    if name == "leaves":
+        return f"{value} leaves"
+    if name == "lam":
+        return f"λ {value}"
+    if name == "seed":
+        return f"seed {value}"
+    if name == "zoo":
+        return f"zoo #{value}"
+    if name == "pairing":
+        return f"pairing {value}"
+    return str(value)
+
+
+def member_settings(members: pd.DataFrame) -> pd.DataFrame:
+    """Members with one text column per setting in SETTINGS ('' where a setting does not apply), read from
+    the trees' and zoos' recorded configs: a tree's zoo settings are those of its leaves ('mixed' if they differ)."""
+    out = members.copy()
+    for name in SETTINGS:
+        out[name] = ""
+    if out.empty:
+        return out
+    zoos = store_zoos.list_zoos()
+    zoo_info = {}
+    for z in zoos.itertuples():
+        cfg = _json(z.config, {})
+        reg = cfg.get("reg", "none")
+        zoo_info[int(z.id)] = {"zoo": str(int(z.id)), "dataset": str(z.dataset),
+                               "widths": _widths_label(cfg.get("widths", [])),
+                               "reg": "none" if reg in (None, "none") else f"{reg.upper()} {cfg.get('reg_strength', 0):g}"}
+    trees = store_trees.list_trees()
+    tree_info = {}
+    for t in trees.itertuples():
+        cfg, leaves = _json(t.config, {}), _json(t.leaves, [])
+        tree_info[int(t.id)] = {"method": str(t.method), "leaves": str(len(leaves)),
+                                "lam": f"{float(cfg['lam']):g}" if cfg.get("lam") is not None else "",
+                                "pairing": pairing_text(cfg["pairing"]) if "pairing" in cfg else "",
+                                "seed": str(cfg["seed"]) if cfg.get("seed") is not None else ""}
+    leaf_zoo = members.loc[members["zoo_id"].notna() & (members["method"] != "zoo")].groupby("tree_id")["zoo_id"]
+    tree_zoo = {int(t): (int(z.iloc[0]) if z.nunique() == 1 else None) for t, z in leaf_zoo}
+    rows = []
+    for m, t, z in zip(out["method"], out["tree_id"], out["zoo_id"], strict=True):
+        info = {}
+        if m != "zoo" and not pd.isna(t):
+            info.update(tree_info.get(int(t), {}))
+            zid = z if not pd.isna(z) else tree_zoo.get(int(t))
+            info.update(zoo_info.get(int(zid), {}) if zid is not None and not pd.isna(zid) else
+                        {k: "mixed" for k in ZOO_SETTINGS})
+        elif not pd.isna(z):
+            info.update(zoo_info.get(int(z), {}))
+        rows.append(info)
+    for name in SETTINGS:
+        out[name] = [r.get(name, "") for r in rows]
+    return out
+
+
+def stat_members(members: pd.DataFrame, split=()) -> pd.DataFrame:
     """Members as every statistic groups them: the level-0 nodes of every tree become one LEAVES group
     ("unmerged leaves", each model once), since the leaves of a hierarchical tree and of a MergeMany over
-    the same models are one set of unmerged models; every other (group, model) pair appears once."""
+    the same models are one set of unmerged models; every other (group, model) pair appears once.
+
+    split: setting names (SETTINGS) whose values are appended to the group label, so series are split and
+    coloured by them; leaves are split only by zoo settings (tree settings say nothing about them)."""
     if members.empty:
         return members.copy()
-    out = _fold_leaves(members).drop_duplicates(["model_id", "group", "level"])
+    split = [s for s in split if s in SETTINGS]
+    if split:
+        if not set(split) <= set(members.columns):
+            members = member_settings(members)
+        leaves = (members["method"] != "zoo") & (members["level"] == 0)
+        suffix = []
+        for is_leaf, row in zip(leaves, members[split].itertuples(index=False), strict=True):
+            parts = [_setting_text(n, v) for n, v in zip(split, row, strict=True)
+                     if v != "" and not (is_leaf and n in TREE_SETTINGS) and not (n == "method")]
+            suffix.append("".join(f" · {p}" for p in parts))
+        members = members.assign(_suffix=suffix)
+    out = _fold_leaves(members)
+    if split:
+        out["group"] = out["group"] + out["_suffix"]
+        out = out.drop(columns=["_suffix"])
+    out = out.drop_duplicates(["model_id", "group", "level"])
     return out.reset_index(drop=True)
 
 
@@ -381,6 +481,41 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reindex(columns=order)
     wide.insert(0, "n", n)
     return wide.reset_index()
+
+
+# Units for table headers (pixel-space attacks; accuracies are shares of the test subset in [0, 1]).
+METRIC_UNITS = {"accuracy": "share", "loss": "nats", "fgsm_acc": "share", "deepfool_linf_acc": "share",
+                "deepfool_l2_acc": "share", "noise_acc": "share", "deepfool_linf_median": "L∞, pixel units",
+                "deepfool_l2_median": "L2, pixel units", "weight_norm": "Σ‖W‖_F + ‖b‖₂",
+                "lipschitz_global": "L2, pixel space", "lipschitz_local_mean": "L2, pixel space",
+                "lipschitz_local_std": "L2, pixel space"}
+PARAM_NAMES = {"fgsm_acc": "ε", "deepfool_linf_acc": "ε", "deepfool_l2_acc": "ε", "noise_acc": "σ",
+               "lipschitz_local_mean": "r", "lipschitz_local_std": "r"}
+
+
+def paper_header(metric: str, param) -> str:
+    """'FGSM robust accuracy, ε = 0.01 [share]': a table column a reader needs no legend for."""
+    title = METRIC_TITLES.get(metric, metric)
+    if param is not None and not pd.isna(param):
+        title += f", {PARAM_NAMES.get(metric, 'param')} = {float(param):g}"
+    unit = METRIC_UNITS.get(metric)
+    return f"{title} [{unit}]" if unit and unit not in title else title
+
+
+def paper_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The wide table for a paper: one row per group × level, one column per metric (and parameter) with
+    its unit in the header, cells 'mean ± std (n)' — what Compare's Table tab shows and downloads."""
+    if table.empty:
+        return pd.DataFrame(columns=["group", "level"])
+    t = table.copy()
+    t["column"] = [paper_header(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
+    t["cell"] = [f"{m:.4g} ({n})" if pd.isna(s) else f"{m:.4g} ± {s:.2g} ({n})"
+                 for m, s, n in zip(t["mean"], t["std"], t["n"], strict=True)]
+    order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
+    wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
+    wide = wide.reindex(columns=order).reset_index()
+    wide.columns.name = None
+    return wide
 
 
 def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:

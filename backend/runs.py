@@ -24,7 +24,13 @@ METHOD_TITLES = {"hierarchical": "hierarchical", "merge_many": "MergeMany", "ave
 def _json(value) -> dict:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return {}
-    return json.loads(value) if isinstance(value, str) else dict(value)
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:  # one damaged row must not break the whole Runs page
+            return {"_unreadable": True}
+        return decoded if isinstance(decoded, dict) else {}
+    return dict(value)
 
 
 def _now() -> datetime:
@@ -111,6 +117,8 @@ def runs_table(jobs: pd.DataFrame) -> pd.DataFrame:
                    duration_s=duration_seconds(job.get("started_at"), job.get("finished_at")),
                    cache_hits=result.get("cache_hits"), error=job.get("error"))
         row.update(spec_columns(kind, spec))
+        if spec.get("_unreadable"):
+            row["name"] = "(unreadable spec)"
         row["spec"], row["result"], row["job_kind"] = spec, result, kind
         rows.append(row)
     out = pd.DataFrame(rows)

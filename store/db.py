@@ -43,6 +43,38 @@ class StoreBusy(RuntimeError):
     """The store stayed locked by another process for longer than the timeout."""
 
 
+class StoreError(RuntimeError):
+    """The store file cannot be used as it is (damaged, or its disk is full); the message says what to do."""
+
+
+class StoreDamaged(StoreError):
+    """lab.duckdb is not a readable DuckDB database (truncated, overwritten, checksum mismatch)."""
+
+
+class StoreFull(StoreError):
+    """A write to the store failed for lack of disk space; the transaction was not committed."""
+
+
+_DAMAGE_MARKERS = ("Corrupt database", "checksum", "not a valid DuckDB database", "database file is corrupt",
+                   "Serialization Error", "INTERNAL Error")
+_FULL_MARKERS = ("No space left on device", "Disk quota exceeded", "ENOSPC")
+
+
+def _translate(err: Exception, path: Path) -> StoreError | None:
+    """DuckDB's error as one readable sentence when the cause is the file or its disk, else None."""
+    text = str(err)
+    first = " ".join(text.split())[:200]
+    if any(marker in text for marker in _FULL_MARKERS):
+        return StoreFull(f"The disk holding the lab store ({path}) is full; nothing was committed. "
+                         f"Free some space and run the command again.")
+    if any(marker in text for marker in _DAMAGE_MARKERS):
+        return StoreDamaged(
+            f"The lab store file {path} is damaged and cannot be read ({first}). Move it aside "
+            f"(mv '{path}' '{path}.damaged'): the next start creates an empty store, and the weights files in "
+            f"{path.parent / 'weights'} are kept.")
+    return None
+
+
 @dataclass
 class _Open:
     path: Path
@@ -118,6 +150,9 @@ def _attach(path: Path, deadline: float, timeout: float) -> tuple[duckdb.DuckDBP
         except duckdb.Error as err:
             if not _is_duckdb_lock_error(err):
                 cursor.close()
+                translated = _translate(err, path)
+                if translated is not None:
+                    raise translated from None
                 raise
             if time.monotonic() >= deadline:
                 cursor.close()
@@ -203,6 +238,11 @@ def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
         try:
             _ensure_migrated(con, path)
             yield con
+        except duckdb.Error as err:
+            translated = _translate(err, path)
+            if translated is not None:
+                raise translated from None
+            raise
         finally:
             _local.open = previous
             if state.tx_depth:  # left open by an exception (or by hand): discard it

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from store.db import connect, fetch_df, transaction, utc_now
-from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none
+from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none, loads
 
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
@@ -51,7 +51,14 @@ def find_active_job(key: str) -> int | None:
 def get_job(job_id: int) -> dict[str, Any] | None:
     """The job row with `spec` and `result` decoded, or None."""
     with connect() as con:
-        return fetch_dict(con, "SELECT * FROM jobs WHERE id = ?", [check_id(job_id, "job_id")], _JSON)
+        row = fetch_dict(con, "SELECT * FROM jobs WHERE id = ?", [check_id(job_id, "job_id")])
+    if row is not None:
+        for name in _JSON:  # a damaged JSON field stays text (the runner fails that job with one line)
+            try:
+                row[name] = loads(row[name])
+            except ValueError:
+                pass
+    return row
 
 
 def list_jobs(*, status: str | tuple[str, ...] | None = None, limit: int = 200) -> pd.DataFrame:

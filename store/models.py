@@ -140,3 +140,16 @@ def list_models(
     sql = "SELECT * FROM models" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
     with connect() as con:
         return fetch_df(con, sql, params)
+
+
+def replace_weights(model_id: int, weights: str) -> None:
+    """Point a model at recomputed weights (a repair whose bytes differ from the lost ones); its
+    evaluations were of the old weights and are dropped, so they are recomputed."""
+    mid = check_id(model_id, "model_id")
+    check_hash(weights)
+    if not has_weights(weights):
+        raise ValueError(f"No weights file for hash {weights[:12]}…: call save_weights before replace_weights.")
+    with transaction() as con:
+        if not con.execute("UPDATE models SET weights = ? WHERE id = ? RETURNING id", [weights, mid]).fetchall():
+            raise ValueError(f"There is no model {mid}.")
+        con.execute("DELETE FROM evaluations WHERE model_id = ?", [mid])

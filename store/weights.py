@@ -68,10 +68,20 @@ def save_weights(params: dict[str, torch.Tensor]) -> str:
     data = weights_bytes(params)
     h = hashlib.sha256(data).hexdigest()
     path = weights_path(h)
-    if path.is_file() and path.stat().st_size == len(data):
+    if verify_weights(h) is None:  # the same bytes are there already (compared by hash, not by size)
         return h
-    atomic_write_bytes(path, data, durable=True)
+    atomic_write_bytes(path, data, durable=True)  # new, missing or damaged: (re)write it
     return h
+
+
+def verify_weights(h: str) -> str | None:
+    """None when the file for `h` exists and hashes to `h`; else "missing" or "corrupt"."""
+    path = weights_path(h)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "missing"
+    return None if hashlib.sha256(data).hexdigest() == h else "corrupt"
 
 
 def load_weights(h: str) -> dict[str, torch.Tensor]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import charts, reads
-from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, download_buttons
-from backend.queries import METRIC_TITLES, comparison_display
+from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
+from backend.queries import METRIC_TITLES, SETTINGS, comparison_display, paper_table
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "
@@ -67,8 +67,13 @@ eval_key = o1.selectbox("Evaluation config (results of different configs are nev
                              "results in it, and when it was first run.")
 log = o2.toggle("Log-scale y", value=False, key="cmp_log")
 zero = o3.toggle("Include 0", value=False, key="cmp_zero", help="Start every y-axis at zero.")
+split_default = [v for v in st.query_params.get("split", "").split(",") if v in SETTINGS]
+split = st.multiselect("Split and colour series by", [k for k in SETTINGS if k != "method"],
+                       default=split_default, format_func=SETTINGS.get, key="cmp_split",
+                       help="Any recorded setting: tree size, λ, pairing, merge seed (merged models only), zoo, "
+                            "dataset, widths, regularisation. Series are always split by method.")
 st.query_params.update({"trees": ",".join(map(str, tree_ids)), "zoos": ",".join(map(str, zoo_ids)),
-                        "eval": eval_key})
+                        "eval": eval_key, "split": ",".join(split)})
 
 
 def _switch_config(key: str) -> None:
@@ -95,17 +100,17 @@ for source in sources:
     w1.warning(f"{name} {what}. It has results for {best} models in: {labels.get(other, other)}.")
     w2.button("Show that config", key=f"cmp-switch-{source}", on_click=_switch_config, args=(other,))
 
-summary = reads.summary(tree_ids, zoo_ids, eval_key)
+summary = reads.summary(tree_ids, zoo_ids, eval_key, split)
 present = set(summary["metric"])
 SCALARS = ("accuracy", "loss", "deepfool_linf_median", "deepfool_l2_median", "weight_norm", "lipschitz_global",
            "lipschitz_local_mean")
 
 
 def _points():
-    return reads.points(tree_ids, eval_key, SCALARS)
+    return reads.points(tree_ids, eval_key, SCALARS, split)
 
 
-def _grid(metrics: list[str]) -> None:
+def _grid(metrics: list[str], tab_name: str = "") -> None:
     """Charts of `metrics` (those present), two per row."""
     shown = [m for m in metrics if m in present]
     if not shown:
@@ -117,28 +122,29 @@ def _grid(metrics: list[str]) -> None:
             chart = charts.level_chart(summary, _points(), metric, log=log, zero=zero)
         else:
             chart = charts.curve_chart(summary, metric, log=log, zero=zero)
-        cols[i % 2].vega_lite_chart(spec=chart, width="stretch")
+        chart_with_downloads(cols[i % 2], chart, f"{metric}-{eval_key}", key=f"fig-{tab_name}-{metric}")
 
 
 TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
 with tabs["Overview"]:
     if tabs["Overview"].open:
-        _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"])
+        _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"], "Overview")
 with tabs["Adversarial"]:
     if tabs["Adversarial"].open:
         for norm in ("linf", "l2"):
             if f"certified_{norm}_acc" in present:
-                st.vega_lite_chart(spec=charts.bracket_chart(summary, norm), width="stretch")
+                chart_with_downloads(st, charts.bracket_chart(summary, norm), f"bracket-{norm}-{eval_key}",
+                                     key=f"fig-Adversarial-bracket-{norm}")
         _grid(["fgsm_acc", "deepfool_linf_acc", "deepfool_l2_acc", "apgd_linf_acc", "pgd_linf_acc",
                "certified_linf_acc", "apgd_l2_acc", "pgd_l2_acc", "certified_l2_acc", "loss",
-               "deepfool_linf_median", "deepfool_l2_median"])
+               "deepfool_linf_median", "deepfool_l2_median"], "Adversarial")
 with tabs["Noise"]:
     if tabs["Noise"].open:
-        _grid(["noise_acc", "accuracy"])
+        _grid(["noise_acc", "accuracy"], "Noise")
 with tabs["Weights & Lipschitz"]:
     if tabs["Weights & Lipschitz"].open:
-        _grid(["weight_norm", "lipschitz_global", "lipschitz_local_mean"])
+        _grid(["weight_norm", "lipschitz_global", "lipschitz_local_mean"], "Weights & Lipschitz")
 with tabs["Merge methods"]:
     if tabs["Merge methods"].open:
         scalar = [m for m in SCALARS if m in present]
@@ -147,7 +153,8 @@ with tabs["Merge methods"]:
         else:
             m = st.selectbox("Metric", scalar, format_func=lambda k: METRIC_TITLES.get(k, k),
                              key="cmp_method_metric")
-            st.vega_lite_chart(spec=charts.method_chart(_points(), m, log=log, zero=zero), width="stretch")
+            chart_with_downloads(st, charts.method_chart(_points(), m, log=log, zero=zero), f"methods-{m}-{eval_key}",
+                                 key="fig-methods")
 with tabs["Barriers"]:
     if tabs["Barriers"].open:
         b_summary, b_points, curve_key = reads.barrier_levels(tree_ids)
@@ -166,6 +173,9 @@ with tabs["Table"]:
         table = summary
         st.subheader("Level × metric: mean ± std")
         st.dataframe(comparison_display(table), hide_index=True, width="stretch")
-        st.caption("Downloads hold the long table: one row per group × level × metric × parameter with mean, "
-                   "std (sample, ddof = 1) and n.")
-        download_buttons(table, f"comparison-{eval_key}", key="cmp-dl")
+        st.caption("The table for a paper: one row per group × level, one column per metric with its unit, "
+                   "cells 'mean ± std (n)' (std: sample, ddof = 1; n: distinct models). LaTeX uses booktabs.")
+        download_buttons(paper_table(table), f"comparison-wide-{eval_key}", key="cmp-wide")
+        with st.expander("Raw data: the long table"):
+            st.caption("One row per group × level × metric × parameter with mean, std and n, for analysis.")
+            download_buttons(table, f"comparison-{eval_key}", key="cmp-dl")

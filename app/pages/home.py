@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.text import md
 from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, start_job
 from backend.experiment import PRESETS, trees_text
 from backend.jobs.spec import ExperimentSpec
@@ -68,6 +69,14 @@ for name, plan in PRESETS.items():
                         disabled=status == "missing", width="stretch"):
             with st.container():
                 start_job(ExperimentSpec(preset=name, dataset=plan.dataset), f"{name} experiment")
+
+done = reads.experiments()
+done = done[done["status"] == "done"].head(5) if not done.empty else done
+if not done.empty:
+    st.subheader("Finished experiments")
+    for exp in done.itertuples():
+        st.page_link("pages/report.py", label=f"#{exp.id} · {md(exp.name)} — open its report",
+                     icon=":material/description:", query_params={"experiment": str(exp.id)})
 
 st.subheader("Or step by step")
 steps = st.columns(4)

@@ -84,10 +84,10 @@ if not known.empty:
 st.subheader("2 · Methods and tree")
 # pairing has its own section below; the matcher/REPAIR options get a row of their own
 scalars = [o for name, o in OPTIONS.items() if name != "pairing" and name not in ALIGNMENT_OPTIONS]
-columns = st.columns(1 + len(scalars))
-methods = columns[0].multiselect("Methods", list(MERGE_METHODS), default=list(STUDY_METHODS), key="methods",
-                                 format_func=method_label)
-values: dict = {o.name: merge_option_input(o, column) for o, column in zip(scalars, columns[1:], strict=True)}
+methods = st.multiselect("Methods", list(MERGE_METHODS), default=list(STUDY_METHODS), key="methods",
+                         format_func=method_label)  # full width: its chips are never truncated
+columns = st.columns(max(len(scalars), 1))
+values: dict = {o.name: merge_option_input(o, column) for o, column in zip(scalars, columns, strict=False)}
 alignment = [OPTIONS[name] for name in ALIGNMENT_OPTIONS]
 values.update({o.name: merge_option_input(o, column)
                for o, column in zip(alignment, st.columns(len(alignment)), strict=True)})

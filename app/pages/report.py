@@ -89,18 +89,15 @@ def downloads(experiment_id: int, report_path: str | None) -> None:
     saved = Path(report_path) if report_path else None
     saved = saved if saved is not None and saved.is_file() else None
     c1, c2, c3 = st.columns(3)
-    if saved is not None:
-        c1.download_button("⬇ Report file (.md)", data=saved.read_bytes, file_name=saved.name,
-                           mime="text/markdown", key="report-md", on_click="ignore", width="stretch")
-    else:
-        c1.download_button("⬇ Report (.md)", data=lambda: _report_bytes(experiment_id, "markdown"),
-                           file_name=f"experiment-{experiment_id}.md", mime="text/markdown", key="report-md",
-                           on_click="ignore", width="stretch")
+    name = saved.stem if saved is not None else f"experiment-{experiment_id}"
+    c1.download_button("⬇ Report (.zip: Markdown + figures)", data=lambda: _report_bytes(experiment_id, "zip"),
+                       file_name=f"{name}.zip", mime="application/zip", key="report-md", on_click="ignore",
+                       width="stretch", help="The Markdown report with its figures as PNG files beside it.")
     c2.download_button("⬇ Report (.html)", data=lambda: _report_bytes(experiment_id, "html"),
                        file_name=f"experiment-{experiment_id}.html", mime="text/html", key="report-html",
                        on_click="ignore", width="stretch")
     if c3.button("Rebuild report file", key="report-rebuild", width="stretch",
-                 help="Write the .md file again from what the store holds now (figures as PNG)."):
+                 help="Write the .md file (and its figure files) again from what the store holds now."):
         from backend.report import default_report_path, write_report
         from store import experiments as store_exps
 

@@ -165,6 +165,11 @@ def _selected_actions(selected: pd.DataFrame) -> None:
         elif row["status"] == "cancelled" and row["error"]:
             st.warning(f"#{int(row['id'])}: {md(row['error'])}")
     done = selected[selected["status"] == "done"]
+    for _, row in done.iterrows():
+        hits = row["cache_hits"]
+        if hits is not None and not pd.isna(hits) and int(hits) > 0:
+            st.caption(f"#{int(row['id'])}: {int(hits)} item(s) (models, trees or evaluations) were already stored "
+                       "and not recomputed (cache hits).")
     if not done.empty:
         _targets_links(done)
     for _, row in selected.iterrows():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
-from app.ui.graphs import tree_dot
+from app.ui.graphs import metric_title, ramp_legend_html, tree_dot
 from app.ui.widgets import TREE_ID, download_buttons
 
 st.title("Tree view")
-st.caption("Leaves (level 0) on top, the root at the bottom. Colour runs from dark purple (lowest value in "
-           "this tree) to yellow (highest).")
+st.caption("Leaves (level 0) on top, the root at the bottom; the colour bar under the tree reads the colours. "
+           "Wide levels (e.g. an 8-leaf MergeMany) show only node ids and values; inspect a node for the rest.")
 
 trees = reads.trees()
 if trees.empty:
@@ -44,12 +44,16 @@ metric_columns = [c for c in nodes.columns if c not in base_columns]
 c1, c2 = st.columns(2)
 preferred = "accuracy" if "accuracy" in metric_columns else (metric_columns[0] if metric_columns else None)
 metric = c1.selectbox("Colour nodes by", metric_columns or ["(no evaluations yet)"],
-                      index=metric_columns.index(preferred) if preferred else 0, key="tv_metric")
+                      index=metric_columns.index(preferred) if preferred else 0, key="tv_metric",
+                      format_func=metric_title if metric_columns else str)
 node_ids = nodes["model_id"].astype(int).tolist()
 node = c2.selectbox("Inspect node", node_ids, index=len(node_ids) - 1, key="tv_node",
                     format_func=lambda m: f"#{m} · level {int(nodes.set_index('model_id').loc[m, 'level'])}")
 
 st.graphviz_chart(tree_dot(nodes, metric if metric_columns else None, selected=node))
+if metric_columns and nodes[metric].notna().any():
+    st.markdown(ramp_legend_html(float(nodes[metric].min()), float(nodes[metric].max()), metric_title(metric)),
+                unsafe_allow_html=True)
 
 row = nodes.set_index("model_id").loc[node]
 carried = bool(row.get("carried", False))
@@ -61,7 +65,8 @@ parents = list(row["parents"])
 st.markdown("**Parents:** " + (", ".join(f"#{p}" for p in parents) if parents else "none (a leaf)"))
 if metric_columns:
     values = row[metric_columns].dropna()
-    st.dataframe(values.rename("value").rename_axis("metric").reset_index(), hide_index=True, width="content")
+    st.dataframe(values.rename("value").rename_axis("metric").reset_index().assign(
+        title=lambda d: d["metric"].map(metric_title))[["title", "metric", "value"]], hide_index=True, width="content")
 else:
     st.info("This tree has no evaluations yet; evaluate it from the Merge builder or wait for its job on Runs.")
 st.page_link("pages/compare.py", label="Compare this tree's levels", icon=":material/bar_chart:",

@@ -28,8 +28,6 @@ PADDING = {"top": 14, "left": 6, "right": 6, "bottom": 6}  # room for the title:
 # Fill the column's width but keep HEIGHT for the plot itself: with Vega's default "fit" in a stretched
 # Streamlit chart, title, axis and a bottom legend share HEIGHT and squash the plot (and clip the title).
 AUTOSIZE = {"type": "fit-x", "contains": "padding"}
-PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
-           "#bab0ac"]
 METRIC_UNITS = {
     "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
     "loss_barrier": "cross-entropy above the chord", "accuracy_barrier": "accuracy below the chord",
@@ -37,6 +35,36 @@ METRIC_UNITS = {
     "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
     "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",
 }
+
+
+# Curve chart titles, written once so the x-axis name is not repeated ("… noise vs Gaussian noise σ").
+CURVE_TITLES = {"fgsm_acc": "FGSM robust accuracy vs ε", "deepfool_linf_acc": "DeepFool L∞ robust accuracy vs ε",
+                "deepfool_l2_acc": "DeepFool L2 robust accuracy vs ε", "noise_acc": "Accuracy under Gaussian noise vs σ"}
+# 20 distinct colours (Tableau 10 + its light partners, reordered so neighbours differ): enough for the
+# series a demo store shows (11 on the FGSM chart) without two lines differing only by dash.
+PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
+           "#bab0ac", "#1f3b73", "#c45a00", "#8c1c1c", "#2d7f7a", "#2a6e1f", "#a68a00", "#6b3a66", "#d4537f",
+           "#5c4033", "#6e6e6e"]
+
+
+def axis_title(metric: str) -> str:
+    """Axis title with units, never the same words twice (the weight norm's title already holds its formula)."""
+    title, unit = METRIC_TITLES.get(metric, metric), METRIC_UNITS.get(metric, "value")
+    return title if unit in title else f"{title} · {unit}"
+
+
+def _interactive(field: str, *, zoom: bool) -> list[dict]:
+    """Click a legend entry to isolate its series (shift-click adds more; double-click resets); with `zoom`,
+    drag to pan and scroll to zoom."""
+    params = [{"name": "pick", "select": {"type": "point", "fields": [field]}, "bind": "legend"}]
+    if zoom:
+        params.append({"name": "zoom", "select": "interval", "bind": "scales"})
+    return params
+
+
+def _dimmed(opacity: float = 1.0, faded: float = 0.08) -> dict:
+    """An opacity channel: full `opacity` for the series picked in the legend (all when none), `faded` else."""
+    return {"opacity": {"condition": {"param": "pick", "value": opacity, "empty": True}, "value": faded}}
 
 
 def _chart(title: str, subtitle: str, layers: list[dict], datasets: dict[str, pd.DataFrame]) -> dict:
@@ -47,8 +75,9 @@ def _chart(title: str, subtitle: str, layers: list[dict], datasets: dict[str, pd
 
 
 def _legend(title: str, symbol: str = "stroke") -> dict:
-    return {"title": title, "orient": "bottom", "columns": 3, "symbolOpacity": 1, "symbolStrokeWidth": 3,
-            "labelLimit": 220, "symbolType": symbol}
+    # two columns of at most 200 px labels fit a half-width chart: a third column was cut off at the right edge
+    return {"title": title, "orient": "bottom", "columns": 2, "symbolOpacity": 1, "symbolStrokeWidth": 3,
+            "labelLimit": 200, "symbolType": symbol}
 
 
 def _scale(log: bool, zero: bool = False) -> dict:
@@ -84,7 +113,7 @@ def _data(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def group_order(groups) -> list[str]:
     """Leaves first, then merge methods, then reference zoos (so colours stay put across charts)."""
     def rank(g: str) -> tuple[int, str]:
-        return (0, g) if is_leaves_group(g) else ((2, g) if g.endswith("zoo") else (1, g))
+        return (0, g) if is_leaves_group(g) else ((2, g) if g.split(" · ")[0].endswith("zoo") else (1, g))
 
     return sorted(set(groups), key=rank)
 
@@ -119,7 +148,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
     order = group_order(rows["group"])
     color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": _legend("Group", "circle")}
     merged_order = [g for g in order if g in set(merged["group"])]
-    y_title = f"{title} · {METRIC_UNITS.get(metric, 'value')}"
+    y_title = axis_title(metric)
     x = {"field": "level", "type": "ordinal", "title": LEVEL_TITLE, "axis": {"labelAngle": 0}}
     offset = {"field": "group", "type": "nominal", "sort": merged_order, "scale": {"paddingOuter": 0.2}}
     stats_tip = [{"field": "group"}, {"field": "level", "title": "level"},
@@ -129,28 +158,32 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
         datasets["merged"] = _data(merged, ["group", "level", "mean", "std", "n", "lo", "hi"])
         if not pts.empty:
             datasets["points"] = _data(pts, ["group", "level", "model_id", "value"])
-            layers.append({"data": {"name": "points"}, "mark": {"type": "circle", "size": 22, "opacity": 0.45},
-                           "encoding": {"x": x, "xOffset": offset, "color": color,
+            layers.append({"data": {"name": "points"}, "mark": {"type": "circle", "size": 22},
+                           "encoding": {"x": x, "xOffset": offset, "color": color, **_dimmed(0.45),
                                         "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero),
                                               "title": y_title},
                                         "tooltip": [{"field": "group"}, {"field": "level"}, {"field": "model_id"},
                                                     {"field": "value", "format": ".4g"}]}})
         layers += [
             {"data": {"name": "merged"}, "mark": {"type": "rule", "strokeWidth": 2},
-             "encoding": {"x": x, "xOffset": offset, "color": color,
+             "encoding": {"x": x, "xOffset": offset, "color": color, **_dimmed(),
                           "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                           "y2": {"field": "hi"}}},
-            {"data": {"name": "merged"}, "mark": {"type": "point", "shape": "diamond", "size": 80, "filled": True,
-                                                  "opacity": 1},
-             "encoding": {"x": x, "xOffset": offset, "color": color, "tooltip": stats_tip,
+            {"data": {"name": "merged"}, "mark": {"type": "point", "shape": "diamond", "size": 80, "filled": True},
+             "params": _interactive("group", zoom=False),
+             "encoding": {"x": x, "xOffset": offset, "color": color, "tooltip": stats_tip, **_dimmed(),
                           "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero), "title": y_title}}},
         ]
     if not zoos.empty:
         datasets["zoos"] = _data(zoos, ["group", "level", "mean", "std", "n"])
-        layers.append({"data": {"name": "zoos"}, "mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2},
-                       "encoding": {"color": color, "tooltip": stats_tip,
-                                    "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
-                                          "title": y_title}}})
+        zoo_layer = {"data": {"name": "zoos"}, "mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2},
+                     "encoding": {"color": color, "tooltip": stats_tip,
+                                  "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
+                                        "title": y_title}}}
+        if merged.empty:
+            zoo_layer["params"] = _interactive("group", zoom=False)
+        zoo_layer["encoding"].update(_dimmed())
+        layers.append(zoo_layer)
     return _chart(f"{title} per merge level", "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean",
                   layers, datasets)
 
@@ -171,12 +204,13 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     order = series_order(rows["series"])
     x = {"field": "param", "type": "quantitative", "title": x_title}
     y_title = f"{title} · share correct (0–1)"
-    band = {"mark": {"type": "area", "opacity": 0.12},
-            "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
+    band = {"mark": {"type": "area"},
+            "encoding": {"x": x, **_dimmed(0.12, 0.0), "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                          "y2": {"field": "hi"},
                          "fill": {"field": "band", "type": "nominal", "scale": _colors(order), "legend": None}}}
     line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
-            "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
+            "params": _interactive("series", zoom=True),
+            "encoding": {"x": x, **_dimmed(), "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                        "title": y_title},
                          "color": {"field": "series", "type": "nominal", "scale": _colors(order),
                                    "legend": _legend("Group · merge level")},
@@ -189,7 +223,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     # the band's (hidden, translucent) legend would hide or fade the lines' swatches
     data = _data(rows.assign(band=rows["series"]), ["series", "band", "reference", "param", "mean", "std", "n",
                                                      "lo", "hi"])
-    spec = _chart(f"{title} vs {x_title.split(' (')[0]}",
+    spec = _chart(CURVE_TITLES.get(metric, f"{title} vs {x_title.split(' (')[0]}"),
                   "line: mean over models · band: ±1 std · dashed: reference zoos", [band, line], {})
     spec["data"] = {"name": "curve"}
     spec["datasets"] = {"curve": data}
@@ -262,7 +296,7 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     order = list(dict.fromkeys(both["what"]))
     x = {"field": "what", "type": "nominal", "title": None, "sort": order,
          "axis": {"labelAngle": 0, "labelOverlap": False, "labelLimit": 200}}
-    y_title = f"{title} · {METRIC_UNITS.get(metric, 'value')}"
+    y_title = axis_title(metric)
     layers = [
         {"mark": {"type": "circle", "size": 45, "opacity": 0.7},
          "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
@@ -306,3 +340,36 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
     spec["data"] = {"name": "curve"}
     spec["datasets"] = {"curve": _data(part, ["variant", "repaired", "lam", "value"])}
     return spec
+
+
+FIGURE_FORMATS = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
+
+
+def portable(spec: dict) -> dict:
+    """The spec with its datasets inline as JSON records, as a file or vl-convert needs it (the page ships
+    DataFrames as Arrow instead)."""
+    import json
+
+    out = dict(spec)
+    if "datasets" in out:
+        out["datasets"] = {name: json.loads(df.to_json(orient="records", double_precision=15))
+                           if isinstance(df, pd.DataFrame) else df for name, df in out["datasets"].items()}
+    return out
+
+
+def figure_bytes(spec: dict, fmt: str, *, width: int = 640) -> bytes:
+    """The chart as an SVG, PNG or PDF file (vl-convert: no browser, no network), `width` px wide."""
+    import json
+
+    import vl_convert as vlc
+
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"a figure is saved as {', '.join(FIGURE_FORMATS)}, not {fmt!r}")
+    static = {**portable(spec), "width": width}
+    static["autosize"] = {"type": "fit-x", "contains": "padding"}
+    text = json.dumps(static)
+    if fmt == "svg":
+        return vlc.vegalite_to_svg(text).encode()
+    if fmt == "png":
+        return vlc.vegalite_to_png(text, scale=2)
+    return vlc.vegalite_to_pdf(text)

@@ -15,10 +15,10 @@ def curve_chart(points: pd.DataFrame, metric: str, *, band: bool = True) -> dict
     lines = pts[["group", "model", "epoch", metric]].rename(columns={metric: "value"})
     y_title = TITLES[metric]
     color = {"field": "group", "type": "nominal", "title": "group"}
-    x = {"field": "epoch", "type": "quantitative", "title": "epoch", "axis": {"tickMinStep": 1}}
+    x = {"field": "epoch", "type": "quantitative", "title": "epoch", "axis": {"tickMinStep": 1, "format": "d"}}
     layers = [{"data": {"name": "lines"}, "mark": {"type": "line", "point": True, "strokeWidth": 1, "opacity": 0.6},
                "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "title": y_title,
-                                          "scale": {"zero": False}},
+                                          "scale": {"zero": False}, "axis": {"format": ".3~f"}},
                             "color": color, "detail": {"field": "model"},
                             "tooltip": [{"field": "group"}, {"field": "model"}, {"field": "epoch"},
                                         {"field": "value", "format": ".4f", "title": metric}]}}]

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.text import md
-from store.db import StoreBusy
+from store.db import StoreBusy, StoreError
 from store.paths import home_dir
 
 
@@ -16,7 +16,7 @@ def sidebar_status() -> None:
     few seconds while a job runs (a fragment: only the sidebar redraws)."""
     try:
         running = int(reads.counts().get("running_jobs", 0))
-    except (StoreBusy, duckdb.Error):
+    except (StoreBusy, StoreError, duckdb.Error):
         running = 0
     with st.sidebar:
         st.fragment(_status, run_every=3.0 if running else None)()
@@ -26,7 +26,7 @@ def _status() -> None:
     st.markdown("**Lab store**")
     try:
         c = reads.counts()
-    except (StoreBusy, duckdb.Error) as err:  # the pages still render without the status
+    except (StoreBusy, StoreError, duckdb.Error) as err:  # the pages still render without the status
         st.warning(f"Store status unavailable: {md(err)}")
         return
     st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "

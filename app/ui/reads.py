@@ -74,16 +74,16 @@ def _eval_keys(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
-def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str) -> pd.DataFrame:
+def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
         members = queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
-        return queries.level_summary(queries.stat_members(members), eval_key)
+        return queries.level_summary(queries.stat_members(members, split), eval_key)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
-def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple) -> pd.DataFrame:
+def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        members = queries.stat_members(queries.level_members(tree_ids=list(tree_ids)))
+        members = queries.stat_members(queries.level_members(tree_ids=list(tree_ids)), split)
         return queries.level_points(members, eval_key, list(metrics))
 
 
@@ -116,7 +116,11 @@ def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | N
 
     from backend.estimate import job_estimate
 
-    est = job_estimate(kind, json.loads(spec_json))
+    try:
+        spec = json.loads(spec_json)
+    except json.JSONDecodeError:  # a damaged spec has no estimate (Runs shows it as unreadable)
+        return None
+    est = job_estimate(kind, spec)
     return None if est is None else {"seconds": float(est["total"]), "low": float(est["low"]),
                                      "high": float(est["high"]), "source": est["source"]}
 
@@ -137,6 +141,18 @@ def _train_curves(home: str, zoo_ids: tuple, model_ids: tuple) -> pd.DataFrame:
     from store import train_curves
 
     return train_curves.curves(zoo_ids=zoo_ids, model_ids=model_ids)
+
+
+@st.cache_data(ttl=FAST, show_spinner=False)
+def _experiments(home: str) -> pd.DataFrame:
+    from store import experiments as store_exps
+
+    return store_exps.list_experiments()
+
+
+def experiments() -> pd.DataFrame:
+    """store.experiments.list_experiments(): every experiment with its status."""
+    return _experiments(_home())
 
 
 def eval_labels() -> dict:
@@ -202,15 +218,15 @@ def coverage(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
     return _coverage(_home(), _ids(tree_ids), _ids(zoo_ids))
 
 
-def summary(tree_ids, zoo_ids, eval_key: str) -> pd.DataFrame:
+def summary(tree_ids, zoo_ids, eval_key: str, split=()) -> pd.DataFrame:
     """Mean/std/n per group × level × metric × param, aggregated in DuckDB (queries.level_summary): every
     tree's leaves form one "unmerged leaves" group, carried nodes are left out, n counts distinct models."""
-    return _summary(_home(), _ids(tree_ids), _ids(zoo_ids), eval_key)
+    return _summary(_home(), _ids(tree_ids), _ids(zoo_ids), eval_key, tuple(split))
 
 
-def points(tree_ids, eval_key: str, metrics) -> pd.DataFrame:
+def points(tree_ids, eval_key: str, metrics, split=()) -> pd.DataFrame:
     """Per-model values of the trees' nodes (leaves as one group) for scatter layers: a few dozen rows."""
-    return _points(_home(), _ids(tree_ids), eval_key, tuple(metrics))
+    return _points(_home(), _ids(tree_ids), eval_key, tuple(metrics), tuple(split))
 
 
 def _calibration_mtime() -> float:

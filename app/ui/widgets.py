@@ -28,6 +28,19 @@ def download_buttons(df: pd.DataFrame, basename: str, *, key: str) -> None:
                             key=f"{key}-{fmt}", on_click="ignore", width="stretch")
 
 
+def chart_with_downloads(container, spec: dict, basename: str, *, key: str) -> None:
+    """Draw a Vega-Lite chart with SVG / PNG / PDF download buttons under it; the file is rendered (by
+    vl-convert) only when its button is clicked."""
+    from app.ui.charts import FIGURE_FORMATS, figure_bytes
+
+    container.vega_lite_chart(spec=spec, width="stretch")
+    cols = container.columns(len(FIGURE_FORMATS))
+    for col, (fmt, mime) in zip(cols, FIGURE_FORMATS.items(), strict=True):
+        col.download_button(fmt.upper(), data=lambda fmt=fmt: figure_bytes(spec, fmt), file_name=f"{basename}.{fmt}",
+                            mime=mime, key=f"{key}-{fmt}", on_click="ignore", width="stretch",
+                            icon=":material/image:")
+
+
 def start_job(spec, what: str) -> int | None:
     """Submit a job spec; bad input is shown as st.error (never a traceback). Returns the job id or None."""
     from backend.jobs.queue import submit

@@ -11,7 +11,7 @@ import sys
 
 from backend.cli.common import ArgParser, UsageError, expected_errors
 
-SUBCOMMANDS = ("train", "merge", "evaluate", "interpolate", "export", "jobs", "experiment")
+SUBCOMMANDS = ("train", "merge", "evaluate", "interpolate", "export", "jobs", "experiment", "store")
 
 
 def build_parser() -> tuple[ArgParser, dict[str, object]]:

@@ -37,9 +37,9 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     try:
-        from store.db import StoreBusy
+        from store.db import StoreBusy, StoreError
 
-        errors.append(StoreBusy)
+        errors += [StoreBusy, StoreError]
     except ImportError:
         pass
     return tuple(errors)

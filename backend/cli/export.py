@@ -18,8 +18,9 @@ def register(subparsers) -> None:
                                           "level and metric (--table comparison).")
     p.add_argument("--tree", type=int_list, action="append", default=None, help="tree ids (repeatable)")
     p.add_argument("--zoo", type=int_list, action="append", default=None, help="zoo ids as references")
-    p.add_argument("--table", choices=("levels", "comparison", "curves", "barriers"), default="levels",
-                   help="levels/comparison: evaluations; curves: interpolation rows of every merged node's "
+    p.add_argument("--table", choices=("levels", "comparison", "wide", "curves", "barriers"), default="levels",
+                   help="levels/comparison: evaluations (long); wide: the paper table, one row per group × level, "
+                        "'mean ± std (n)' per metric with units; curves: interpolation rows of every merged node's "
                         "parent pair (with --tree; all stored curves without); barriers: one row per curve")
     p.add_argument("--curve-key", default=None, help="curves/barriers: only this connectivity config")
     p.add_argument("--metrics", type=name_list, default=None, help="only these metrics (comma list)")
@@ -48,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
         df = df[df["metric"].isin(args.metrics)]
         if df.empty:
             raise ValueError(f"none of the metrics {', '.join(args.metrics)} was evaluated there")
-    table = comparison_table(df) if args.table == "comparison" else df
+    if args.table == "wide":  # the paper table: group × level rows, 'mean ± std (n)' per metric with units
+        from backend.queries import paper_table
+
+        table = paper_table(comparison_table(df))
+    else:
+        table = comparison_table(df) if args.table == "comparison" else df
     out = Path(args.out)
     if args.format is None:
         path = write_table(table, out)

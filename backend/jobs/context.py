@@ -43,6 +43,7 @@ class JobContext:
         # progress writes and cancel checks wait this long for a busy store, then skip (None: the default)
         self.store_timeout: float | None = None
         self.missed_writes = 0
+        self.damaged: list[int] = []  # models skipped because their weights file is missing or damaged
         self._sections: list[str] = []
         self.cache_hits = 0  # work items (models, trees, evaluations) found already stored
         self.measured_seconds = 0.0  # wall time of the work the steps recorded as rates

@@ -23,7 +23,7 @@ from store.paths import home_dir
 
 TERMINAL = ("done", "failed", "cancelled")
 # Errors the user can act on: their message alone is the one-line error.
-EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "MergeError",
+EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
                    "FileNotFoundError", "PermissionError")
 
 
@@ -125,6 +125,8 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         result = execute(spec, ctx)
         if isinstance(result, dict):
             result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
+            if ctx.damaged:  # models an evaluation skipped: their weights are damaged (store verify --repair)
+                result["damaged_models"] = sorted(set(ctx.damaged))
     except (Cancelled, KeyboardInterrupt):
         close_job(job_id, "cancelled")
         return "cancelled"

@@ -244,7 +244,11 @@ Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec | InterpolateSpec
 def spec_from_dict(d: dict | str) -> Spec:
     """Rebuild a spec from its to_dict() (or that dict as JSON text, as the jobs table stores it)."""
     if isinstance(d, str):
-        d = json.loads(d)
+        try:
+            d = json.loads(d)
+        except json.JSONDecodeError:
+            raise ValueError("the job's spec is not valid JSON (damaged or written by hand); it cannot run — "
+                             "start the job again from its command or page") from None
     if not isinstance(d, dict) or d.get("kind") not in SPECS:
         kind = d.get("kind") if isinstance(d, dict) else None
         raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(SPECS)}")

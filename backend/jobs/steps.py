@@ -73,8 +73,10 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
                                    spec.n_models, zoo_key)
     seeds = seeds_for(spec.base_seed, spec.n_models)
     with connect():  # one store open for all the look-ups
-        missing = [(i, s) for i, s in enumerate(seeds)
-                   if store_models.find_model(model_key(zoo_key, train_key, s)) is None]
+        stored = {s: store_models.find_model(model_key(zoo_key, train_key, s)) for s in seeds}
+        rows = {s: store_models.get_model(mid) for s, mid in stored.items() if mid is not None}
+    # a cache hit counts only when its weights file is intact: a missing or damaged one is trained again
+    missing = [(i, s) for i, s in enumerate(seeds) if s not in rows or _damaged(rows[s])]
     chunk = train_chunk_size()
     done_before = spec.n_models - len(missing)
     ctx.cache_hits += done_before
@@ -100,6 +102,10 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
             seconds = time.perf_counter() - t0
             for (index, seed), model, key in zip(part, trained, keys, strict=True):
                 weights = store_weights.save_weights(model.params)  # the file first, then the row
+                if seed in rows:  # a repair: the row exists; point it at the new bytes if they differ
+                    if weights != rows[seed]["weights"]:
+                        store_models.replace_weights(int(rows[seed]["id"]), weights)
+                    continue
                 store_models.add_model(
                     kind="trained", dataset=config.dataset, widths=list(config.widths),
                     config=config.to_dict(), weights=weights, key=key,
@@ -123,6 +129,11 @@ def _train_split_size(dataset: str) -> int:
     from backend.estimate import _split_sizes
 
     return _split_sizes(dataset)[0]
+
+
+def _damaged(row: dict) -> bool:
+    """Whether a stored model's weights file is missing or does not hash to its name."""
+    return store_weights.verify_weights(row["weights"]) is not None
 
 
 def zoo_model_ids(zoo_id: int) -> list[int]:
@@ -192,7 +203,7 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
             tree_id = store_trees.create_tree(method, leaf_ids, config, key)
             tree_ids.append(tree_id)
             with ctx.section(f"method {i + 1} of {n_methods}: {get_method(method).short}"):
-                if store_trees.get_tree(tree_id).get("root_model_id") is not None:
+                if store_trees.get_tree(tree_id).get("root_model_id") is not None and not _tree_damaged(tree_id):
                     ctx.cache_hits += 1
                     report(progress, method, 1, 1, f"tree {tree_id} already built (cached)")
                     continue
@@ -212,6 +223,11 @@ def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level:
     """Store one merged node (weights first, then its row); returns (model id, newly added)."""
     existing = store_models.find_model(key)
     if existing is not None:
+        row = store_models.get_model(existing)
+        if _damaged(row):  # recomputed because its file was lost: restore it
+            weights = store_weights.save_weights(params)
+            if weights != row["weights"]:
+                store_models.replace_weights(existing, weights)
         return existing, False
     weights = store_weights.save_weights(params)
     mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
@@ -249,6 +265,13 @@ def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
             store_trees.add_merge(common["tree_id"], mid, method, lam, match.sweeps if match else 0,
                                   list(match.objective_trace) if match else [], node.seconds)
     return ids[-1]
+
+
+def _tree_damaged(tree_id: int) -> bool:
+    """Whether any merged node of a stored tree has a missing or damaged weights file."""
+    nodes = store_trees.tree_nodes(tree_id)
+    merged = nodes[~nodes["is_leaf"]] if "is_leaf" in nodes.columns else nodes
+    return any(store_weights.verify_weights(h) is not None for h in merged["weights"])
 
 
 def tree_model_ids(tree_id: int) -> list[int]:
@@ -349,6 +372,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
     test_sets = {}
     ctx.cache_hits += len(rows) - len(todo)
     with ctx.within() as sub:
+        damaged_before = len(ctx.damaged)
         for i, row in enumerate(todo):
             ctx.check_cancel(force=True)
             t0 = time.perf_counter()
@@ -358,7 +382,13 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
                 x, y = (x, y) if config.subset is None else (x[:config.subset], y[:config.subset])
                 test_sets[dataset] = (to_float(x).to(device), y.to(device))  # [N, C, H, W], [N]
             x, y = test_sets[dataset]
-            params = store_weights.load_weights(row["weights"])
+            try:
+                params = store_weights.load_weights(row["weights"])
+            except store_weights.WeightsCorrupt as err:  # skip and report it; the batch goes on
+                ctx.damaged.append(int(row["id"]))
+                ctx.progress(ProgressEvent("evaluate", i, len(todo), f"skipped model {row['id']}: {err}"),
+                             force=True)
+                continue
             model = mlp_from_state_dict(params, in_shape=tuple(dataset_info(dataset).in_shape)).to(device)
             with ctx.section(f"model {i + 1} of {len(todo)}"):
                 results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
@@ -368,6 +398,9 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
             record_work(ctx, "evaluate", arch_key(sizes), eval_units(sizes, config, 1, _split_sizes(dataset)[1]),
                         time.perf_counter() - t0)
         sub(0.0, 1.0)
-        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo)} evaluated, {len(rows) - len(todo)} already evaluated (cached)"),
+        skipped = len(ctx.damaged) - damaged_before
+        ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo) - skipped} evaluated, "
+                                   f"{len(rows) - len(todo)} already evaluated (cached)"
+                                   + (f", {skipped} skipped (damaged weights)" if skipped else "")),
                      force=True)
-    return len(todo)
+    return len(todo) - skipped

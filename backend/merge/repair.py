@@ -51,7 +51,8 @@ def target_stats(endpoint_stats: Sequence[list[tuple[Tensor, Tensor]]], weights:
     for layer in range(len(endpoint_stats[0])):
         means = torch.stack([s[layer][0].reshape(-1) for s in endpoint_stats])  # [K, n]
         stds = torch.stack([s[layer][1].reshape(-1) for s in endpoint_stats])
-        out.append((weights @ means, weights @ stds))  # [G, n]
+        w = weights.to(means.device)
+        out.append((w @ means, w @ stds))  # [G, n]
     return out
 
 
@@ -69,8 +70,9 @@ def repair_stack(stack: Mapping[str, Tensor], targets: Sequence[tuple[Tensor, Te
     out = {k: v.clone() for k, v in stack.items()}
     h: Tensor = normalized_inputs(out, x)
     for i in range(n_layers - 1):
-        z = stacked_layer(out, i, h, first).double()  # [G, N, n]
-        mean, std = z.mean(1), z.std(1, correction=0)
+        z = stacked_layer(out, i, h, first)  # [G, N, n]
+        var, mean = torch.var_mean(z, dim=1, correction=0)
+        mean, std = mean.double(), var.double().sqrt()
         goal_mean, goal_std = targets[i]
         if goal_mean.shape != mean.shape:
             raise MergeError(f"REPAIR target of layer {i} has shape {tuple(goal_mean.shape)}, expected {tuple(mean.shape)}")
@@ -80,7 +82,8 @@ def repair_stack(stack: Mapping[str, Tensor], targets: Sequence[tuple[Tensor, Te
         out[f"layers.{i}.bias"] = ((b.double() - mean) * scale + goal_mean).to(b.dtype)
         if i == 0 and first is not None:
             first = first.rescaled(scale.to(w.dtype))
-        h = torch.relu(stacked_layer(out, i, h, first))
+        shift = goal_mean - mean * scale  # the corrected layer is z·scale + shift: no second matmul
+        h = torch.relu(z * scale.to(z.dtype)[:, None, :] + shift.to(z.dtype)[:, None, :])
     return out if first is None else (out, first)
 
 

@@ -87,3 +87,18 @@ def test_a_merge_job_with_evaluation_records_its_eval_config_for_the_runs_link()
     assert job_eval_key(spec) == key and job_eval_key({"kind": "evaluate", "eval": {"subset": 64}}) == key
     assert job_eval_key({"kind": "merge", "model_ids": [1, 2]}) is None
     assert result_targets({"tree_ids": [3], "eval_key": key})["eval"] == key  # what Runs puts in the link
+
+
+def test_compare_splits_series_by_a_setting_from_the_url(awkward):
+    t = awkward["trees"]
+    ids = [t[k] for k in ("A", "C", "D")]
+    at = _page("pages/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "split": "leaves"})
+    assert at.multiselect(key="cmp_split").value == ["leaves"]
+    labels = at.multiselect(key="cmp_trees").options
+    assert any("pairing (0,2)(1,3) | (0,1)" in o and "λ 0.5" in o for o in labels)  # tree labels say how
+    at.session_state["cmp_tab"] = "Table"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    groups = set(at.dataframe[0].value["group"])
+    assert groups == {"unmerged leaves", "hierarchical · 4 leaves", "hierarchical · 3 leaves"}
+    assert at.query_params["split"] in ("leaves", ["leaves"])

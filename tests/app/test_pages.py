@@ -238,13 +238,13 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     assert at.multiselect(key="cmp_trees").value == [populated_store["hier_tree"], populated_store["mm_tree"]]
     overview = _specs(at)  # only the open tab is built: accuracy, FGSM curve, weight norm, global Lipschitz
     by_title = {s["title"]["text"]: s for s in overview}
-    assert set(by_title) == {"Test accuracy per merge level", "FGSM robust accuracy vs FGSM ε",
+    assert set(by_title) == {"Test accuracy per merge level", "FGSM robust accuracy vs ε",
                              "Weight norm Σ‖W‖_F + ‖b‖₂ per merge level",
                              "Global Lipschitz bound Π‖W‖₂ per merge level"}
     acc = by_title["Test accuracy per merge level"]
     assert set(acc["datasets"]) >= {"merged", "zoos", "points"}  # datasets travel as Arrow, not in the spec
     assert "L2 zoo" in json.dumps(acc["layer"][1]["encoding"]["color"]["scale"]["domain"])
-    curve = by_title["FGSM robust accuracy vs FGSM ε"]
+    curve = by_title["FGSM robust accuracy vs ε"]
     band, line = curve["layer"]
     assert band["mark"]["type"] == "area" and band["encoding"]["fill"]["legend"] is None
     assert line["encoding"]["color"]["legend"]["symbolOpacity"] == 1 and curve["padding"]["top"] >= 10
@@ -256,7 +256,7 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     titles = " ".join(s["title"]["text"] for s in _specs(at))
     assert "DeepFool L∞ robust accuracy" in titles and "DeepFool L2 robust accuracy" in titles
     at = _open_tab(at, "Noise")
-    assert "Accuracy under Gaussian noise" in _specs(at)[0]["title"]["text"]
+    assert _specs(at)[0]["title"]["text"] == "Accuracy under Gaussian noise vs σ"  # no doubled axis name
     at = _open_tab(at, "Merge methods")
     assert [s["title"]["text"] for s in _specs(at)] == ["Test accuracy: merge methods vs their leaves"]
     at = _open_tab(at, "Table")
@@ -266,7 +266,10 @@ def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
     assert set(table["group"]) == {"unmerged leaves", "hierarchical", "merge_many", "L2 zoo"}
     leaves = table[table["group"] == "unmerged leaves"]
     assert list(leaves["level"]) == [0] and list(leaves["n"]) == [4]  # 4 leaves shared by 2 trees: counted once
-    assert [b.label for b in at.download_button][-4:] == ["CSV", "Parquet", "Markdown", "LaTeX"]
+    assert [b.label for b in at.download_button][-8:] == ["CSV", "Parquet", "Markdown", "LaTeX"] * 2  # wide, raw
+    assert [b.key for b in at.download_button][-8] == "cmp-wide-csv"
+    at = _open_tab(at, "Overview")
+    assert [b.label for b in at.download_button][:3] == ["SVG", "PNG", "PDF"]  # every chart downloads
     at = _open_tab(at, "Weights & Lipschitz")
     at.toggle(key="cmp_log").set_value(True).run()
     specs = _specs(_ok(at))
@@ -291,14 +294,30 @@ def test_compare_numbers_match_the_pandas_reference(populated_store):
 def test_tree_view_colours_nodes_and_shows_parents(populated_store):
     at = _ok(_app("pages/tree_view.py", query={"tree": str(populated_store["hier_tree"])}))
     dot = at.get("graphviz_chart")[0].proto.spec
-    assert dot.count("->") == 6 and "accuracy = " in dot  # 4 leaves -> 2 -> 1
+    assert dot.count("->") == 6 and "Test accuracy = " in dot  # 4 leaves -> 2 -> 1
+    assert "lowest in this tree" in _texts(at.markdown)  # the colour bar
+    assert at.selectbox(key="tv_metric").format_func("fgsm_acc@0.01") == "FGSM robust accuracy @ 0.01"
     root = populated_store["root_id"]
     assert at.selectbox(key="tv_node").value == root
     assert "Parents:" in _texts(at.markdown) and f"Node #{root}" in _texts(at.subheader)
     at.selectbox(key="tv_metric").set_value("weight_norm").run()
-    assert "weight_norm = " in _ok(at).get("graphviz_chart")[0].proto.spec
+    assert "Weight norm Σ‖W‖_F + ‖b‖₂ = " in _ok(at).get("graphviz_chart")[0].proto.spec
     at.selectbox(key="tv_node").set_value(populated_store["leaf_ids"][0]).run()
     assert "none (a leaf)" in _texts(_ok(at).markdown)
+
+
+def test_tree_view_draws_wide_trees_compactly():
+    import pandas as pd
+
+    from app.ui.graphs import tree_dot
+
+    leaves = [{"model_id": i, "level": 0, "kind": "trained", "parents": [], "accuracy": 0.8 + i / 100}
+              for i in range(8)]
+    star = pd.DataFrame([*leaves, {"model_id": 8, "level": 3, "kind": "merge_many", "parents": list(range(8)),
+                                   "accuracy": 0.5}])
+    dot = tree_dot(star, "accuracy")
+    assert 'label="#3\\n0.83"' in dot and "nodesep" in dot and "level 0" not in dot
+    assert "Test accuracy = " in tree_dot(star.iloc[[0, 1, 8]].assign(parents=[[], [], [0, 1]]), "accuracy")
 
 
 def _seconds_range(text: str) -> tuple[float, float]:

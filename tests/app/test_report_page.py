@@ -110,12 +110,24 @@ def test_report_file_offered_and_rebuilt(finished_experiment):
     exp = finished_experiment
     at = _report_page()
     labels = [b.label for b in at.download_button]
-    assert "⬇ Report (.md)" in labels and "⬇ Report (.html)" in labels  # built only when clicked
+    assert "⬇ Report (.zip: Markdown + figures)" in labels and "⬇ Report (.html)" in labels  # built on click
     at.button(key="report-rebuild").click()
     _ok(at.run())
     path = Path(experiments.get_experiment(exp)["report_path"])
     text = path.read_text()
-    assert text.startswith("# Hierarchical Re-Basin study") and text.count("data:image/png;base64,") >= 6
+    assert text.startswith("# Hierarchical Re-Basin study") and "data:image" not in text
+    figures = sorted((path.parent / f"{path.stem}-figures").glob("*.png"))
+    assert len(figures) >= 6 and text.count(f"]({path.stem}-figures/") == len(figures)
     assert f"Report written to {path}" in _texts(at.success)
     at = _ok(at.run())
-    assert "⬇ Report file (.md)" in [b.label for b in at.download_button]  # the written file is offered
+    assert "⬇ Report (.zip: Markdown + figures)" in [b.label for b in at.download_button]
+
+
+def test_home_links_a_finished_experiment_to_its_report(finished_experiment):
+    at = _ok(AppTest.from_file(HOME, default_timeout=AT_TIMEOUT).run())
+    links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
+    label = next(k for k in links if k.startswith(f"#{finished_experiment} "))
+    assert links[label] == f"experiment={finished_experiment}"
+    at.query_params["experiment"] = str(finished_experiment)
+    _ok(at.switch_page("pages/report.py").run())
+    assert at.selectbox(key="report_experiment").value == finished_experiment

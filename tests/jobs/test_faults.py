@@ -131,3 +131,17 @@ def test_cancelling_a_queued_experiment_job_closes_the_experiment():
     store_exps.update_experiment(exp_id, status="running", job_id=job_id)
     store_jobs.request_cancel(job_id)
     assert store_exps.get_experiment(exp_id)["status"] == "cancelled"
+
+
+def test_a_job_row_with_a_non_json_spec_neither_crashes_runs_nor_stays_queued():
+    job_id = store_jobs.create_job("train", {"kind": "train", "name": "ok"}, "broken")
+    with db.connect() as con:
+        con.execute("UPDATE jobs SET spec = '{\"kind\": \"train\", broken' WHERE id = ?", [job_id])
+    assert store_jobs.get_job(job_id)["spec"].startswith("{")  # readable as text, not an exception
+    at = AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=AT_TIMEOUT)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert runner.run_job(job_id) == "failed"
+    job = store_jobs.get_job(job_id)
+    assert job["status"] == "failed" and "not valid JSON" in job["error"] and "\n" not in job["error"]

@@ -102,3 +102,45 @@ def test_cli_export_comparison_has_one_leaves_group_and_no_carried_node(awkward,
 
     nodes = models.list_models(tree_id=t["C"])
     assert int(nodes.loc[nodes["carried"], "id"].iloc[0]) not in set(rows["model_id"])
+
+
+def test_cli_export_wide_paper_table(awkward, tmp_path):
+    from backend.cli import main
+
+    t = awkward["trees"]
+    ids = ",".join(str(t[k]) for k in ("A", "B", "C"))
+    out = tmp_path / "wide.tex"
+    assert main(["export", "--tree", ids, "--table", "wide", "--eval-key", EVAL_KEY, "--out", str(out)]) == 0
+    tex = out.read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "Test accuracy [share]" in tex and "FGSM robust accuracy, ε = 0.01 [share]" in tex
+    csv = tmp_path / "wide.csv"
+    assert main(["export", "--tree", ids, "--table", "wide", "--eval-key", EVAL_KEY, "--out", str(csv)]) == 0
+    wide = pd.read_csv(csv)
+    assert list(zip(wide["group"], wide["level"], strict=True)) == [
+        ("hierarchical", 1), ("hierarchical", 2), ("unmerged leaves", 0)]  # one row per group × level
+    want = expected_levels([t["A"], t["B"], t["C"]])
+    acc = want[(want["metric"] == "accuracy") & (want["group"] == "unmerged leaves")].iloc[0]
+    cell = wide.loc[wide["group"] == "unmerged leaves", "Test accuracy [share]"].iloc[0]
+    assert cell == f"{acc['mean']:.4g} ± {acc['std']:.2g} ({acc['n']})" and acc["n"] == 6
+
+
+def test_split_series_by_tree_size_and_pairing(awkward):
+    from backend.queries import level_members, level_summary, stat_members
+
+    t = awkward["trees"]
+    members = level_members(tree_ids=list(t.values()))
+    acc = level_summary(stat_members(members, ["leaves"]), EVAL_KEY, ["accuracy"])
+    n = {(g, lv): k for g, lv, k in zip(acc["group"], acc["level"], acc["n"], strict=True)}
+    assert n == {("unmerged leaves", 0): 6,  # tree settings do not split the leaves
+                 ("hierarchical · 4 leaves", 1): 6, ("hierarchical · 4 leaves", 2): 3,
+                 ("hierarchical · 3 leaves", 1): 1, ("hierarchical · 3 leaves", 2): 1,
+                 ("merge_many · 4 leaves", 2): 1}
+    by_pairing = level_summary(stat_members(members, ["pairing", "lam"]), EVAL_KEY, ["accuracy"])
+    groups = set(by_pairing["group"])
+    assert "hierarchical · pairing (0,2)(1,3) | (0,1) · λ 0.5" in groups
+    assert "hierarchical · pairing as listed · λ 0.5" in groups
+    custom = by_pairing[by_pairing["group"] == "hierarchical · pairing (0,2)(1,3) | (0,1) · λ 0.5"]
+    assert dict(zip(custom["level"], custom["n"], strict=True)) == {1: 2, 2: 1}
+    by_zoo = level_summary(stat_members(members, ["zoo", "reg"]), EVAL_KEY, ["accuracy"])
+    assert f"unmerged leaves · zoo #{awkward['zoo']} · none" in set(by_zoo["group"])

@@ -24,9 +24,9 @@ def _record_writes(monkeypatch) -> list[tuple[float, str, str]]:
     writes = []
     original = store_jobs.update_progress
 
-    def spy(job_id, progress, stage="", message=""):
+    def spy(job_id, progress, stage="", message="", **kwargs):
         writes.append((progress, stage, message))
-        original(job_id, progress, stage, message)
+        original(job_id, progress, stage, message, **kwargs)
 
     monkeypatch.setattr(store_jobs, "update_progress", spy)
     return writes

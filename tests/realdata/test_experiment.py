@@ -52,7 +52,8 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path):
     text = html_path.read_text()
     assert "data:image/png;base64," in text and "Hierarchical vs MergeMany" in text
     md = open(exp["report_path"]).read()
-    assert md.startswith("# Hierarchical Re-Basin study") and md.count("![") >= 6
+    assert md.startswith("# Hierarchical Re-Basin study") and md.count("![") >= 6 and "data:image" not in md
+    assert "<strong>fashion_mnist</strong>" in text and "**fashion_mnist**" not in text  # Markdown rendered
 
     before = status.counts()
     again = run_experiment(spec, JobContext.null())

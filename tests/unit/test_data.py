@@ -177,3 +177,36 @@ def test_crop_flip_on_uint8_matches_float():
     out = crop_flip(x, dy, dx, flipped, 4)
     assert out.dtype == torch.uint8
     assert torch.equal(out.float(), crop_flip(x.float(), dy, dx, flipped, 4))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "no_hash"])
+def test_a_damaged_dataset_cache_is_detected_and_rebuilt(tmp_path, monkeypatch, damage):
+    folder = _fake_debian(tmp_path / "debian")
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", folder)
+    data.clear_memo()
+    x, y = load_split("fashion_mnist", True, download=False)
+    cache = data._cache_path("fashion_mnist", True)
+    raw = bytearray(cache.read_bytes())
+    if damage == "truncate":
+        cache.write_bytes(bytes(raw[: len(raw) // 2]))
+    elif damage == "flip":
+        raw[-10] ^= 0xFF  # a pixel: same size, valid header; only the content hash notices
+        cache.write_bytes(bytes(raw))
+    else:  # a cache written before hashes were stored
+        from safetensors.torch import save
+
+        cache.write_bytes(save({"x": (x + 1).contiguous(), "y": y.contiguous()}))
+    data.clear_memo()
+    x2, y2 = load_split("fashion_mnist", True, download=False)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    data.clear_memo()
+    assert data._read_cache(cache) is not None  # rewritten whole
+    # damaged and no source left: one sentence naming the cache file
+    cache.write_bytes(b"junk")
+    for f in folder.iterdir():
+        f.unlink()
+    monkeypatch.setattr(data, "_load_torchvision", lambda *a, **k: (_ for _ in ()).throw(
+        data.DatasetUnavailable("fashion_mnist is not on this machine")))
+    with pytest.raises(data.DatasetUnavailable, match=str(cache)):
+        load_split("fashion_mnist", True, download=False)
+    data.clear_memo()

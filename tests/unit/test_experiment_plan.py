@@ -37,7 +37,8 @@ def test_estimate_grows_with_the_preset(monkeypatch):
     demo = PRESETS["demo"]
     steps = demo.epochs * -(-60000 // demo.batch_size)  # whole Fashion-MNIST train split
     assert est["train"] == pytest.approx(
-        demo.n_trained * (steps * 0.01 + (60000 + 10000) * 1e-6) * estimate.TRAIN_OVERHEAD)
+        demo.n_trained * ((steps * 0.01 + (60000 + 10000) * 1e-6) * estimate.TRAIN_OVERHEAD
+                          + estimate.TRAIN_MODEL_SECONDS))
     assert estimate.describe(30) == "about 30 s" and estimate.describe(7200) == "about 2.0 h"
 
 

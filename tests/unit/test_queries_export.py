@@ -135,3 +135,34 @@ def test_human_formats_blank_missing_text_cells(fmt):
 def test_markdown_of_an_empty_frame_keeps_its_header():
     text = export_bytes(pd.DataFrame(columns=["group", "level"]), "markdown").decode()
     assert text.splitlines() == ["| group | level |", "| --- | --- |"]
+
+
+def test_paper_table_is_wide_with_units_and_counts(frame):
+    from backend.queries import paper_table
+
+    wide = paper_table(comparison_table(frame))
+    assert list(wide.columns[:2]) == ["group", "level"]
+    row = wide[(wide.group == "unmerged leaves") & (wide.level == 0)].iloc[0]
+    assert row["Test accuracy [share]"] == "0.8 ± 0.1 (3)"
+    assert row["FGSM robust accuracy, ε = 0.01 [share]"].endswith("(2)")
+    tex = export_bytes(wide, "latex").decode()
+    assert "\\toprule" in tex and "Test accuracy [share]" in tex and "0.8 ± 0.1 (3)" in tex
+
+
+def test_charts_download_as_svg_png_pdf_without_doubled_titles():
+    from app.ui import charts
+
+    summary = pd.DataFrame([dict(group=g, method=m, zoo_kind=None, level=lv, metric=metric, param=p, mean=0.8,
+                                 std=0.01, n=3)
+                            for g, m, lv in (("unmerged leaves", "leaves", 0), ("hierarchical", "hierarchical", 1))
+                            for metric, p in (("weight_norm", None), ("noise_acc", 0.0), ("noise_acc", 0.1))])
+    points = pd.DataFrame(columns=["model_id", "tree_id", "method", "level", "group", "metric", "param", "value"])
+    norm = charts.level_chart(summary, points, "weight_norm")
+    assert norm["layer"][0]["encoding"]["y"]["title"] == "Weight norm Σ‖W‖_F + ‖b‖₂"
+    noise = charts.curve_chart(summary, "noise_acc")
+    assert noise["title"]["text"] == "Accuracy under Gaussian noise vs σ"
+    assert any(p["name"] == "pick" and p["bind"] == "legend" for p in noise["layer"][1]["params"])
+    assert any(p.get("bind") == "scales" for p in noise["layer"][1]["params"])  # zoom and pan
+    assert charts.figure_bytes(noise, "svg").startswith(b"<svg")
+    assert charts.figure_bytes(noise, "png")[:4] == b"\x89PNG"
+    assert charts.figure_bytes(norm, "pdf")[:4] == b"%PDF"
