@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES, is_leaves_group
+from backend import metrics
+from backend.queries import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"
@@ -28,18 +29,9 @@ PADDING = {"top": 14, "left": 6, "right": 6, "bottom": 6}  # room for the title:
 # Fill the column's width but keep HEIGHT for the plot itself: with Vega's default "fit" in a stretched
 # Streamlit chart, title, axis and a bottom legend share HEIGHT and squash the plot (and clip the title).
 AUTOSIZE = {"type": "fit-x", "contains": "padding"}
-METRIC_UNITS = {
-    "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
-    "loss_barrier": "cross-entropy above the chord", "accuracy_barrier": "accuracy below the chord",
-    "deepfool_linf_median": "L∞ distance (pixel units)", "deepfool_l2_median": "L2 distance (pixel units)",
-    "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
-    "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",
-}
-
 
 # Curve chart titles, written once so the x-axis name is not repeated ("… noise vs Gaussian noise σ").
-CURVE_TITLES = {"fgsm_acc": "FGSM robust accuracy vs ε", "deepfool_linf_acc": "DeepFool L∞ robust accuracy vs ε",
-                "deepfool_l2_acc": "DeepFool L2 robust accuracy vs ε", "noise_acc": "Accuracy under Gaussian noise vs σ"}
+CURVE_TITLES = {name: metrics.ROWS[name].curve_title for name in metrics.CURVE_ROWS}
 # 20 distinct colours (Tableau 10 + its light partners, reordered so neighbours differ): enough for the
 # series a demo store shows (11 on the FGSM chart) without two lines differing only by dash.
 PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
@@ -49,7 +41,7 @@ PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b
 
 def axis_title(metric: str) -> str:
     """Axis title with units, never the same words twice (the weight norm's title already holds its formula)."""
-    title, unit = METRIC_TITLES.get(metric, metric), METRIC_UNITS.get(metric, "value")
+    title, unit = metrics.title(metric), metrics.unit(metric)
     return title if unit in title else f"{title} · {unit}"
 
 
@@ -138,7 +130,7 @@ def empty_chart(message: str) -> dict:
 
 def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """One scalar metric per merge level: a dot per model, mean ± 1 std per group, dashed = reference zoos."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
@@ -195,15 +187,15 @@ def _series(rows: pd.DataFrame) -> list[str]:
 
 def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
     rows = _with_band(rows, log).assign(series=lambda d: _series(d), reference=lambda d: d["method"] == "zoo")
-    x_title = CURVE_METRICS.get(metric, "parameter")
+    x_title = metrics.axis(metric)
     order = series_order(rows["series"])
     x = {"field": "param", "type": "quantitative", "title": x_title}
-    y_title = f"{title} · share correct (0–1)"
+    y_title = f"{title} · {metrics.unit(metric)}"
     band = {"mark": {"type": "area"},
             "encoding": {"x": x, **_dimmed(0.12, 0.0), "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                          "y2": {"field": "hi"},
@@ -284,7 +276,7 @@ def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
 
 def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """Final models of each method over the same leaves (tree root, MergeMany, average) vs the leaves."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
     if rows.empty:
         return empty_chart(f"No merged {title.lower()} results for this selection")
@@ -326,7 +318,7 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
                        repaired=part["repair"].astype(bool))
     order = [variant_label(a, r) for a in ("none", "weight", "activation") for r in (False, True)]
     order = [v for v in order if v in set(part["variant"])]
-    y_title = METRIC_UNITS.get(metric, metric)
+    y_title = metrics.unit(metric) if metric in metrics.ROWS else metric
     line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
             "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
                          "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},
