@@ -237,11 +237,33 @@ def penalty(weights: list[Tensor], reg: str) -> Tensor:
     return sum(w.square().sum(dim=(1, 2)) for w in weights)
 
 
+def data_generators(seeds: list[int], init_generators: list[torch.Generator], device) -> list[torch.Generator]:
+    """Each model's generator for its data order and crop/flip draws.
+
+    On the CPU: the generator that drew its initial weights, continued (the stream every CPU run has
+    always used). On another device: a generator *on that device*, seeded from the model's seed alone
+    (sha256-derived), so a model's epochs are drawn where its batches are built and still do not depend
+    on which models share its stack. Same distributions either way; the numbers differ by device.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        return list(init_generators)
+    out = []
+    for s in seeds:
+        digest = hashlib.sha256(f"rebasin-data:{int(s)}".encode()).digest()
+        out.append(torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "big") >> 1))
+    return out
+
+
 def epoch_plan(generators: list[torch.Generator], n: int, augment: bool, device) -> dict[str, Tensor]:
-    """Each model's data order for one epoch and its crop/flip draws, aligned with that order: [K, N]."""
+    """Each model's data order for one epoch and its crop/flip draws, aligned with that order: [K, N].
+
+    Draws happen on each generator's device (the training device for data_generators' CUDA
+    generators: no host work, no copies), then the stacked plan moves to `device` (a no-op there).
+    """
     orders, dys, dxs, flips = [], [], [], []
     for g in generators:
-        orders.append(torch.randperm(n, generator=g))
+        orders.append(torch.randperm(n, generator=g, device=g.device))
         if augment:
             dy, dx, fl = crop_flip_params(n, g, PAD, True)
             dys.append(dy)
@@ -288,6 +310,7 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
     sizes = (math.prod(info.in_shape), *config.widths, info.num_classes)
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     inits = [init_weights(sizes, g) for g in generators]  # per model: [(W, b), ...]
+    generators = data_generators(seeds, generators, device)
     weights = [torch.stack([m[i][0].T for m in inits]).to(device).requires_grad_()  # [K, in, out]
                for i in range(len(sizes) - 1)]
     biases = [torch.stack([m[i][1] for m in inits]).to(device).requires_grad_() for i in range(len(sizes) - 1)]
