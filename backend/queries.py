@@ -12,6 +12,7 @@ import json
 import pandas as pd
 
 from backend.merge.registry import alignment_suffix
+from backend.metrics import CURVE_ROWS, ROWS
 from store import evaluations as store_evals
 from store import models as store_models
 from store import reads as store_reads
@@ -22,29 +23,9 @@ LEVEL_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "
                  "metric", "param", "value"]
 TABLE_COLUMNS = ["group", "method", "zoo_kind", "level", "metric", "param", "mean", "std", "n"]
 
-# Metrics drawn as curves over their parameter, with the x-axis title (units are pixel-space, [0, 1]).
-CURVE_METRICS = {
-    "fgsm_acc": "FGSM ε (L∞, pixel units)",
-    "deepfool_linf_acc": "DeepFool ε (L∞, pixel units)",
-    "deepfool_l2_acc": "DeepFool ε (L2, pixel units)",
-    "noise_acc": "Gaussian noise σ (pixel units)",
-}
-METRIC_TITLES = {
-    "loss_barrier": "Loss barrier between the parents",
-    "accuracy_barrier": "Accuracy barrier between the parents",
-    "accuracy": "Test accuracy",
-    "loss": "Test loss (cross-entropy)",
-    "fgsm_acc": "FGSM robust accuracy",
-    "deepfool_linf_acc": "DeepFool L∞ robust accuracy",
-    "deepfool_l2_acc": "DeepFool L2 robust accuracy",
-    "deepfool_linf_median": "DeepFool L∞ median perturbation",
-    "deepfool_l2_median": "DeepFool L2 median perturbation",
-    "noise_acc": "Accuracy under Gaussian noise",
-    "weight_norm": "Weight norm Σ‖W‖_F + ‖b‖₂",
-    "lipschitz_global": "Global Lipschitz bound Π‖W‖₂",
-    "lipschitz_local_mean": "Local Lipschitz bound (mean)",
-    "lipschitz_local_std": "Local Lipschitz bound (std)",
-}
+# Read from the metric catalogue (backend/metrics.py): curves with their x-axis title, every row's title.
+CURVE_METRICS = {name: ROWS[name].axis for name in CURVE_ROWS}
+METRIC_TITLES = {name: row.title for name, row in ROWS.items()}
 ZOO_GROUPS = {"plain": "unmerged zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
 
 

@@ -28,16 +28,16 @@ import pandas as pd
 
 from backend import stats
 from backend.merge.registry import method_short
+from backend.metrics import CURVE_ROWS, ROWS, SCALAR_ROWS, family_rows
 from store.files import atomic_write_bytes
 
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 ZOO_LABELS = {"plain": "unmerged", "l1": "L1-regularised", "l2": "L2-regularised"}
-CURVES = {"fgsm_acc": "FGSM ε (L∞)", "deepfool_linf_acc": "DeepFool ε (L∞)",
-          "deepfool_l2_acc": "DeepFool ε (L2)", "noise_acc": "Gaussian noise σ"}
-SCALARS = ["accuracy", "loss", "weight_norm", "lipschitz_global", "lipschitz_local_mean",
-           "deepfool_linf_median", "deepfool_l2_median"]
-NORMS = {"weight_norm": "Weight norm Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "Global Lipschitz bound Π‖W‖₂",
-         "lipschitz_local_mean": "Local Lipschitz bound (mean over points)"}
+# From the metric catalogue (backend/metrics.py): curve rows by their budget's name, per-level scalars,
+# and the weight-space rows that get a section each.
+CURVES = {name: ROWS[name].budget for name in CURVE_ROWS}
+SCALARS = list(SCALAR_ROWS)
+NORMS = {name: ROWS[name].title for name in family_rows("weights")}
 
 
 @dataclass

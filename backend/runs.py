@@ -103,8 +103,9 @@ def spec_columns(kind: str, spec: dict) -> dict:
     return row
 
 
-def runs_table(jobs: pd.DataFrame) -> pd.DataFrame:
-    """store.jobs.list_jobs() -> one row per job with COLUMNS (newest first), plus spec/result as dicts."""
+def runs_table(jobs: pd.DataFrame, models: dict | None = None) -> pd.DataFrame:
+    """store.jobs.list_jobs() -> one row per job with COLUMNS (newest first), plus spec/result as dicts.
+    `models`: model id -> (dataset, widths label), so merge and evaluate jobs show what they worked on."""
     if jobs.empty:
         return pd.DataFrame(columns=[*COLUMNS, "spec", "result"])
     rows = []
@@ -117,6 +118,9 @@ def runs_table(jobs: pd.DataFrame) -> pd.DataFrame:
                    duration_s=duration_seconds(job.get("started_at"), job.get("finished_at")),
                    cache_hits=result.get("cache_hits"), error=job.get("error"))
         row.update(spec_columns(kind, spec))
+        ids = spec.get("model_ids") or []
+        if models and ids and row["dataset"] is None and int(ids[0]) in models:
+            row["dataset"], row["widths"] = models[int(ids[0])]
         if spec.get("_unreadable"):
             row["name"] = "(unreadable spec)"
         row["spec"], row["result"], row["job_kind"] = spec, result, kind

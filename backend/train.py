@@ -43,6 +43,20 @@ EVAL_BATCH = 2000
 EpochFn = Callable[[int, int, float, float], None]
 
 
+TRAIN_VERSION = 1  # bump when training's numbers change for the same config and seed
+
+
+MAX_WIDTH = 16_384  # units per hidden layer; bigger MLPs would exhaust memory before they train
+MAX_LAYERS = 32
+MAX_PARAMS = 100_000_000  # per model (400 MiB of float32): checked before anything is allocated
+_IN_FEATURES = {"cifar10": 3 * 32 * 32, "fashion_mnist": 28 * 28, "mnist": 28 * 28}
+
+
+def _param_count(dataset: str, widths) -> int:
+    sizes = (_IN_FEATURES.get(dataset, 3 * 32 * 32), *widths, 10)
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "cifar10"
@@ -71,6 +85,11 @@ class TrainConfig:
         if not isinstance(self.widths, tuple) or not self.widths or \
                 not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths):
             fail(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
+        if max(self.widths) > MAX_WIDTH or len(self.widths) > MAX_LAYERS:
+            fail(f"at most {MAX_LAYERS} hidden layers of at most {MAX_WIDTH} units each, got {list(self.widths)}")
+        if _param_count(self.dataset, self.widths) > MAX_PARAMS:
+            fail(f"widths {list(self.widths)} give {_param_count(self.dataset, self.widths):,} parameters per model, "
+                 f"more than the {MAX_PARAMS:,} this lab allows (about {MAX_PARAMS * 4 // 2**20} MiB)")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             fail(f"epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -114,7 +133,12 @@ class TrainConfig:
         return cls(**d)
 
     def key(self) -> str:
-        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """sha256 of the config, plus TRAIN_VERSION when above 1 (a bump renames every zoo and model, so a
+        rerun retrains; version 1 adds nothing, so keys stored before versions existed stay valid)."""
+        d = self.to_dict()
+        if TRAIN_VERSION != 1:
+            d["version"] = TRAIN_VERSION
+        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
@@ -213,11 +237,33 @@ def penalty(weights: list[Tensor], reg: str) -> Tensor:
     return sum(w.square().sum(dim=(1, 2)) for w in weights)
 
 
+def data_generators(seeds: list[int], init_generators: list[torch.Generator], device) -> list[torch.Generator]:
+    """Each model's generator for its data order and crop/flip draws.
+
+    On the CPU: the generator that drew its initial weights, continued (the stream every CPU run has
+    always used). On another device: a generator *on that device*, seeded from the model's seed alone
+    (sha256-derived), so a model's epochs are drawn where its batches are built and still do not depend
+    on which models share its stack. Same distributions either way; the numbers differ by device.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        return list(init_generators)
+    out = []
+    for s in seeds:
+        digest = hashlib.sha256(f"rebasin-data:{int(s)}".encode()).digest()
+        out.append(torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "big") >> 1))
+    return out
+
+
 def epoch_plan(generators: list[torch.Generator], n: int, augment: bool, device) -> dict[str, Tensor]:
-    """Each model's data order for one epoch and its crop/flip draws, aligned with that order: [K, N]."""
+    """Each model's data order for one epoch and its crop/flip draws, aligned with that order: [K, N].
+
+    Draws happen on each generator's device (the training device for data_generators' CUDA
+    generators: no host work, no copies), then the stacked plan moves to `device` (a no-op there).
+    """
     orders, dys, dxs, flips = [], [], [], []
     for g in generators:
-        orders.append(torch.randperm(n, generator=g))
+        orders.append(torch.randperm(n, generator=g, device=g.device))
         if augment:
             dy, dx, fl = crop_flip_params(n, g, PAD, True)
             dys.append(dy)
@@ -264,6 +310,7 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
     sizes = (math.prod(info.in_shape), *config.widths, info.num_classes)
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     inits = [init_weights(sizes, g) for g in generators]  # per model: [(W, b), ...]
+    generators = data_generators(seeds, generators, device)
     weights = [torch.stack([m[i][0].T for m in inits]).to(device).requires_grad_()  # [K, in, out]
                for i in range(len(sizes) - 1)]
     biases = [torch.stack([m[i][1] for m in inits]).to(device).requires_grad_() for i in range(len(sizes) - 1)]

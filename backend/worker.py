@@ -18,13 +18,19 @@ def main(argv: list[str] | None = None) -> int:
     from backend.jobs.runner import run_job
 
     try:
-        reap()  # jobs of workers that died (and their temp files) are cleaned up before this one runs
+        reap(dispatch=False)  # jobs of workers that died (and their temp files) are cleaned up before this one runs
     except Exception as err:  # noqa: BLE001 - housekeeping for others never stops this job
         print(f"reap failed: {err}", flush=True)
 
     # progress lines go to <home>/logs/JOB_ID.log: one every 5 s (and on stage changes) is plenty
     status = run_job(int(argv[0]), echo=lambda line: print(line, flush=True), echo_interval=5.0)
     print(f"job {argv[0]}: {status}", flush=True)
+    try:
+        from backend.jobs.queue import start_queued
+
+        start_queued()  # this worker's place is free: start the next queued job
+    except Exception as err:  # noqa: BLE001 - the next listing or submit starts it instead
+        print(f"could not start queued jobs: {err}", flush=True)
     return 0 if status in ("done", "cancelled") else 1
 
 

@@ -19,7 +19,15 @@ import torch
 
 from backend import train
 from backend.data import DatasetInfo, dataset_info
-from backend.train import TrainConfig, TrainData, epoch_plan, gather_batch, pixel_affine, train_models
+from backend.train import (
+    TrainConfig,
+    TrainData,
+    data_generators,
+    epoch_plan,
+    gather_batch,
+    pixel_affine,
+    train_models,
+)
 
 
 def sync(device: torch.device) -> None:
@@ -94,7 +102,7 @@ def main() -> None:
     samples_per_s = stack * b / step_s
 
     # data only: the same gather + to_float + crop/flip + normalise per step, plus the per-epoch plan
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    gens = data_generators(seeds, [torch.Generator().manual_seed(s) for s in seeds], device)  # as training
     x_dev, y_dev = data.x_train.to(device), data.y_train.to(device)
     scale, shift = pixel_affine(info, device)
     sync(device)
@@ -114,7 +122,8 @@ def main() -> None:
 
     name = torch.cuda.get_device_name(device) if on_gpu else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; MLP {' -> '.join(map(str, sizes))} ({n_params:,} params); "
-          f"{stack} model(s) per step; batch {b}; {steps} timed steps; crop+flip on")
+          f"{stack} model(s) per step; batch {b}; {steps} timed steps; crop+flip on; matmul "
+          f"{'TF32' if on_gpu and torch.backends.cuda.matmul.allow_tf32 else 'fp32'}")
     print(f"{'step time':<38}{step_s * 1e3:10.2f} ms")
     print(f"{'samples/s (all stacked models)':<38}{samples_per_s:10.0f}")
     print(f"{'train GEMM GFLOP/s (real fwd+bwd)':<38}{achieved / 1e9:10.1f}")

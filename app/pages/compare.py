@@ -10,7 +10,8 @@ import streamlit as st
 
 from app.ui import charts, reads
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
-from backend.queries import METRIC_TITLES, SETTINGS, comparison_display, paper_table
+from backend.metrics import SCALAR_ROWS, family_rows, title
+from backend.queries import SETTINGS, comparison_display, paper_table
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "
@@ -102,8 +103,7 @@ for source in sources:
 
 summary = reads.summary(tree_ids, zoo_ids, eval_key, split)
 present = set(summary["metric"])
-SCALARS = ("accuracy", "loss", "deepfool_linf_median", "deepfool_l2_median", "weight_norm", "lipschitz_global",
-           "lipschitz_local_mean")
+SCALARS = SCALAR_ROWS  # per-level scalars (catalogue order); every other row is a curve over its grid
 
 
 def _points():
@@ -132,21 +132,25 @@ with tabs["Overview"]:
         _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"], "Overview")
 with tabs["Adversarial"]:
     if tabs["Adversarial"].open:
-        _grid(["fgsm_acc", "deepfool_linf_acc", "deepfool_l2_acc", "loss", "deepfool_linf_median",
-               "deepfool_l2_median"], "Adversarial")
+        for norm in ("linf", "l2"):
+            if f"certified_{norm}_acc" in present:
+                chart_with_downloads(st, charts.bracket_chart(summary, norm), f"bracket-{norm}-{eval_key}",
+                                     key=f"fig-Adversarial-bracket-{norm}")
+        _grid([*family_rows("adversarial", curves=True), "loss",
+               *[m for m in family_rows("adversarial", curves=False) if m != "loss"]], "Adversarial")
 with tabs["Noise"]:
     if tabs["Noise"].open:
-        _grid(["noise_acc", "accuracy"], "Noise")
+        _grid([*family_rows("noise"), "accuracy"], "Noise")
 with tabs["Weights & Lipschitz"]:
     if tabs["Weights & Lipschitz"].open:
-        _grid(["weight_norm", "lipschitz_global", "lipschitz_local_mean"], "Weights & Lipschitz")
+        _grid(family_rows("weights"), "Weights & Lipschitz")
 with tabs["Merge methods"]:
     if tabs["Merge methods"].open:
         scalar = [m for m in SCALARS if m in present]
         if not tree_ids or not scalar:
             st.info("Pick at least one tree with evaluated nodes to compare merge methods.")
         else:
-            m = st.selectbox("Metric", scalar, format_func=lambda k: METRIC_TITLES.get(k, k),
+            m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
             chart_with_downloads(st, charts.method_chart(_points(), m, log=log, zero=zero), f"methods-{m}-{eval_key}",
                                  key="fig-methods")

@@ -186,7 +186,9 @@ def _selected_actions(selected: pd.DataFrame) -> None:
 
 
 def _draw_table() -> None:
-    table = runs.runs_table(store_jobs.list_jobs(limit=10_000))
+    models = reads.models_table()
+    info = {int(m): (d, w) for m, d, w in zip(models["model_id"], models["dataset"], models["widths"], strict=True)}
+    table = runs.runs_table(store_jobs.list_jobs(limit=10_000), info)
     if table.empty:
         st.info("No jobs yet. Start a preset on Home, train a zoo, or build a merge.")
         return

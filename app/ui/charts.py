@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backend import colors
-from backend.queries import CURVE_METRICS, LEAVES, METRIC_TITLES, is_leaves_group
+from backend import colors, metrics
+from backend.queries import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"
@@ -29,24 +29,15 @@ PADDING = {"top": 14, "left": 6, "right": 6, "bottom": 6}  # room for the title:
 # Fill the column's width but keep HEIGHT for the plot itself: with Vega's default "fit" in a stretched
 # Streamlit chart, title, axis and a bottom legend share HEIGHT and squash the plot (and clip the title).
 AUTOSIZE = {"type": "fit-x", "contains": "padding"}
-METRIC_UNITS = {
-    "accuracy": "share correct (0–1)", "loss": "cross-entropy (nats)",
-    "loss_barrier": "cross-entropy above the chord", "accuracy_barrier": "accuracy below the chord",
-    "deepfool_linf_median": "L∞ distance (pixel units)", "deepfool_l2_median": "L2 distance (pixel units)",
-    "weight_norm": "Σ‖W‖_F + ‖b‖₂", "lipschitz_global": "upper bound (L2, pixel space)",
-    "lipschitz_local_mean": "upper bound (L2, pixel space)", "lipschitz_local_std": "upper bound (L2, pixel space)",
-}
-
 
 # Curve chart titles, written once so the x-axis name is not repeated ("… noise vs Gaussian noise σ").
-CURVE_TITLES = {"fgsm_acc": "FGSM robust accuracy vs ε", "deepfool_linf_acc": "DeepFool L∞ robust accuracy vs ε",
-                "deepfool_l2_acc": "DeepFool L2 robust accuracy vs ε", "noise_acc": "Accuracy under Gaussian noise vs σ"}
+CURVE_TITLES = {name: metrics.ROWS[name].curve_title for name in metrics.CURVE_ROWS}
 PALETTE = colors.PALETTE  # one fixed colour per group, shared with the report (backend/colors.py)
 
 
 def axis_title(metric: str) -> str:
     """Axis title with units, never the same words twice (the weight norm's title already holds its formula)."""
-    title, unit = METRIC_TITLES.get(metric, metric), METRIC_UNITS.get(metric, "value")
+    title, unit = metrics.title(metric), metrics.unit(metric)
     return title if unit in title else f"{title} · {unit}"
 
 
@@ -135,7 +126,7 @@ def empty_chart(message: str) -> dict:
 
 def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """One scalar metric per merge level: a dot per model, mean ± 1 std per group, dashed = reference zoos."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
@@ -192,15 +183,15 @@ def _series(rows: pd.DataFrame) -> list[str]:
 
 def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
         return empty_chart(f"No {title.lower()} results for this selection")
     rows = _with_band(rows, log).assign(series=lambda d: _series(d), reference=lambda d: d["method"] == "zoo")
-    x_title = CURVE_METRICS.get(metric, "parameter")
+    x_title = metrics.axis(metric)
     order = series_order(rows["series"])
     x = {"field": "param", "type": "quantitative", "title": x_title}
-    y_title = f"{title} · share correct (0–1)"
+    y_title = f"{title} · {metrics.unit(metric)}"
     band = {"mark": {"type": "area"},
             "encoding": {"x": x, **_dimmed(0.12, 0.0), "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                          "y2": {"field": "hi"},
@@ -228,9 +219,60 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     return spec
 
 
+BRACKET_ATTACKS = {"linf": ("apgd_linf_acc", "pgd_linf_acc", "deepfool_linf_acc", "fgsm_acc"),
+                   "l2": ("apgd_l2_acc", "pgd_l2_acc", "deepfool_l2_acc")}
+
+
+def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
+    """Per series and ε: certified (lower) and attacked (upper: the lowest mean robust accuracy of any attack
+    measured, each being an upper bound) accuracy, FGSM/DeepFool for reference, and the robust/clean ratio."""
+    attacks = [m for m in BRACKET_ATTACKS[norm] if m in set(summary["metric"])]
+    cert = f"certified_{norm}_acc"
+    rows = summary[summary["metric"].isin([*attacks, cert])]
+    if rows.empty or cert not in set(rows["metric"]) or not attacks:
+        return pd.DataFrame(columns=["series", "param", "certified", "attacked", "ratio"])
+    rows = rows.assign(series=_series(rows))
+    wide = rows.pivot_table(index=["series", "param"], columns="metric", values="mean", aggfunc="mean")
+    out = pd.DataFrame({"certified": wide[cert], "attacked": wide[attacks].min(axis=1)}).reset_index()
+    for ref in ("fgsm_acc", f"deepfool_{norm}_acc"):
+        if ref in wide:
+            out[ref] = wide[ref].to_numpy()
+    clean = out[out["param"] == 0].set_index("series")["attacked"]
+    out["ratio"] = out["attacked"] / out["series"].map(clean)
+    return out.dropna(subset=["certified", "attacked"])
+
+
+def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
+    """Robust accuracy as a band per series: certified (lower bound) to the strongest attack (upper bound)."""
+    data = bracket_frame(summary, norm)
+    label = "L∞" if norm == "linf" else "L2"
+    if data.empty:
+        return empty_chart(f"No certified and attacked {label} results for this selection")
+    order = series_order(data["series"])
+    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, pixel units)"}
+    y_title = "robust accuracy · share correct (0–1)"
+    color = {"field": "series", "type": "nominal", "scale": _colors(order), "legend": _legend("Group · merge level")}
+    tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},
+           {"field": "attacked", "format": ".3f"}, {"field": "ratio", "title": "attacked / clean", "format": ".3f"}]
+    band = {"mark": {"type": "area", "opacity": 0.18},
+            "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative", "title": y_title},
+                         "y2": {"field": "attacked"}, "fill": {**color, "legend": None}, "tooltip": tip}}
+    upper = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 24, "filled": True}},
+             "encoding": {"x": x, "y": {"field": "attacked", "type": "quantitative", "title": y_title},
+                          "color": color, "tooltip": tip}}
+    lower = {"mark": {"type": "line", "strokeWidth": 1.5, "strokeDash": [4, 3]},
+             "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative"}, "color": {**color, "legend": None}}}
+    spec = _chart(f"Robustness bracket ({label}) per merge level",
+                  "band: true robust accuracy lies between certified (dashed, lower) and the strongest attack "
+                  "(solid, upper)", [band, upper, lower], {})
+    spec["data"] = {"name": "bracket"}
+    spec["datasets"] = {"bracket": _data(data, ["series", "param", "certified", "attacked", "ratio"])}
+    return spec
+
+
 def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """Final models of each method over the same leaves (tree root, MergeMany, average) vs the leaves."""
-    title = METRIC_TITLES.get(metric, metric)
+    title = metrics.title(metric)
     rows = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
     if rows.empty:
         return empty_chart(f"No merged {title.lower()} results for this selection")
@@ -272,7 +314,7 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
                        repaired=part["repair"].astype(bool))
     order = [variant_label(a, r) for a in ("none", "weight", "activation") for r in (False, True)]
     order = [v for v in order if v in set(part["variant"])]
-    y_title = METRIC_UNITS.get(metric, metric)
+    y_title = metrics.unit(metric) if metric in metrics.ROWS else metric
     line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
             "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
                          "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},

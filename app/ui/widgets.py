@@ -43,16 +43,19 @@ def chart_with_downloads(container, spec: dict, basename: str, *, key: str) -> N
 
 def start_job(spec, what: str) -> int | None:
     """Submit a job spec; bad input is shown as st.error (never a traceback). Returns the job id or None."""
-    from backend.jobs.queue import submit
+    from backend.jobs.queue import submit_job
 
     try:
-        job_id = submit(spec)
+        job_id, joined = submit_job(spec)
     except ValueError as err:
         st.error(f"Could not start the {md(what)}: {md(err)}")
         return None
     reads.clear()
     st.session_state[LAST_JOB] = job_id
-    st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
+    if joined:
+        st.info(f"The same {md(what)} is already queued or running as job #{job_id}: following that one.")
+    else:
+        st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
     st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
 
@@ -102,23 +105,29 @@ def grid_text(values) -> str:
 
 def eval_config_inputs(key: str, *, subset_default: int = 1000):
     """Widgets for an EvalConfig; returns the config, or raises ValueError with what is wrong."""
-    from backend.evaluate.config import ALL_METRICS, L2_EPS, LINF_EPS, NOISE_SIGMA, EvalConfig
+    from backend.evaluate.config import EvalConfig
+    from backend.metrics import ALL_METRICS, METRICS, ROW_METRIC, grid_rows
 
     c1, c2 = st.columns(2)
-    metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics")
+    metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics",
+                             format_func=lambda m: METRICS[m].label)
     subset = c2.number_input("Test subset (0 = whole test split)", min_value=0, value=subset_default,
                              step=100, key=f"{key}-subset",
                              help="The first N test samples, in a fixed order, for every model.")
-    g1, g2 = st.columns(2)
-    fgsm = g1.text_input("FGSM ε grid (L∞, pixels)", grid_text(LINF_EPS), key=f"{key}-fgsm")
-    noise = g2.text_input("Gaussian noise σ grid", grid_text(NOISE_SIGMA), key=f"{key}-noise")
-    df_linf = g1.text_input("DeepFool L∞ ε grid", grid_text(LINF_EPS), key=f"{key}-dflinf")
-    df_l2 = g2.text_input("DeepFool L2 ε grid", grid_text(L2_EPS), key=f"{key}-dfl2")
+    defaults = EvalConfig()
+    texts = {}  # one text box per curve metric's grid (catalogue order, two per row); parsed after all widgets
+    columns = st.columns(2)
+    for i, (name, row) in enumerate(grid_rows().items()):
+        column = columns[i % 2]
+        texts[name] = (row.symbol or row.budget, column.text_input(
+            f"{row.budget} grid ({row.param_unit})", grid_text(getattr(defaults, name)),
+            key=f"{key}-{ROW_METRIC[row.name]}"), column)
     o1, o2, o3 = st.columns(3)
-    steps = o1.number_input("DeepFool steps", min_value=1, value=50, key=f"{key}-steps")
-    points = o2.number_input("Local Lipschitz points", min_value=1, value=100, key=f"{key}-lpoints")
-    radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=0.1, format="%.3f",
-                             key=f"{key}-lradius")
+    steps = o1.number_input("DeepFool steps", min_value=1, value=defaults.deepfool_steps, key=f"{key}-steps")
+    points = o2.number_input("Local Lipschitz points", min_value=1, value=defaults.lipschitz_points,
+                             key=f"{key}-lpoints")
+    radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=defaults.lipschitz_radius,
+                             format="%.3f", key=f"{key}-lradius")
     errors = []
 
     def grid(text: str, what: str, column):
@@ -130,9 +139,7 @@ def eval_config_inputs(key: str, *, subset_default: int = 1000):
             errors.append(str(err))
             return None
 
-    grids = {"fgsm_eps": grid(fgsm, "The FGSM ε grid", g1), "noise_sigma": grid(noise, "The noise σ grid", g2),
-             "deepfool_linf_eps": grid(df_linf, "The DeepFool L∞ ε grid", g1),
-             "deepfool_l2_eps": grid(df_l2, "The DeepFool L2 ε grid", g2)}
+    grids = {name: grid(text, f"The {budget} grid", column) for name, (budget, text, column) in texts.items()}
     if not metrics:
         c1.error("Choose at least one metric.")
         errors.append("choose at least one metric")

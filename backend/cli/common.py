@@ -86,7 +86,8 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import ALL_METRICS, CERTIFY_METHODS, STRONG_METRICS, EvalConfig
+    from backend.evaluate.config import CERTIFY_METHODS, STRONG_METRICS, EvalConfig
+    from backend.metrics import ALL_METRICS, grid_rows
 
     group = parser.add_argument_group("evaluation")
     group.add_argument("--metrics", type=name_list, default=None,
@@ -99,16 +100,11 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     def grid(values) -> str:
         return ",".join(f"{v:g}" for v in values)
 
-    group.add_argument("--fgsm-eps", type=float_list, default=None,
-                       help=f"comma list of FGSM eps (pixel units; default {grid(d.fgsm_eps)})")
-    group.add_argument("--deepfool-linf-eps", type=float_list, default=None,
-                       help=f"comma list of L-inf eps (default {grid(d.deepfool_linf_eps)})")
-    group.add_argument("--deepfool-l2-eps", type=float_list, default=None,
-                       help=f"comma list of L2 eps (default {grid(d.deepfool_l2_eps)})")
+    for name, row in grid_rows().items():  # one option per parameter grid of the catalogue's curves
+        group.add_argument(f"--{name.replace('_', '-')}", type=float_list, default=None,
+                           help=f"comma list of {row.budget} ({row.param_unit}; default {grid(getattr(d, name))})")
     group.add_argument("--deepfool-steps", type=positive_int, default=None,
                        help=f"DeepFool iterations (default {d.deepfool_steps})")
-    group.add_argument("--noise-sigma", type=float_list, default=None,
-                       help=f"comma list of Gaussian noise sigmas (default {grid(d.noise_sigma)})")
     group.add_argument("--lipschitz-points", type=positive_int, default=None,
                        help=f"points for the local bound (default {d.lipschitz_points})")
     group.add_argument("--eval-batch-size", type=positive_int, default=None,
@@ -126,11 +122,11 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
 def eval_config_from_args(args: argparse.Namespace) -> dict:
     """The EvalConfig dict the options ask for (validated; unset options keep the protocol's defaults)."""
     from backend.evaluate.config import EvalConfig
+    from backend.metrics import GRIDS
 
-    chosen = {"metrics": args.metrics, "subset": args.subset, "fgsm_eps": args.fgsm_eps,
-              "deepfool_linf_eps": args.deepfool_linf_eps, "deepfool_l2_eps": args.deepfool_l2_eps,
-              "deepfool_steps": args.deepfool_steps, "noise_sigma": args.noise_sigma,
-              "lipschitz_points": args.lipschitz_points, "batch_size": args.eval_batch_size,
+    chosen = {"metrics": args.metrics, "subset": args.subset, **{g: getattr(args, g) for g in GRIDS},
+              "deepfool_steps": args.deepfool_steps, "lipschitz_points": args.lipschitz_points,
+              "batch_size": args.eval_batch_size,
               "pgd_steps": getattr(args, "pgd_steps", None), "apgd_steps": getattr(args, "apgd_steps", None),
               "attack_restarts": getattr(args, "attack_restarts", None),
               "certify_method": getattr(args, "certify_method", None)}
@@ -153,13 +149,21 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
     spec.validate()
     if args.background:
-        job_id = queue.submit(spec)
+        job_id, joined = queue.submit_job(spec)
+        if joined:
+            print(f"the same job is already queued or running as job {job_id}; not starting another "
+                  f"(watch it with `jobs show {job_id}`)")
+            return 0, None
         from backend.jobs.runner import log_path
 
         print(f"job {job_id} started in the background (log: {log_path(job_id)})")
         return 0, None
     from backend.jobs.runner import run_job
 
+    running = store_jobs.find_active_job(spec.key())
+    if running is not None:  # identical work at once would compute twice and race for the same rows
+        raise ValueError(f"the same job is already queued or running as job {running}; wait for it "
+                         f"(`jobs show {running}`) or cancel it (`jobs cancel {running}`)")
     job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     status = run_job(job_id, echo=echo)

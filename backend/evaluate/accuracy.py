@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backend.evaluate.inputs import check_batch_size, check_inputs, model_device
+from backend.metrics import EvalRow
 
 
 @torch.no_grad()
@@ -23,3 +24,9 @@ def accuracy_and_loss(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 
         loss_sum += float(F.cross_entropy(logits.float(), yb, reduction="sum"))
     n = x.shape[0]
     return correct / n, loss_sum / n
+
+
+def accuracy_rows(model: nn.Module, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: accuracy and mean cross-entropy on (x, y)."""
+    acc, loss = accuracy_and_loss(model, x, y, config.batch_size)
+    return [EvalRow("accuracy", None, acc), EvalRow("loss", None, loss)]

@@ -6,21 +6,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
-ALL_METRICS = (
-    "accuracy",
-    "fgsm",
-    "deepfool_linf",
-    "deepfool_l2",
-    "noise",
-    "weight_norm",
-    "lipschitz_global",
-    "lipschitz_local",
-)  # the default protocol
-# Strong attacks (upper bounds on robust accuracy) and certification (lower bounds), issue 12: opt-in, on the
-# DeepFool grids (L∞: deepfool_linf_eps, L2: deepfool_l2_eps) so each bracket lines up with DeepFool's curve.
-STRONG_METRICS = ("pgd_linf", "pgd_l2", "apgd_linf", "apgd_l2", "certified_linf", "certified_l2")
-KNOWN_METRICS = ALL_METRICS + STRONG_METRICS
-STRONG_VERSION = 1  # algorithm version of backend.evaluate.{pgd,apgd,strong,certify}: part of the key when used
+from backend.metrics import ALL_METRICS, GRIDS, KNOWN_METRICS, METRICS, versions
+
+# Strong attacks (upper bounds on robust accuracy) and certification (lower bounds), issue 12: opt-in metrics of
+# the catalogue (default=False), on the DeepFool grids so each bracket lines up with DeepFool's curve.
+STRONG_METRICS = tuple(name for name in KNOWN_METRICS if name not in ALL_METRICS)
+STRONG_VERSION = 1  # part of the key of configs with strong metrics (as first stored); per-metric: Metric.version
 CERTIFY_METHODS = ("ibp", "crown")
 # Fields added after the first protocol: left out of to_dict() (and so of the key) while at their defaults, so
 # every config that does not use them keeps the key (and the cached results) it always had.
@@ -31,7 +22,12 @@ LINF_EPS = tuple(round(0.002 * i, 6) for i in range(11))  # 0 .. 0.02, pixel uni
 L2_EPS = tuple(round(0.05 * i, 6) for i in range(11))  # 0 .. 0.5
 NOISE_SIGMA = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)
 
-_GRIDS = ("fgsm_eps", "deepfool_linf_eps", "deepfool_l2_eps", "noise_sigma")
+_GRIDS = GRIDS  # the parameter grids of the catalogue's curve metrics
+
+
+# pixels lie in [0, 1]: an L-inf budget or noise σ above 1 changes nothing more; the largest L2 distance in
+# [0, 1]^D is sqrt(D) (55.4 for CIFAR-10's 3072 values)
+_GRID_LIMITS = {"fgsm_eps": 1.0, "deepfool_linf_eps": 1.0, "noise_sigma": 1.0, "deepfool_l2_eps": 56.0}
 
 
 @dataclass(frozen=True)
@@ -80,11 +76,16 @@ class EvalConfig:
                 raise ValueError(f"{name} must not contain negative values, got {list(grid)}")
             if any(v != v or v == float("inf") for v in grid):
                 raise ValueError(f"{name} must contain finite numbers, got {list(grid)}")
-        needed = {"fgsm": "fgsm_eps", "deepfool_linf": "deepfool_linf_eps",
-                  "deepfool_l2": "deepfool_l2_eps", "noise": "noise_sigma",
-                  **{m: f"deepfool_{m.rsplit('_', 1)[1]}_eps" for m in STRONG_METRICS}}
-        for metric, grid in needed.items():
-            if metric in self.metrics and not getattr(self, grid):
+            limit = _GRID_LIMITS.get(name)
+            if limit is not None and any(v > limit for v in grid):
+                raise ValueError(f"{name} goes beyond any meaningful pixel budget (pixels lie in [0, 1]): "
+                                 f"at most {limit:g}, got {max(grid):g}")
+        if len(self.fgsm_eps) + len(self.deepfool_linf_eps) + len(self.deepfool_l2_eps) \
+                + len(self.noise_sigma) > 400:
+            raise ValueError("the ε/σ grids hold more than 400 points in all; use fewer points")
+        for metric in self.metrics:
+            grid = METRICS[metric].grid
+            if grid is not None and not getattr(self, grid):
                 raise ValueError(f"metric {metric!r} needs a non-empty {grid}")
         if self.deepfool_steps < 1:
             raise ValueError(f"deepfool_steps must be at least 1, got {self.deepfool_steps}")
@@ -125,5 +126,10 @@ class EvalConfig:
         return cls(**d)
 
     def key(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """sha256 of the config and of the versions (those above 1) of the metrics it asks for: bumping a
+        metric's version renames exactly the configs that include it, so only those are recomputed."""
+        d = self.to_dict()
+        if versions(self.metrics):
+            d["versions"] = versions(self.metrics)
+        canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

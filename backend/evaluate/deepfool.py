@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from backend.evaluate.inputs import check_batch_size, check_grid, check_inputs, model_device
+from backend.metrics import EvalRow
 from backend.models import MLP
 
 NORMS = ("linf", "l2")
@@ -211,3 +212,22 @@ def deepfool_curve(model: MLP, x: Tensor, y: Tensor, eps_grid, *, p: str = "linf
                 robust[k] += int((pred == yb).sum())
     norms = torch.where(fooled, norms, torch.full_like(norms, float("inf")))
     return (robust.double() / x.shape[0]).tolist(), _median(norms[clean_correct])
+
+
+def _deepfool_rows(model: MLP, x: Tensor, y: Tensor, config, p: str) -> list[EvalRow]:
+    grid = config.deepfool_linf_eps if p == "linf" else config.deepfool_l2_eps
+    curve, median = deepfool_curve(model, x, y, grid, p=p, steps=config.deepfool_steps,
+                                   candidates=config.deepfool_candidates, overshoot=config.deepfool_overshoot,
+                                   batch_size=config.batch_size)
+    rows = [EvalRow(f"deepfool_{p}_acc", e, v) for e, v in zip(grid, curve, strict=True)]
+    return [*rows, EvalRow(f"deepfool_{p}_median", None, median)]
+
+
+def deepfool_linf_rows(model: MLP, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: DeepFool L∞ robust accuracy over config.deepfool_linf_eps and the median perturbation."""
+    return _deepfool_rows(model, x, y, config, "linf")
+
+
+def deepfool_l2_rows(model: MLP, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: DeepFool L2 robust accuracy over config.deepfool_l2_eps and the median perturbation."""
+    return _deepfool_rows(model, x, y, config, "l2")

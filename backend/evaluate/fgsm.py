@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backend.evaluate.inputs import check_batch_size, check_grid, check_inputs, model_device
+from backend.metrics import EvalRow
 from backend.models import MLP
 
 
@@ -88,3 +89,9 @@ def fgsm_curve(model: nn.Module, x: Tensor, y: Tensor, eps_grid, batch_size: int
         xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
         correct += torch.tensor(curve_batch(model, xb, yb, eps))
     return (correct.double() / x.shape[0]).tolist()
+
+
+def fgsm_rows(model: nn.Module, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: FGSM robust accuracy at every ε of config.fgsm_eps."""
+    curve = fgsm_curve(model, x, y, config.fgsm_eps, config.batch_size)
+    return [EvalRow("fgsm_acc", e, v) for e, v in zip(config.fgsm_eps, curve, strict=True)]

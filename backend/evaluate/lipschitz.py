@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from backend.evaluate.norms import Params, folded_layers, spectral_norms
+from backend.metrics import EvalRow
 
 KINDS = ("centre", "ball")
 
@@ -187,3 +188,17 @@ def _padded_support(mask: Tensor) -> tuple[Tensor, Tensor]:
     idx = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, :k]
     valid = torch.arange(k, device=mask.device)[None, :] < counts[:, None]
     return idx, valid
+
+
+def global_lipschitz_rows(model: nn.Module, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: the global bound (x, y unused)."""
+    return [EvalRow("lipschitz_global", None, float(global_lipschitz(model)))]
+
+
+def local_lipschitz_rows(model: nn.Module, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: mean and std of the local bound over the first config.lipschitz_points inputs."""
+    radius = config.lipschitz_radius
+    bounds = local_lipschitz(model, x[:config.lipschitz_points], radius).double().cpu()  # [P]
+    std = float(bounds.std()) if bounds.numel() > 1 else 0.0
+    return [EvalRow("lipschitz_local_mean", radius, float(bounds.mean())),
+            EvalRow("lipschitz_local_std", radius, std)]

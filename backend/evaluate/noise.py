@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from backend.evaluate.inputs import check_batch_size, check_grid, check_inputs, model_device
+from backend.metrics import EvalRow
 
 NOISE_BLOCK = 1000  # samples per noise draw; fixed so results do not depend on batch_size
 
@@ -36,3 +37,9 @@ def noise_curve(model: nn.Module, x: Tensor, y: Tensor, sigmas, seed: int = 0,
                 noisy = (xb + s * eb).clamp_(0.0, 1.0) if s > 0 else xb
                 correct[k] += int((model(noisy).argmax(dim=1) == yb).sum())
     return (correct.double() / x.shape[0]).tolist()
+
+
+def noise_rows(model: nn.Module, x: Tensor, y: Tensor, config) -> list[EvalRow]:
+    """Catalogue face: accuracy under Gaussian noise at every σ of config.noise_sigma."""
+    curve = noise_curve(model, x, y, config.noise_sigma, config.noise_seed, config.batch_size)
+    return [EvalRow("noise_acc", s, v) for s, v in zip(config.noise_sigma, curve, strict=True)]

@@ -79,3 +79,10 @@ def largest_singular_value(w: Tensor) -> float:
     """‖w‖₂ of one [m, n] matrix via the top eigenvalue of w wᵀ or wᵀ w (whichever is smaller)."""
     gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # [k, k], k = min(m, n)
     return float(torch.linalg.eigvalsh(gram)[-1].clamp_min(0).sqrt())
+
+
+def weight_norm_rows(model: nn.Module, x: Tensor, y: Tensor, config) -> list:
+    """Catalogue face: the weight norm (x, y unused)."""
+    from backend.metrics import EvalRow
+
+    return [EvalRow("weight_norm", None, float(weight_norm(model)))]

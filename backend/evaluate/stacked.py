@@ -14,7 +14,8 @@ path is a drop-in for `suite.evaluate_model` on many models — what keeps a GPU
 
 Metrics without a stacked implementation (weight norm, Lipschitz bounds; the strong attacks and
 certification when they arrive) run model by model through `suite`'s per-metric code. Adding one:
-write fn(stack, x, y, config) -> one list of EvalRow per model, and register it in STACKED_METRICS.
+write fn(stack, x, y, config) -> one list of EvalRow per model, and name it in the metric's catalogue entry
+(`stacked="backend.evaluate.stacked:fn"` in backend/metrics.py); STACKED_METRICS is built from there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from backend.evaluate.config import EvalConfig
 from backend.evaluate.deepfool import NORMS, _median, project
 from backend.evaluate.inputs import check_batch_size, check_grid, check_inputs
 from backend.evaluate.noise import NOISE_BLOCK
+from backend.metrics import METRICS
 from backend.models import MLP, MLPConfig, config_from_state_dict
 from backend.progress import ProgressFn, report
 from backend.stacked import stack_params, stacked_layer
@@ -331,14 +333,11 @@ def _rows_deepfool(p: str):
 StackedMetric = Callable[[ModelStack, Tensor, Tensor, EvalConfig], list[list]]
 
 # metric name (EvalConfig.metrics) -> fn(stack, x, y, config) -> one list of EvalRow per model, in stack order.
-# Metrics missing here are evaluated model by model (suite._metric_rows): the hook for new metrics.
-STACKED_METRICS: dict[str, StackedMetric] = {
-    "accuracy": _rows_accuracy,
-    "fgsm": _rows_fgsm,
-    "noise": _rows_noise,
-    "deepfool_linf": _rows_deepfool("linf"),
-    "deepfool_l2": _rows_deepfool("l2"),
-}
+# Metrics without `stacked` in the catalogue are evaluated model by model (suite._metric_rows).
+_rows_deepfool_linf = _rows_deepfool("linf")
+_rows_deepfool_l2 = _rows_deepfool("l2")
+STACKED_METRICS: dict[str, StackedMetric] = {  # from the catalogue's `stacked` entries (backend/metrics.py)
+    name: metric.stacked_function() for name, metric in METRICS.items() if metric.stacked}
 
 
 def evaluate_stack(models: Sequence[nn.Module | Mapping[str, Tensor]], x: Tensor, y: Tensor, config: EvalConfig,

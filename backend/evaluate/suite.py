@@ -1,5 +1,8 @@
 """The evaluation protocol in one call: every metric an EvalConfig asks for, as long-format rows.
 
+Dispatch: each metric's function is named in the catalogue (backend/metrics.py); this module only
+picks the inputs, checks them and reports progress.
+
 One row per (metric, param): e.g. ("fgsm_acc", 0.004, 0.71) or ("accuracy", None, 0.93). The store
 saves these rows under the config's key, so every model evaluated with one config compares like with
 like, and a rerun with the same config is a cache hit.
@@ -8,27 +11,16 @@ like, and a rerun with the same config is a cache hit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
-import torch
 from torch import Tensor, nn
 
-from backend.evaluate.accuracy import accuracy_and_loss
-from backend.evaluate.config import STRONG_METRICS, EvalConfig
-from backend.evaluate.deepfool import deepfool_curve
-from backend.evaluate.fgsm import fgsm_curve
+from backend.evaluate.config import EvalConfig
 from backend.evaluate.inputs import check_inputs
-from backend.evaluate.noise import noise_curve
+from backend.metrics import METRICS, EvalRow
 from backend.models import MLP, mlp_from_state_dict
 from backend.progress import ProgressFn, report
 
-ENSEMBLE_METRICS = ("accuracy", "fgsm", "noise")  # the ones that only need logits
-
-
-class EvalRow(NamedTuple):
-    metric: str
-    param: float | None
-    value: float
+ENSEMBLE_METRICS = tuple(name for name, m in METRICS.items() if m.logits_only)  # need only the logits
 
 
 def _as_model(model: nn.Module | Mapping[str, Tensor], x: Tensor) -> nn.Module:
@@ -45,43 +37,10 @@ def _take_subset(x: Tensor, y: Tensor, subset: int | None) -> tuple[Tensor, Tens
 
 
 def _metric_rows(metric: str, model: nn.Module, x: Tensor, y: Tensor, config: EvalConfig) -> list[EvalRow]:
-    bs = config.batch_size
-    if metric == "accuracy":
-        acc, loss = accuracy_and_loss(model, x, y, bs)
-        return [EvalRow("accuracy", None, acc), EvalRow("loss", None, loss)]
-    if metric == "fgsm":
-        curve = fgsm_curve(model, x, y, config.fgsm_eps, bs)
-        return [EvalRow("fgsm_acc", e, v) for e, v in zip(config.fgsm_eps, curve, strict=True)]
-    if metric in ("deepfool_linf", "deepfool_l2"):
-        p = metric.removeprefix("deepfool_")
-        grid = config.deepfool_linf_eps if p == "linf" else config.deepfool_l2_eps
-        curve, median = deepfool_curve(model, x, y, grid, p=p, steps=config.deepfool_steps,
-                                       candidates=config.deepfool_candidates,
-                                       overshoot=config.deepfool_overshoot, batch_size=bs)
-        rows = [EvalRow(f"{metric}_acc", e, v) for e, v in zip(grid, curve, strict=True)]
-        return [*rows, EvalRow(f"{metric}_median", None, median)]
-    if metric == "noise":
-        curve = noise_curve(model, x, y, config.noise_sigma, config.noise_seed, bs)
-        return [EvalRow("noise_acc", s, v) for s, v in zip(config.noise_sigma, curve, strict=True)]
-    if metric == "weight_norm":
-        from backend.evaluate.norms import weight_norm
-
-        return [EvalRow("weight_norm", None, float(weight_norm(model)))]
-    if metric == "lipschitz_global":
-        from backend.evaluate.lipschitz import global_lipschitz
-
-        return [EvalRow("lipschitz_global", None, float(global_lipschitz(model)))]
-    if metric == "lipschitz_local":
-        from backend.evaluate.lipschitz import local_lipschitz
-
-        radius = config.lipschitz_radius
-        bounds = local_lipschitz(model, x[:config.lipschitz_points], radius).double().cpu()  # [P]
-        std = float(bounds.std()) if bounds.numel() > 1 else 0.0
-        return [EvalRow("lipschitz_local_mean", radius, float(bounds.mean())),
-                EvalRow("lipschitz_local_std", radius, std)]
-    if metric in STRONG_METRICS:
-        return _strong_rows(metric, model, x, y, config)
-    raise ValueError(f"unknown metric {metric!r}")
+    """The catalogue's function for `metric` (backend/metrics.py)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}")
+    return METRICS[metric].function()(model, x, y, config)
 
 
 def _strong_rows(metric: str, model: nn.Module, x: Tensor, y: Tensor, config: EvalConfig) -> list[EvalRow]:
@@ -102,6 +61,20 @@ def _strong_rows(metric: str, model: nn.Module, x: Tensor, y: Tensor, config: Ev
         curve = strong_curve(model, x, y, grid, attack=kind, norm=p, steps=steps,
                              restarts=config.attack_restarts, batch_size=bs, seed=config.attack_seed)
     return [EvalRow(f"{metric}_acc", e, v) for e, v in zip(grid, curve, strict=True)]
+
+
+def _strong(metric: str):
+    def rows(model: nn.Module, x: Tensor, y: Tensor, config: EvalConfig) -> list[EvalRow]:
+        return _strong_rows(metric, model, x, y, config)
+
+    rows.__name__ = f"{metric}_rows"
+    return rows
+
+
+# the catalogue's faces of the opt-in bounds (backend/metrics.py)
+pgd_linf_rows, pgd_l2_rows = _strong("pgd_linf"), _strong("pgd_l2")
+apgd_linf_rows, apgd_l2_rows = _strong("apgd_linf"), _strong("apgd_l2")
+certified_linf_rows, certified_l2_rows = _strong("certified_linf"), _strong("certified_l2")
 
 
 def sanity_tolerance(n: int) -> float:
@@ -161,44 +134,27 @@ def evaluate_model(model: nn.Module | Mapping[str, Tensor], x: Tensor, y: Tensor
     config.validate()
     model = _as_model(model, x)
     x, y = _take_subset(x, y, config.subset)
-    needs_mlp = [m for m in config.metrics if m.startswith(("deepfool", "lipschitz", "weight", "certified"))]
+    needs_mlp = [m for m in config.metrics if not METRICS[m].logits_only]
     if needs_mlp and not isinstance(model, MLP):
         raise ValueError(f"metrics {needs_mlp} need a backend.models.MLP, got {type(model).__name__}")
     return _run(model, x, y, config, config.metrics, progress)
-
-
-class _MeanOfLogits(nn.Module):
-    """Fallback logit ensemble for when backend.merge.ensemble is not importable."""
-
-    def __init__(self, members: Sequence[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.config = getattr(members[0], "config", None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([m(x) for m in self.members]).mean(0)
-
-
-def _ensemble(members: Sequence[nn.Module]) -> nn.Module:
-    try:
-        from backend.merge.ensemble import EnsembleModel
-    except ImportError:
-        return _MeanOfLogits(members).eval()
-    return EnsembleModel(members).eval()
 
 
 def evaluate_ensemble(models: Sequence[nn.Module | Mapping[str, Tensor]], x: Tensor, y: Tensor,
                       config: EvalConfig, progress: ProgressFn | None = None) -> list[EvalRow]:
     """The logit-only metrics (accuracy/loss, FGSM, noise) of the mean-of-logits ensemble of `models`.
 
-    DeepFool, weight norm and Lipschitz bounds are defined for one MLP, so they are left out here.
+    Metrics that need one MLP (DeepFool, weight norm, Lipschitz bounds: not `logits_only` in the catalogue)
+    are left out here.
     """
     if not isinstance(config, EvalConfig):
         raise ValueError(f"config must be an EvalConfig, got {type(config).__name__}")
     config.validate()
     if len(models) == 0:
         raise ValueError("an ensemble needs at least one model")
-    model = _ensemble([_as_model(m, x) for m in models])
+    from backend.merge.ensemble import EnsembleModel
+
+    model = EnsembleModel([_as_model(m, x) for m in models]).eval()
     x, y = _take_subset(x, y, config.subset)
     metrics = [m for m in config.metrics if m in ENSEMBLE_METRICS]
     return _run(model, x, y, config, metrics, progress)

@@ -21,13 +21,61 @@ _children: dict[int, subprocess.Popen] = {}  # workers this process started (pol
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+WAITING = "waiting for a free worker"  # the message of a submitted job that no worker has taken yet
+DEFAULT_MAX_WORKERS = 2  # background workers at once; the rest wait as 'queued' (env REBASIN_MAX_WORKERS)
+
+
+def max_workers() -> int:
+    raw = os.environ.get("REBASIN_MAX_WORKERS")
+    try:
+        return max(1, int(raw)) if raw else DEFAULT_MAX_WORKERS
+    except ValueError:
+        raise ValueError(f"REBASIN_MAX_WORKERS must be a whole number, got {raw!r}.") from None
+
+
 def submit(spec) -> int:
-    """Validate, record the job and start its worker; returns the job id."""
+    """Validate, record the job and start its worker (or leave it queued); returns the job id. The same
+    spec already queued or running is joined: its job id is returned and nothing new is recorded."""
+    return submit_job(spec)[0]
+
+
+def submit_job(spec) -> tuple[int, bool]:
+    """submit(), also saying whether an identical active job was joined instead of a new one recorded."""
+    from store.db import transaction
+
     spec.validate()
-    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
-    proc = spawn_worker(job_id)
-    store_jobs.start_job(job_id, proc.pid)  # the pid is known from now on, so reap() can judge it
-    return job_id
+    key = spec.key()
+    with transaction():  # look-up and insert under one lock: two identical requests cannot both record
+        existing = store_jobs.find_active_job(key)
+        if existing is None:
+            job_id = store_jobs.create_job(spec.kind, spec.to_dict(), key)
+            # marks it for a background worker (a foreground job, queued only for a moment, never is)
+            store_jobs.update_progress(job_id, 0.0, "queued", WAITING)
+    if existing is not None:
+        return existing, True
+    start_queued()
+    return job_id, False
+
+
+def start_queued() -> list[int]:
+    """Start workers for queued jobs, oldest first, while fewer than max_workers() jobs run."""
+    from filelock import FileLock
+
+    from store.paths import home_dir
+
+    started = []
+    with FileLock(str(home_dir() / "dispatch.lock"), timeout=60):  # one dispatcher at a time
+        running = len(store_jobs.list_jobs(status="running", limit=10_000))
+        queued = store_jobs.list_jobs(status="queued", limit=10_000).sort_values("id")
+        queued = queued[queued["message"] == WAITING]
+        for job_id in queued["id"]:
+            if running >= max_workers():
+                break
+            proc = spawn_worker(int(job_id))
+            if store_jobs.start_job(int(job_id), proc.pid):  # the pid is known from now on: reap() can judge it
+                started.append(int(job_id))
+                running += 1
+    return started
 
 
 def spawn_worker(job_id: int) -> subprocess.Popen:
@@ -60,9 +108,10 @@ def is_alive(pid: int | None) -> bool:
         return True
 
 
-def reap() -> list[int]:
+def reap(*, dispatch: bool = True) -> list[int]:
     """Mark running jobs whose worker is gone as failed (and close their experiments); remove the temp
-    files killed writers left behind. Returns the failed job ids."""
+    files killed writers left behind; with dispatch, start queued jobs in the places that freed up.
+    Returns the failed job ids."""
     from store.files import sweep_store_orphans
 
     failed = store_jobs.fail_dead_jobs(is_alive)
@@ -70,6 +119,8 @@ def reap() -> list[int]:
         sweep_store_orphans()
     except OSError:
         pass
+    if dispatch and (failed or store_jobs.list_jobs(status="queued", limit=1).shape[0]):
+        start_queued()  # dead workers free their places for queued jobs
     return failed
 
 

@@ -54,8 +54,13 @@ def model_key(zoo_key: str, train_key: str, seed: int) -> str:
 
 
 def train_chunk_size() -> int:
-    """Models per train_models call: on CPU one at a time is fastest; on GPU a stacked chunk, saved after it."""
-    return 16 if torch.cuda.is_available() else 1
+    """Models per train_models call: on CPU one at a time is fastest; on GPU a device-sized stacked chunk
+    (train.MAX_STACK, which train_models caps further by free memory), saved after it."""
+    if not torch.cuda.is_available():
+        return 1
+    from backend.train import MAX_STACK
+
+    return MAX_STACK
 
 
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
@@ -348,12 +353,60 @@ def interpolate_pairs(spec, ctx: JobContext) -> dict:
 # -- evaluate -------------------------------------------------------------------------------------------
 
 
-def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
-    """Evaluate each model not yet evaluated under this config; returns how many were evaluated now."""
-    from backend.data import dataset_info, load_split, to_float
+CPU_EVAL_STACK = 1  # models per evaluation batch on CPU (benchmarks/bench_stacked_eval.py decides)
+MAX_EVAL_STACK = 64  # models per evaluation batch on CUDA, further capped by free memory
+
+
+def eval_stack_size(device: str | torch.device, n_params: int) -> int:
+    """How many models one evaluation batch stacks: CPU_EVAL_STACK on CPU; on CUDA by free memory."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return CPU_EVAL_STACK
+    free, _ = torch.cuda.mem_get_info(device)
+    per_model = 4 * 8 * n_params  # weights, the pixel-space first layer, its Gram, autograd copies
+    return max(1, min(MAX_EVAL_STACK, int(0.25 * free) // max(per_model, 1)))
+
+
+def _test_set(dataset: str, config, device) -> tuple:
+    from backend.data import load_split, to_float
+
+    x, y = load_split(dataset, train=False)
+    x, y = (x, y) if config.subset is None else (x[:config.subset], y[:config.subset])
+    return to_float(x).to(device), y.to(device)  # [N, C, H, W], [N]
+
+
+def evaluate_params(params_list, dataset: str, eval_config, *, device=None, progress=None, test_set=None) -> list:
+    """The "evaluate K models" work unit (no store): one list of EvalRow per state dict, in order.
+
+    One model runs through suite.evaluate_model; several run as one stacked network (evaluate_stack),
+    which gives each model the rows it would get alone. `test_set` = (x, y) on the device, else loaded.
+    """
+    from backend.data import dataset_info
     from backend.evaluate.config import EvalConfig
+    from backend.evaluate.stacked import evaluate_stack
     from backend.evaluate.suite import evaluate_model
     from backend.models import mlp_from_state_dict
+
+    config = eval_config if isinstance(eval_config, EvalConfig) else EvalConfig.from_dict(dict(eval_config or {}))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    x, y = test_set if test_set is not None else _test_set(dataset, config, device)
+    in_shape = tuple(dataset_info(dataset).in_shape)
+    if len(params_list) == 1:
+        model = mlp_from_state_dict(params_list[0], in_shape=in_shape).to(device)
+        return [evaluate_model(model, x, y, config, progress=progress)]
+    models = [mlp_from_state_dict(p, in_shape=in_shape) for p in params_list]
+    return evaluate_stack(models, x, y, config, device=device, progress=progress)
+
+
+def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | None = None) -> int:
+    """Evaluate each model not yet evaluated under this config; returns how many were evaluated now.
+
+    Models go in device-sized batches (eval_stack_size; `stack` overrides it) of one dataset and
+    architecture, each batch one evaluate_params call; every model's rows are saved as soon as its batch
+    is done, so cancelling between batches or killing the worker loses at most one batch, and a rerun
+    evaluates only the models without rows.
+    """
+    from backend.evaluate.config import EvalConfig
 
     config = eval_config if isinstance(eval_config, EvalConfig) else EvalConfig.from_dict(dict(eval_config or {}))
     eval_key = config.key()
@@ -365,38 +418,55 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext) -> int:
             if row is None:
                 raise ValueError(f"model {mid} does not exist")
             rows.append(row)
-        todo = [r for r in rows if not store_evals.has_evaluation(int(r["id"]), eval_key)]
+        done = store_evals.evaluated_model_ids(eval_key, [int(r["id"]) for r in rows])
+        todo = [r for r in rows if int(r["id"]) not in done]
     from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    test_sets = {}
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ctx.cache_hits += len(rows) - len(todo)
+    groups: dict[tuple, list[dict]] = {}
+    for row in todo:  # one stack holds one dataset and one architecture
+        groups.setdefault((row["dataset"], tuple(_json(row["widths"]))), []).append(row)
+    batches = []
+    for (dataset, widths), group in groups.items():
+        sizes = layer_sizes(dataset, list(widths))
+        k = stack or eval_stack_size(device, sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
+        batches += [group[i:i + k] for i in range(0, len(group), k)]
+    test_sets = {}
+    finished = 0
     with ctx.within() as sub:
         damaged_before = len(ctx.damaged)
-        for i, row in enumerate(todo):
+        for batch in batches:
             ctx.check_cancel(force=True)
             t0 = time.perf_counter()
-            dataset = row["dataset"]
+            dataset = batch[0]["dataset"]
             if dataset not in test_sets:  # one load per dataset, not per model
-                x, y = load_split(dataset, train=False)
-                x, y = (x, y) if config.subset is None else (x[:config.subset], y[:config.subset])
-                test_sets[dataset] = (to_float(x).to(device), y.to(device))  # [N, C, H, W], [N]
-            x, y = test_sets[dataset]
-            try:
-                params = store_weights.load_weights(row["weights"])
-            except store_weights.WeightsCorrupt as err:  # skip and report it; the batch goes on
-                ctx.damaged.append(int(row["id"]))
-                ctx.progress(ProgressEvent("evaluate", i, len(todo), f"skipped model {row['id']}: {err}"),
-                             force=True)
+                test_sets[dataset] = _test_set(dataset, config, device)
+            params, good = [], []
+            for row in batch:
+                try:
+                    params.append(store_weights.load_weights(row["weights"]))
+                    good.append(row)
+                except store_weights.WeightsCorrupt as err:  # skip and report it; the batch goes on
+                    ctx.damaged.append(int(row["id"]))
+                    ctx.progress(ProgressEvent("evaluate", finished, len(todo),
+                                               f"skipped model {row['id']}: {err}"), force=True)
+            progress = sub(finished / len(todo), (finished + len(batch)) / len(todo))
+            label = f"model {finished + 1} of {len(todo)}" if len(batch) == 1 else \
+                f"models {finished + 1}-{finished + len(batch)} of {len(todo)}"
+            finished += len(batch)
+            if not good:
                 continue
-            model = mlp_from_state_dict(params, in_shape=tuple(dataset_info(dataset).in_shape)).to(device)
-            with ctx.section(f"model {i + 1} of {len(todo)}"):
-                results = evaluate_model(model, x, y, config, progress=sub(i / len(todo), (i + 1) / len(todo)))
-            store_evals.save_evaluations(int(row["id"]), eval_key,
-                                         [(r.metric, r.param, float(r.value)) for r in results])
-            sizes = layer_sizes(dataset, _json(row["widths"]))
-            record_work(ctx, "evaluate", arch_key(sizes), eval_units(sizes, config, 1, _split_sizes(dataset)[1]),
-                        time.perf_counter() - t0)
+            with ctx.section(label):
+                results = evaluate_params(params, dataset, config, device=device, progress=progress,
+                                          test_set=test_sets[dataset])
+            with connect():
+                for row, model_rows in zip(good, results, strict=True):
+                    store_evals.save_evaluations(int(row["id"]), eval_key,
+                                                 [(r.metric, r.param, float(r.value)) for r in model_rows])
+            sizes = layer_sizes(dataset, _json(batch[0]["widths"]))
+            record_work(ctx, "evaluate", arch_key(sizes),
+                        eval_units(sizes, config, len(good), _split_sizes(dataset)[1]), time.perf_counter() - t0)
         sub(0.0, 1.0)
         skipped = len(ctx.damaged) - damaged_before
         ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo) - skipped} evaluated, "

@@ -133,7 +133,12 @@ def test_cancelling_a_queued_experiment_job_closes_the_experiment():
     assert store_exps.get_experiment(exp_id)["status"] == "cancelled"
 
 
-def test_a_job_row_with_a_non_json_spec_neither_crashes_runs_nor_stays_queued():
+def test_a_job_row_with_a_non_json_spec_neither_crashes_runs_nor_stays_queued(monkeypatch):
+    from types import SimpleNamespace
+
+    from backend.jobs import queue
+
+    monkeypatch.setattr(queue, "spawn_worker", lambda job_id: SimpleNamespace(pid=os.getpid()))  # we are the worker
     job_id = store_jobs.create_job("train", {"kind": "train", "name": "ok"}, "broken")
     with db.connect() as con:
         con.execute("UPDATE jobs SET spec = '{\"kind\": \"train\", broken' WHERE id = ?", [job_id])

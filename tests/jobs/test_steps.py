@@ -15,6 +15,7 @@ from store import jobs as store_jobs
 from store import models as store_models
 from store import status as store_status
 from store import trees as store_trees
+from store.db import connect
 from tests.jobs.fakes import patch_tiny_data
 
 TRAIN = {"dataset": "fashion_mnist", "widths": [8, 6], "epochs": 3, "batch_size": 32, "lr": 0.01}
@@ -182,3 +183,38 @@ def test_runner_dispatches_an_experiment_and_records_failures():
     assert "Traceback" in log_path(job).read_text()
     with pytest.raises(ValueError, match="only a queued job"):
         run_job(job)
+
+
+def test_stacked_evaluation_batches_match_one_at_a_time_and_resume_after_cancel(monkeypatch):
+    _, _, leaves = train_four(n=5)
+    eval_all = {**EVAL, "metrics": ["accuracy", "fgsm", "noise", "deepfool_linf", "weight_norm"],
+                "noise_sigma": [0.0, 0.1], "deepfool_linf_eps": [0.0, 0.05]}
+    steps.evaluate_models(leaves, eval_all, JobContext.null(), stack=1)
+    from backend.evaluate.config import EvalConfig
+
+    key = EvalConfig.from_dict(eval_all).key()
+    alone = store_evals.evaluations(eval_key=key).sort_values(["model_id", "metric", "param"])
+    for mid in leaves:  # forget them, then evaluate again in stacks of 2: a batch is cancelled after the first
+        with connect() as con:
+            con.execute("DELETE FROM evaluations WHERE model_id = ?", [mid])
+    job = store_jobs.create_job("evaluate", {}, "k")
+    store_jobs.start_job(job, 1)
+    save = store_evals.save_evaluations
+    saved = []
+
+    def save_then_cancel(model_id, eval_key, rows):
+        saved.append(model_id)
+        if len(saved) == 2:  # the first batch of two is stored, then the user cancels
+            store_jobs.request_cancel(job)
+        return save(model_id, eval_key, rows)
+
+    monkeypatch.setattr(store_evals, "save_evaluations", save_then_cancel)
+    with pytest.raises(Cancelled):
+        steps.evaluate_models(leaves, eval_all, JobContext(job), stack=2)
+    assert saved == leaves[:2]
+    assert steps.evaluate_models(leaves, eval_all, JobContext.null(), stack=2) == 3  # only the missing ones
+    stacked = store_evals.evaluations(eval_key=key).sort_values(["model_id", "metric", "param"])
+    assert list(stacked["metric"]) == list(alone["metric"])
+    n = 1 / 64  # an accuracy may differ by one boundary sample of the tiny test split at most
+    for (_, a), (_, b) in zip(alone.iterrows(), stacked.iterrows(), strict=True):
+        assert abs(a["value"] - b["value"]) <= max(n, 1e-5 * abs(a["value"])) + 1e-9, (a["metric"], a["param"])

@@ -37,6 +37,9 @@ def test_runs_table_flattens_every_kind_of_spec():
     assert table.loc[2, "methods"] == "hierarchical, MergeMany" and table.loc[2, "pairing"] == "custom"
     assert table.loc[2, "leaves"] == 4 and table.loc[2, "eval_config"].endswith("· 300 test images")
     assert table.loc[3, "leaves"] == "1 tree of 4 + 1 of 8" and table.loc[3, "widths"] == "256-128"
+    assert pd.isna(table.loc[2, "dataset"])  # a merge names model ids only: the store says what they are
+    with_models = runs.runs_table(_jobs(), {1: ("fashion_mnist", "128-64")}).set_index("id")
+    assert with_models.loc[2, ["dataset", "widths"]].tolist() == ["fashion_mnist", "128-64"]
 
 
 def test_filters_and_search_combine():
