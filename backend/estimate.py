@@ -214,6 +214,30 @@ def eval_passes(ev, classes: int) -> float:
     for norm, grid in (("deepfool_linf", ev.deepfool_linf_eps), ("deepfool_l2", ev.deepfool_l2_eps)):
         if any(m.startswith(norm) or m == "deepfool" for m in metrics):
             passes += min(DEEPFOOL_MEAN_STEPS, ev.deepfool_steps) * deepfool_step + len(grid)
+    passes += strong_passes(ev, classes)
+    return passes
+
+
+STRONG_ATTACKED_SHARE = 0.5  # of the (grid eps × samples) pairs a strong attack still has to run on, roughly
+
+
+def strong_passes(ev, classes: int) -> float:
+    """Forward-equivalent passes per sample of the optional strong attacks and certificates (rough: attacks
+    cost 3 passes per step (forward + backward) on the samples not fooled yet; CROWN about 2·classes + 40
+    per eps, IBP 2; the L2 certificate a local Lipschitz bound per eps)."""
+    passes = 0.0
+    for metric in getattr(ev, "metrics", ()):
+        kind, _, p = metric.rpartition("_")
+        grid = ev.deepfool_linf_eps if p == "linf" else ev.deepfool_l2_eps
+        k = max(len(grid) - 1, 0)
+        if kind == "pgd":
+            passes += 3 * ev.pgd_steps * ev.attack_restarts * k * STRONG_ATTACKED_SHARE
+        elif kind == "apgd":
+            passes += 2 * 3 * ev.apgd_steps * ev.attack_restarts * k * STRONG_ATTACKED_SHARE
+        elif metric == "certified_linf":
+            passes += k * (2 if ev.certify_method == "ibp" else 2 * classes + 40)
+        elif metric == "certified_l2":
+            passes += k * (1 + classes) * 10
     return passes
 
 

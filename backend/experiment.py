@@ -166,10 +166,64 @@ def plan_for(preset: str, dataset: str | None = None, overrides: dict | None = N
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         d["dataset"] = dataset
     overrides = dict(overrides or {})
+    _check_override_types(overrides)
     if "eval" in overrides:
         overrides["eval"] = {**d["eval"], **overrides["eval"]}
     d.update(overrides)
-    return ExperimentPlan.from_dict(d)
+    plan = ExperimentPlan.from_dict(d)
+    validate_plan(plan)
+    return plan
+
+
+_INT, _NUM = "an integer", "a number"
+_OVERRIDE_TYPES = {"epochs": _INT, "batch_size": _INT, "reg_models": _INT, "seed": _INT, "train_subset": _INT,
+                   "lr": _NUM, "l1_strength": _NUM, "l2_strength": _NUM, "lam": _NUM}
+
+
+def _check_override_types(overrides: dict) -> None:
+    """One readable sentence for an override of the wrong shape (before any arithmetic trips on it)."""
+    def bad(name: str, what: str, value) -> ValueError:
+        return ValueError(f"override {name!r} must be {what}, got {value!r}")
+
+    for name, value in overrides.items():
+        kind = _OVERRIDE_TYPES.get(name)
+        if value is None and name in ("train_subset", "augment", "connectivity"):
+            continue
+        if kind == _INT and (isinstance(value, bool) or not isinstance(value, int)):
+            raise bad(name, kind, value)
+        if kind == _NUM and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise bad(name, kind, value)
+        if name == "widths" and not (isinstance(value, list | tuple) and value
+                                     and all(isinstance(w, int) and not isinstance(w, bool) for w in value)):
+            raise bad(name, "a non-empty list of integers", value)
+        if name == "trees" and not (isinstance(value, list | tuple) and value and all(
+                isinstance(t, list | tuple) and len(t) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                   for v in t) for t in value)):
+            raise bad(name, "a list of [number of trees, leaves per tree] pairs", value)
+        if name in ("eval", "connectivity") and not isinstance(value, dict):
+            raise bad(name, "a JSON object", value)
+        if name == "variants" and not (isinstance(value, list | tuple) and all(isinstance(v, dict) for v in value)):
+            raise bad(name, "a list of JSON objects", value)
+        if name == "augment" and not isinstance(value, bool):
+            raise bad(name, "true, false or null", value)
+        if name == "dataset" or name == "preset":
+            raise ValueError(f"choose the {name} with --{name}, not in --overrides")
+
+
+MAX_EXPERIMENT_MODELS = 10_000
+
+
+def validate_plan(plan: ExperimentPlan) -> None:
+    """The whole plan — its train configs, merge settings and evaluation config — checked before anything
+    runs (so a bad λ fails now, not after every zoo is trained). Allocates no model."""
+    from backend.merge.registry import OPTIONS
+
+    for reg in ("none", "l1", "l2"):
+        plan.train_dict(reg)  # TrainConfig validation: widths, bounds, lr, batch size, subset
+    OPTIONS["lam"].check(plan.lam, None)  # MergeError (a ValueError) with one sentence
+    if plan.n_trained > MAX_EXPERIMENT_MODELS:
+        raise ValueError(f"the plan trains {plan.n_trained:,} models; at most {MAX_EXPERIMENT_MODELS:,} are allowed")
+    plan.eval_config()  # EvalConfig validation: metrics, grids, subset
 
 
 def spec_plan(spec) -> ExperimentPlan:

@@ -160,8 +160,13 @@ def _field(name: str, kind: str, **extra) -> dict:
 def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, color: str, title: str,
                   x_type: str = "Q") -> dict:
     """Mean per series as a line with points, bootstrap CI as error bars."""
-    x_enc = _field(x, x_type, title=x_title)
-    color_enc = _field(color, "N", title=None)
+    from backend.colors import color_scale
+
+    x_enc = _field(x, x_type, title=x_title, axis={"labelAngle": 0})
+    order = list(dict.fromkeys(summary[color])) if color in summary.columns else []
+    # the same colour per group as in Compare; the legend under the plot, in two columns, never cut off
+    color_enc = _field(color, "N", title=None, scale=color_scale(order),
+                       legend={"orient": "bottom", "columns": 2, "labelLimit": 320})
     tooltip = [_field(color, "N"), _field(x, x_type)] + [_field(c, "Q") for c in ("mean", "std", "ci_lo",
                                                                                   "ci_hi", "n")]
     return {"$schema": VEGA_LITE_SCHEMA, "title": title, "width": 420, "height": 260,

@@ -46,6 +46,17 @@ EpochFn = Callable[[int, int, float, float], None]
 TRAIN_VERSION = 1  # bump when training's numbers change for the same config and seed
 
 
+MAX_WIDTH = 16_384  # units per hidden layer; bigger MLPs would exhaust memory before they train
+MAX_LAYERS = 32
+MAX_PARAMS = 100_000_000  # per model (400 MiB of float32): checked before anything is allocated
+_IN_FEATURES = {"cifar10": 3 * 32 * 32, "fashion_mnist": 28 * 28, "mnist": 28 * 28}
+
+
+def _param_count(dataset: str, widths) -> int:
+    sizes = (_IN_FEATURES.get(dataset, 3 * 32 * 32), *widths, 10)
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "cifar10"
@@ -74,6 +85,11 @@ class TrainConfig:
         if not isinstance(self.widths, tuple) or not self.widths or \
                 not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths):
             fail(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
+        if max(self.widths) > MAX_WIDTH or len(self.widths) > MAX_LAYERS:
+            fail(f"at most {MAX_LAYERS} hidden layers of at most {MAX_WIDTH} units each, got {list(self.widths)}")
+        if _param_count(self.dataset, self.widths) > MAX_PARAMS:
+            fail(f"widths {list(self.widths)} give {_param_count(self.dataset, self.widths):,} parameters per model, "
+                 f"more than the {MAX_PARAMS:,} this lab allows (about {MAX_PARAMS * 4 // 2**20} MiB)")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             fail(f"epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

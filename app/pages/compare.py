@@ -66,8 +66,11 @@ eval_key = o1.selectbox("Evaluation config (results of different configs are nev
                         key="cmp_eval", format_func=lambda k: labels.get(k, k),
                         help="Test subset, attack grids and settings, how many of the selected models have "
                              "results in it, and when it was first run.")
-log = o2.toggle("Log-scale y", value=False, key="cmp_log")
-zero = o3.toggle("Include 0", value=False, key="cmp_zero", help="Start every y-axis at zero.")
+for flag in ("log", "zero"):  # a shared link restores the scale options once
+    if f"cmp_{flag}" not in st.session_state:
+        st.session_state[f"cmp_{flag}"] = st.query_params.get(flag) == "1"
+log = o2.toggle("Log-scale y", key="cmp_log")
+zero = o3.toggle("Include 0", key="cmp_zero", help="Start every y-axis at zero.")
 split_default = [v for v in st.query_params.get("split", "").split(",") if v in SETTINGS]
 split = st.multiselect("Split and colour series by", [k for k in SETTINGS if k != "method"],
                        default=split_default, format_func=SETTINGS.get, key="cmp_split",
@@ -126,12 +129,20 @@ def _grid(metrics: list[str], tab_name: str = "") -> None:
 
 
 TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
+if "cmp_tab" not in st.session_state and st.query_params.get("tab") in TABS:
+    st.session_state["cmp_tab"] = st.query_params["tab"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
+st.query_params.update({"tab": st.session_state.get("cmp_tab") or TABS[0], "log": "1" if log else "0",
+                        "zero": "1" if zero else "0"})
 with tabs["Overview"]:
     if tabs["Overview"].open:
         _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"], "Overview")
 with tabs["Adversarial"]:
     if tabs["Adversarial"].open:
+        for norm in ("linf", "l2"):
+            if f"certified_{norm}_acc" in present:
+                chart_with_downloads(st, charts.bracket_chart(summary, norm), f"bracket-{norm}-{eval_key}",
+                                     key=f"fig-Adversarial-bracket-{norm}")
         _grid([*family_rows("adversarial", curves=True), "loss",
                *[m for m in family_rows("adversarial", curves=False) if m != "loss"]], "Adversarial")
 with tabs["Noise"]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from backend import metrics
+from backend import colors, metrics
 from backend.queries import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -32,11 +32,7 @@ AUTOSIZE = {"type": "fit-x", "contains": "padding"}
 
 # Curve chart titles, written once so the x-axis name is not repeated ("… noise vs Gaussian noise σ").
 CURVE_TITLES = {name: metrics.ROWS[name].curve_title for name in metrics.CURVE_ROWS}
-# 20 distinct colours (Tableau 10 + its light partners, reordered so neighbours differ): enough for the
-# series a demo store shows (11 on the FGSM chart) without two lines differing only by dash.
-PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
-           "#bab0ac", "#1f3b73", "#c45a00", "#8c1c1c", "#2d7f7a", "#2a6e1f", "#a68a00", "#6b3a66", "#d4537f",
-           "#5c4033", "#6e6e6e"]
+PALETTE = colors.PALETTE  # one fixed colour per group, shared with the report (backend/colors.py)
 
 
 def axis_title(metric: str) -> str:
@@ -79,7 +75,7 @@ def _scale(log: bool, zero: bool = False) -> dict:
 
 
 def _colors(order: list[str]) -> dict:
-    return {"domain": order, "range": (PALETTE * (len(order) // len(PALETTE) + 1))[:len(order)]}
+    return colors.color_scale(order)
 
 
 def _positive(df: pd.DataFrame, column: str, log: bool) -> pd.DataFrame:
@@ -220,6 +216,57 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     spec["data"] = {"name": "curve"}
     spec["datasets"] = {"curve": data}
     spec["resolve"] = {"legend": {"fill": "independent", "color": "independent"}}  # band's null can't hide it
+    return spec
+
+
+BRACKET_ATTACKS = {"linf": ("apgd_linf_acc", "pgd_linf_acc", "deepfool_linf_acc", "fgsm_acc"),
+                   "l2": ("apgd_l2_acc", "pgd_l2_acc", "deepfool_l2_acc")}
+
+
+def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
+    """Per series and ε: certified (lower) and attacked (upper: the lowest mean robust accuracy of any attack
+    measured, each being an upper bound) accuracy, FGSM/DeepFool for reference, and the robust/clean ratio."""
+    attacks = [m for m in BRACKET_ATTACKS[norm] if m in set(summary["metric"])]
+    cert = f"certified_{norm}_acc"
+    rows = summary[summary["metric"].isin([*attacks, cert])]
+    if rows.empty or cert not in set(rows["metric"]) or not attacks:
+        return pd.DataFrame(columns=["series", "param", "certified", "attacked", "ratio"])
+    rows = rows.assign(series=_series(rows))
+    wide = rows.pivot_table(index=["series", "param"], columns="metric", values="mean", aggfunc="mean")
+    out = pd.DataFrame({"certified": wide[cert], "attacked": wide[attacks].min(axis=1)}).reset_index()
+    for ref in ("fgsm_acc", f"deepfool_{norm}_acc"):
+        if ref in wide:
+            out[ref] = wide[ref].to_numpy()
+    clean = out[out["param"] == 0].set_index("series")["attacked"]
+    out["ratio"] = out["attacked"] / out["series"].map(clean)
+    return out.dropna(subset=["certified", "attacked"])
+
+
+def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
+    """Robust accuracy as a band per series: certified (lower bound) to the strongest attack (upper bound)."""
+    data = bracket_frame(summary, norm)
+    label = "L∞" if norm == "linf" else "L2"
+    if data.empty:
+        return empty_chart(f"No certified and attacked {label} results for this selection")
+    order = series_order(data["series"])
+    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, pixel units)"}
+    y_title = "robust accuracy · share correct (0–1)"
+    color = {"field": "series", "type": "nominal", "scale": _colors(order), "legend": _legend("Group · merge level")}
+    tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},
+           {"field": "attacked", "format": ".3f"}, {"field": "ratio", "title": "attacked / clean", "format": ".3f"}]
+    band = {"mark": {"type": "area", "opacity": 0.18},
+            "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative", "title": y_title},
+                         "y2": {"field": "attacked"}, "fill": {**color, "legend": None}, "tooltip": tip}}
+    upper = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 24, "filled": True}},
+             "encoding": {"x": x, "y": {"field": "attacked", "type": "quantitative", "title": y_title},
+                          "color": color, "tooltip": tip}}
+    lower = {"mark": {"type": "line", "strokeWidth": 1.5, "strokeDash": [4, 3]},
+             "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative"}, "color": {**color, "legend": None}}}
+    spec = _chart(f"Robustness bracket ({label}) per merge level",
+                  "band: true robust accuracy lies between certified (dashed, lower) and the strongest attack "
+                  "(solid, upper)", [band, upper, lower], {})
+    spec["data"] = {"name": "bracket"}
+    spec["datasets"] = {"bracket": _data(data, ["series", "param", "certified", "attacked", "ratio"])}
     return spec
 
 

@@ -25,6 +25,11 @@ NOISE_SIGMA = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)
 _GRIDS = GRIDS  # the parameter grids of the catalogue's curve metrics
 
 
+# pixels lie in [0, 1]: an L-inf budget or noise σ above 1 changes nothing more; the largest L2 distance in
+# [0, 1]^D is sqrt(D) (55.4 for CIFAR-10's 3072 values)
+_GRID_LIMITS = {"fgsm_eps": 1.0, "deepfool_linf_eps": 1.0, "noise_sigma": 1.0, "deepfool_l2_eps": 56.0}
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     metrics: tuple[str, ...] = ALL_METRICS
@@ -71,6 +76,13 @@ class EvalConfig:
                 raise ValueError(f"{name} must not contain negative values, got {list(grid)}")
             if any(v != v or v == float("inf") for v in grid):
                 raise ValueError(f"{name} must contain finite numbers, got {list(grid)}")
+            limit = _GRID_LIMITS.get(name)
+            if limit is not None and any(v > limit for v in grid):
+                raise ValueError(f"{name} goes beyond any meaningful pixel budget (pixels lie in [0, 1]): "
+                                 f"at most {limit:g}, got {max(grid):g}")
+        if len(self.fgsm_eps) + len(self.deepfool_linf_eps) + len(self.deepfool_l2_eps) \
+                + len(self.noise_sigma) > 400:
+            raise ValueError("the ε/σ grids hold more than 400 points in all; use fewer points")
         for metric in self.metrics:
             grid = METRICS[metric].grid
             if grid is not None and not getattr(self, grid):

@@ -21,6 +21,7 @@ _children: dict[int, subprocess.Popen] = {}  # workers this process started (pol
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+WAITING = "waiting for a free worker"  # the message of a submitted job that no worker has taken yet
 DEFAULT_MAX_WORKERS = 2  # background workers at once; the rest wait as 'queued' (env REBASIN_MAX_WORKERS)
 
 
@@ -48,6 +49,8 @@ def submit_job(spec) -> tuple[int, bool]:
         existing = store_jobs.find_active_job(key)
         if existing is None:
             job_id = store_jobs.create_job(spec.kind, spec.to_dict(), key)
+            # marks it for a background worker (a foreground job, queued only for a moment, never is)
+            store_jobs.update_progress(job_id, 0.0, "queued", WAITING)
     if existing is not None:
         return existing, True
     start_queued()
@@ -64,6 +67,7 @@ def start_queued() -> list[int]:
     with FileLock(str(home_dir() / "dispatch.lock"), timeout=60):  # one dispatcher at a time
         running = len(store_jobs.list_jobs(status="running", limit=10_000))
         queued = store_jobs.list_jobs(status="queued", limit=10_000).sort_values("id")
+        queued = queued[queued["message"] == WAITING]
         for job_id in queued["id"]:
             if running >= max_workers():
                 break

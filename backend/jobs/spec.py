@@ -33,6 +33,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+MAX_MODELS = 10_000  # models per zoo: bounded before any seed is generated or row created
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -97,6 +100,8 @@ class TrainSpec(_Spec):
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError("a zoo needs a non-empty name")
         _check_int("the number of models", self.n_models, 1)
+        if self.n_models > MAX_MODELS:
+            raise ValueError(f"a zoo holds at most {MAX_MODELS:,} models, got {self.n_models:,}")
         _check_int("the base seed", self.base_seed, 0)
         if self.zoo_kind not in ZOO_KINDS:
             raise ValueError(f"zoo kind must be one of {', '.join(ZOO_KINDS)}, got {self.zoo_kind!r}")

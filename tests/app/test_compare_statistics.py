@@ -92,8 +92,12 @@ def test_a_merge_job_with_evaluation_records_its_eval_config_for_the_runs_link()
 def test_compare_splits_series_by_a_setting_from_the_url(awkward):
     t = awkward["trees"]
     ids = [t[k] for k in ("A", "C", "D")]
-    at = _page("pages/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "split": "leaves"})
+    at = _page("pages/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "split": "leaves",
+                                    "tab": "Table", "log": "1"})
     assert at.multiselect(key="cmp_split").value == ["leaves"]
+    assert at.toggle(key="cmp_log").value is True and at.session_state["cmp_tab"] == "Table"  # from the URL
+    assert at.dataframe, "the Table tab opened from the URL"
+    at.toggle(key="cmp_log").set_value(False).run()
     labels = at.multiselect(key="cmp_trees").options
     assert any("pairing (0,2)(1,3) | (0,1)" in o and "λ 0.5" in o for o in labels)  # tree labels say how
     at.session_state["cmp_tab"] = "Table"

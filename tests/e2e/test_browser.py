@@ -175,13 +175,19 @@ def test_first_user_path(server, chromium_path):
         n_charts = page.locator(".vega-embed").count()
         assert n_charts == 4, n_charts  # Overview tab: accuracy, FGSM curve, weight norm, global Lipschitz
         _shot(page, "06-compare")
+        body = page.inner_text("body")
+        assert "hierarchical · 4 leaves · λ 0.5" in body  # the new tree is selected (label with λ, pairing)
+        assert "in this evaluation config" not in body  # the link opened the job's config: nothing missing
         page.get_by_role("tab", name="Adversarial").click()  # lazy tab: its charts are built on opening
         _settle(page, 60_000)
         page.wait_for_function("document.querySelectorAll('.vega-embed').length >= 3", timeout=60_000)
         _shot(page, "06b-compare-adversarial")
         page.get_by_role("tab", name="Table").click()
         _settle(page, 60_000)
+        page.get_by_role("button", name="CSV", exact=True).first.wait_for(timeout=60_000)  # the wide table
+        page.get_by_text("Raw data: the long table").click()
         page.get_by_role("button", name="CSV", exact=True).last.wait_for(timeout=60_000)
+        _shot(page, "06c-compare-table")
         with page.expect_download() as download:
             page.get_by_role("button", name="CSV", exact=True).last.click()
         table = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()))

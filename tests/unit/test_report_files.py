@@ -37,3 +37,16 @@ def test_markdown_links_figure_files_and_the_archive_holds_them():
         assert names == {"exp-7/exp-7.md", "exp-7/figures/02-accuracy-per-level.png"}
         assert "figures/02-accuracy-per-level.png" in zf.read("exp-7/exp-7.md").decode()
     assert report_bytes(_report(), "zip")[:2] == b"PK"
+
+
+def test_one_colour_per_group_in_compare_and_the_report():
+    from app.ui import charts
+    from backend.colors import FIXED, colors_for
+
+    labels = ["unmerged leaves"] + [f"hierarchical · level {k}" for k in range(1, 9)] + ["L1 zoo", "L2 zoo"]
+    colours = colors_for(labels)
+    assert len(set(colours)) == len(labels) == 11  # the demo's 11 FGSM series: no two share a colour
+    assert colours[0] == FIXED["unmerged leaves"] and colours[-1] == FIXED["L2 zoo"]
+    assert charts._colors(["hierarchical", "L2 zoo"])["range"] == [FIXED["hierarchical"], FIXED["L2 zoo"]]
+    # the report's names for the same groups get the same colours
+    assert colors_for(["MergeMany", "L2-regularised"]) == [FIXED["merge_many"], FIXED["L2 zoo"]]
