@@ -47,6 +47,16 @@ class Row:
     norm: str | None = None  # curve rows: the norm of the budget, "L∞" (None for σ)
     param_unit: str = "pixel units"
     symbol: str | None = None  # curve rows: the grid's name in forms and messages ("FGSM ε", "noise σ")
+    short_unit: str | None = None  # the unit in table headers ("share"); None = `unit`
+    param_symbol: str | None = None  # the parameter in table headers ("ε", "σ", "r"); None = from `param`
+
+    @property
+    def header_unit(self) -> str:
+        return self.short_unit or ("share" if self.unit == ACCURACY_UNIT else self.unit)
+
+    @property
+    def header_param(self) -> str:
+        return self.param_symbol or (str(self.param).split()[-1] if self.param else "param")
     compared: bool = True  # scalar rows drawn per level and paired in the report (False: a spread, e.g. std)
     source: str = "evaluation"  # evaluation (a metric's row) | connectivity (a barrier of interpolation curves)
 
@@ -96,11 +106,12 @@ class Metric:
         return next((r.grid for r in self.rows if r.grid), None)
 
 
-_LIP_UNIT = "upper bound (L2, pixel space)"
+_LIP_UNIT, _LIP_SHORT = "upper bound (L2, pixel space)", "L2, pixel space"
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy", "Accuracy and loss", (
         Row("accuracy", "Test accuracy", ACCURACY_UNIT),
-        Row("loss", "Test loss (cross-entropy)", "cross-entropy (nats)", family="adversarial"),
+        Row("loss", "Test loss (cross-entropy)", "cross-entropy (nats)", family="adversarial",
+            short_unit="nats"),
     ), "backend.evaluate.accuracy:accuracy_rows", logits_only=True,
        stacked="backend.evaluate.stacked:_rows_accuracy"),
     Metric("fgsm", "FGSM", (
@@ -110,13 +121,15 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("deepfool_linf", "DeepFool L∞", (
         Row("deepfool_linf_acc", "DeepFool L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
             "DeepFool ε", "L∞", symbol="DeepFool L∞ ε"),
-        Row("deepfool_linf_median", "DeepFool L∞ median perturbation", "L∞ distance (pixel units)", "adversarial"),
+        Row("deepfool_linf_median", "DeepFool L∞ median perturbation", "L∞ distance (pixel units)", "adversarial",
+            short_unit="L∞, pixel units"),
     ), "backend.evaluate.deepfool:deepfool_linf_rows",
        stacked="backend.evaluate.stacked:_rows_deepfool_linf"),
     Metric("deepfool_l2", "DeepFool L2", (
         Row("deepfool_l2_acc", "DeepFool L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
             "DeepFool ε", "L2", symbol="DeepFool L2 ε"),
-        Row("deepfool_l2_median", "DeepFool L2 median perturbation", "L2 distance (pixel units)", "adversarial"),
+        Row("deepfool_l2_median", "DeepFool L2 median perturbation", "L2 distance (pixel units)", "adversarial",
+            short_unit="L2, pixel units"),
     ), "backend.evaluate.deepfool:deepfool_l2_rows",
        stacked="backend.evaluate.stacked:_rows_deepfool_l2"),
     Metric("noise", "Gaussian noise", (
@@ -127,11 +140,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
         Row("weight_norm", "Weight norm Σ‖W‖_F + ‖b‖₂", "Σ‖W‖_F + ‖b‖₂", "weights"),
     ), "backend.evaluate.norms:weight_norm_rows"),
     Metric("lipschitz_global", "Global Lipschitz bound", (
-        Row("lipschitz_global", "Global Lipschitz bound Π‖W‖₂", _LIP_UNIT, "weights"),
+        Row("lipschitz_global", "Global Lipschitz bound Π‖W‖₂", _LIP_UNIT, "weights", short_unit=_LIP_SHORT),
     ), "backend.evaluate.lipschitz:global_lipschitz_rows"),
     Metric("lipschitz_local", "Local Lipschitz bound", (
-        Row("lipschitz_local_mean", "Local Lipschitz bound (mean over points)", _LIP_UNIT, "weights"),
-        Row("lipschitz_local_std", "Local Lipschitz bound (std over points)", _LIP_UNIT, "weights", compared=False),
+        Row("lipschitz_local_mean", "Local Lipschitz bound (mean over points)", _LIP_UNIT, "weights", short_unit=_LIP_SHORT,
+            param_symbol="r"),
+        Row("lipschitz_local_std", "Local Lipschitz bound (std over points)", _LIP_UNIT, "weights", compared=False,
+            short_unit=_LIP_SHORT, param_symbol="r"),
     ), "backend.evaluate.lipschitz:local_lipschitz_rows"),
     # Strong attacks (upper bounds on robust accuracy) and certification (lower bounds): opt-in, on the DeepFool
     # grids so each bracket lines up with DeepFool's curve (backend/evaluate/{pgd,apgd,strong,certify}.py).

@@ -456,14 +456,9 @@ def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-# Units for table headers (pixel-space attacks; accuracies are shares of the test subset in [0, 1]).
-METRIC_UNITS = {"accuracy": "share", "loss": "nats", "fgsm_acc": "share", "deepfool_linf_acc": "share",
-                "deepfool_l2_acc": "share", "noise_acc": "share", "deepfool_linf_median": "L∞, pixel units",
-                "deepfool_l2_median": "L2, pixel units", "weight_norm": "Σ‖W‖_F + ‖b‖₂",
-                "lipschitz_global": "L2, pixel space", "lipschitz_local_mean": "L2, pixel space",
-                "lipschitz_local_std": "L2, pixel space"}
-PARAM_NAMES = {"fgsm_acc": "ε", "deepfool_linf_acc": "ε", "deepfool_l2_acc": "ε", "noise_acc": "σ",
-               "lipschitz_local_mean": "r", "lipschitz_local_std": "r"}
+# Table headers: units and parameter symbols from the metric catalogue (accuracies are shares in [0, 1]).
+METRIC_UNITS = {name: row.header_unit for name, row in ROWS.items() if row.source == "evaluation"}
+PARAM_NAMES = {name: row.header_param for name, row in ROWS.items() if row.curve or row.param_symbol}
 
 
 def paper_header(metric: str, param) -> str:

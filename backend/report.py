@@ -444,3 +444,14 @@ def write_report(experiment_id: int, path: str | Path | None = None) -> Path:
     for name, png in figures.items():  # figures first: the Markdown never links to a missing file
         atomic_write_bytes(path.parent / folder / name, png)
     return atomic_write_bytes(path, text.encode())
+
+
+def rebuild_report(experiment_id: int, saved: str | Path | None = None) -> Path:
+    """Write the experiment's report file again (at `saved`, or the default path, which is then recorded on
+    the experiment): the Report page's write goes through here, never straight to the store."""
+    path = write_report(experiment_id, saved or default_report_path(experiment_id))
+    if saved is None:
+        from store import experiments as store_exps
+
+        store_exps.update_experiment(experiment_id, report_path=str(path))
+    return path

@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 from filelock import FileLock, Timeout
 
+from store.migrations import migrate
 from store.paths import db_path, home_dir
 
 DEFAULT_TIMEOUT_S = 60.0  # how long a caller queues for the store before StoreBusy
@@ -53,6 +54,11 @@ class StoreDamaged(StoreError):
 
 class StoreFull(StoreError):
     """A write to the store failed for lack of disk space; the transaction was not committed."""
+
+
+# Everything a store call can raise that a page should show as a message (the driver's own errors included),
+# so the app catches store trouble without importing the driver.
+STORE_ERRORS: tuple[type[BaseException], ...] = (StoreBusy, StoreError, duckdb.Error)
 
 
 _DAMAGE_MARKERS = ("Corrupt database", "checksum", "not a valid DuckDB database", "database file is corrupt",
@@ -190,8 +196,6 @@ def _ensure_migrated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     key = str(path.resolve())
     if key in _migrated:
         return
-    from store.migrations import migrate  # late import: migrations uses transaction() from here
-
     with _migrate_guard:
         migrate(con)
         _migrated.add(key)

@@ -10,10 +10,9 @@ rows); the query modules check references instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import duckdb
-
-from store.db import transaction, utc_now
 
 
 @dataclass(frozen=True)
@@ -210,9 +209,15 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     for step in MIGRATIONS:
         if step.version <= version:
             continue
-        with transaction(con):
+        con.execute("BEGIN TRANSACTION")  # before any other transaction: migrate runs first on a new connection
+        try:
             for sql in step.statements:
                 con.execute(sql)
-            con.execute("INSERT INTO schema_version VALUES (?, ?)", [step.version, utc_now()])
+            con.execute("INSERT INTO schema_version VALUES (?, ?)",
+                        [step.version, datetime.now(UTC).replace(tzinfo=None)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         applied.append(step.version)
     return applied

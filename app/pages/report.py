@@ -98,13 +98,11 @@ def downloads(experiment_id: int, report_path: str | None) -> None:
                        on_click="ignore", width="stretch")
     if c3.button("Rebuild report file", key="report-rebuild", width="stretch",
                  help="Write the .md file (and its figure files) again from what the store holds now."):
-        from backend.report import default_report_path, write_report
-        from store import experiments as store_exps
+        from backend.report import rebuild_report
 
         with st.spinner("Writing the report file…"):
-            path = write_report(experiment_id, saved or default_report_path(experiment_id))
+            path = rebuild_report(experiment_id, saved)
         if saved is None:
-            store_exps.update_experiment(experiment_id, report_path=str(path))
             _experiments.clear()
         st.success(f"Report written to {path}")
 

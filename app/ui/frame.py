@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import duckdb
 import streamlit as st
 
 from app.ui import reads
 from app.ui.text import md
-from store.db import StoreBusy, StoreError
+from store.db import STORE_ERRORS
 from store.paths import home_dir
 
 
@@ -16,7 +15,7 @@ def sidebar_status() -> None:
     few seconds while a job runs (a fragment: only the sidebar redraws)."""
     try:
         running = int(reads.counts().get("running_jobs", 0))
-    except (StoreBusy, StoreError, duckdb.Error):
+    except STORE_ERRORS:
         running = 0
     with st.sidebar:
         st.fragment(_status, run_every=3.0 if running else None)()
@@ -26,7 +25,7 @@ def _status() -> None:
     st.markdown("**Lab store**")
     try:
         c = reads.counts()
-    except (StoreBusy, StoreError, duckdb.Error) as err:  # the pages still render without the status
+    except STORE_ERRORS as err:  # the pages still render without the status
         st.warning(f"Store status unavailable: {md(err)}")
         return
     st.caption(f"{c.get('zoos', 0)} zoos · {c.get('models', 0)} models · {c.get('trees', 0)} trees · "

@@ -1,0 +1,114 @@
+"""Imports point one way (app → backend → store), the app writes to the store only through the backend,
+and modules import each other without circles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITE_PREFIXES = ("add_", "save_", "create_", "update_", "delete_", "remove_", "set_", "register_", "finish_",
+                  "mark_", "request_", "claim_", "insert_", "write_", "transaction", "reap", "sweep")
+
+
+def _modules(*packages: str) -> dict[str, Path]:
+    out = {}
+    for package in packages:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def _imports(path: Path, *, top_level_only: bool = False) -> list[tuple[str, list[str]]]:
+    """(module, imported names) for every import statement (only the module's own body if top_level_only)."""
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in (tree.body if top_level_only else ast.walk(tree)):
+        if isinstance(node, ast.Import):
+            out += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.module, [a.name for a in node.names]))
+    return out
+
+
+def _roots(path: Path) -> set[str]:
+    return {module.split(".")[0] for module, _ in _imports(path)}
+
+
+@pytest.mark.parametrize("name, path", sorted(_modules("store").items()))
+def test_store_never_imports_backend_or_app(name, path):
+    assert not _roots(path) & {"backend", "app", "streamlit"}, name
+
+
+@pytest.mark.parametrize("name, path", sorted(_modules("backend").items()))
+def test_backend_never_imports_the_app(name, path):
+    assert not _roots(path) & {"app", "streamlit", "altair"}, name
+
+
+@pytest.mark.parametrize("name, path", sorted(_modules("app").items()))
+def test_app_never_touches_the_driver_or_writes_to_the_store(name, path):
+    assert "duckdb" not in _roots(path), f"{name} imports duckdb: go through store/backend"
+    tree = ast.parse(path.read_text())
+    store_aliases, writes = set(), []
+    for module, names in _imports(path):
+        if module == "store" or module.startswith("store."):
+            store_aliases.update(names)
+            writes += [n for n in names if n.startswith(WRITE_PREFIXES)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            store_aliases.update(a.asname or a.name for a in node.names if a.name.startswith("store"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("store"):
+            store_aliases.update(a.asname or a.name for a in node.names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in store_aliases:
+            if node.attr.startswith(WRITE_PREFIXES):
+                writes.append(f"{node.value.id}.{node.attr}")
+    assert not writes, f"{name} writes to the store directly ({writes}); call the backend instead"
+
+
+def _cycles(modules: dict[str, Path], *, top_level_only: bool) -> list[list[str]]:
+    edges = {m: set() for m in modules}
+    for m, path in modules.items():
+        for module, names in _imports(path, top_level_only=top_level_only):
+            for target in (module, *(f"{module}.{n}" for n in names)):
+                if target in modules and target != m and not m.startswith(f"{target}."):
+                    edges[m].add(target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in modules:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles_at_module_level():
+    assert _cycles(_modules("app", "backend", "store"), top_level_only=True) == []
+
+
+def test_the_store_has_no_circles_at_all():
+    assert _cycles(_modules("store"), top_level_only=False) == []
