@@ -31,6 +31,12 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors the user can act on: printed as one line, never as a traceback."""
     errors: list[type[BaseException]] = [ValueError, OSError]
     try:
+        from backend.jobs.executors import ExecutorError
+
+        errors.append(ExecutorError)
+    except ImportError:
+        pass
+    try:
         from backend.datasets import DatasetUnavailable
 
         errors.append(DatasetUnavailable)
@@ -137,6 +143,29 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--background", action="store_true",
                         help="start a worker process and return at once (watch it with `jobs show ID`)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines (foreground runs)")
+    add_executor_options(parser)
+
+
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the work units run: in the job's process (local, default) or as tasks on a "
+                             "Ray cluster (ray; needs the lab's ray extra)")
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="the Ray cluster's head (GCS) address, or 'auto'; default RAY_ADDRESS, else a local "
+                             "cluster started for the job")
+
+
+def executor_from_args(args: argparse.Namespace) -> dict | None:
+    """The executor settings the options ask for, checked before anything touches the store (Ray installed,
+    the address answers); None for the local executor."""
+    kind = getattr(args, "executor", "local") or "local"
+    address = getattr(args, "ray_address", None)
+    if kind == "local" and not address:
+        return None
+    from backend.jobs.executors import check_executor
+
+    check_executor(kind, address)
+    return {"kind": kind, "address": address}
 
 
 def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
@@ -144,12 +173,14 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
     Returns (exit code, the job's result dict when it finished here and succeeded).
     """
+    spec.validate()
+    executor = executor_from_args(args)  # a bad cluster address fails here, before the store is touched
     from backend.jobs import queue
+    from backend.jobs.spec import with_executor
     from store import jobs as store_jobs
 
-    spec.validate()
     if args.background:
-        job_id, joined = queue.submit_job(spec)
+        job_id, joined = queue.submit_job(spec, executor)
         if joined:
             print(f"the same job is already queued or running as job {job_id}; not starting another "
                   f"(watch it with `jobs show {job_id}`)")
@@ -164,7 +195,7 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
     if running is not None:  # identical work at once would compute twice and race for the same rows
         raise ValueError(f"the same job is already queued or running as job {running}; wait for it "
                          f"(`jobs show {running}`) or cancel it (`jobs cancel {running}`)")
-    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    job_id = store_jobs.create_job(spec.kind, with_executor(spec.to_dict(), executor), spec.key())
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     status = run_job(job_id, echo=echo)
     return finish_message(job_id, status)

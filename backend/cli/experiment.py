@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from backend.cli.common import add_executor_options, executor_from_args
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     from backend.datasets import DATASETS
@@ -25,6 +27,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overrides", default=None, help="JSON object of plan fields, e.g. '{\"epochs\": 2}'")
     p.add_argument("--background", action="store_true", help="queue the job for a worker and return at once")
     p.add_argument("--estimate", action="store_true", help="print the time estimate and exit")
+    add_executor_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -38,9 +41,11 @@ def run(args) -> int:
     from backend.data import DatasetUnavailable, dataset_status
     from backend.estimate import describe, describe_range, estimate_breakdown
     from backend.experiment import PRESETS, plan_for
+    from backend.jobs.executors import ExecutorError
     from backend.jobs.spec import ExperimentSpec
 
     try:
+        executor = None if args.estimate else executor_from_args(args)  # before the store is touched
         overrides = json.loads(args.overrides) if args.overrides else {}
         if not isinstance(overrides, dict):
             raise ValueError("--overrides must be a JSON object")
@@ -56,7 +61,7 @@ def run(args) -> int:
         est = estimate_breakdown(plan)
     except json.JSONDecodeError as e:
         return _fail(f"--overrides is not valid JSON ({e.msg})")
-    except (ValueError, DatasetUnavailable) as e:
+    except (ValueError, DatasetUnavailable, ExecutorError) as e:
         return _fail(" ".join(str(e).split()))
     print(f"experiment {plan.preset} on {plan.dataset}: {plan.n_trained} models to train, "
           f"{est['n_evaluated']} to evaluate; estimate {describe_range(est)} on {est['device']}, {est['source']} "
@@ -67,17 +72,18 @@ def run(args) -> int:
     if args.background:
         from backend.jobs.queue import submit
 
-        job_id = submit(spec)
+        job_id = submit(spec, executor)
         print(f"queued as job {job_id}; follow it with `python -m backend jobs` or on the Report page")
         return 0
-    return _foreground(spec, args.out)
+    return _foreground(spec, args.out, executor)
 
 
-def _foreground(spec, out: str | None) -> int:
+def _foreground(spec, out: str | None, executor: dict | None = None) -> int:
     from backend.jobs.runner import run_job
+    from backend.jobs.spec import with_executor
     from store import jobs as store_jobs
 
-    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    job_id = store_jobs.create_job(spec.kind, with_executor(spec.to_dict(), executor), spec.key())
     status = run_job(job_id, echo=lambda line: print(line, flush=True))
     job = store_jobs.get_job(job_id)
     if status != "done":

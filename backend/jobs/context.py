@@ -47,6 +47,7 @@ class JobContext:
         self._sections: list[str] = []
         self.cache_hits = 0  # work items (models, trees, evaluations) found already stored
         self.measured_seconds = 0.0  # wall time of the work the steps recorded as rates
+        self.executor = None  # where the steps run their units (backend/jobs/executors.py); None: in process
 
     @classmethod
     def null(cls) -> JobContext:

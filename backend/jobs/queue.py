@@ -33,22 +33,28 @@ def max_workers() -> int:
         raise ValueError(f"REBASIN_MAX_WORKERS must be a whole number, got {raw!r}.") from None
 
 
-def submit(spec) -> int:
+def submit(spec, executor: dict | None = None) -> int:
     """Validate, record the job and start its worker (or leave it queued); returns the job id. The same
-    spec already queued or running is joined: its job id is returned and nothing new is recorded."""
-    return submit_job(spec)[0]
+    spec already queued or running is joined: its job id is returned and nothing new is recorded.
+    `executor`: where the worker runs the job's units ({"kind": "ray", "address": ...}; default local)."""
+    return submit_job(spec, executor)[0]
 
 
-def submit_job(spec) -> tuple[int, bool]:
+def submit_job(spec, executor: dict | None = None) -> tuple[int, bool]:
     """submit(), also saying whether an identical active job was joined instead of a new one recorded."""
+    from backend.jobs.spec import with_executor
     from store.db import transaction
 
     spec.validate()
+    if executor is not None:
+        from backend.jobs.executors import check_executor
+
+        check_executor(executor.get("kind", "local"), executor.get("address"))
     key = spec.key()
     with transaction():  # look-up and insert under one lock: two identical requests cannot both record
         existing = store_jobs.find_active_job(key)
         if existing is None:
-            job_id = store_jobs.create_job(spec.kind, spec.to_dict(), key)
+            job_id = store_jobs.create_job(spec.kind, with_executor(spec.to_dict(), executor), key)
             # marks it for a background worker (a foreground job, queued only for a moment, never is)
             store_jobs.update_progress(job_id, 0.0, "queued", WAITING)
     if existing is not None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backend.jobs.context import JobContext
-from backend.jobs.spec import spec_from_dict
+from backend.jobs.spec import executor_settings, spec_from_dict
 from backend.progress import Cancelled
 from store import jobs as store_jobs
 from store import models as store_models
@@ -24,7 +24,7 @@ from store.paths import home_dir
 TERMINAL = ("done", "failed", "cancelled")
 # Errors the user can act on: their message alone is the one-line error.
 EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
-                   "FileNotFoundError", "PermissionError")
+                   "FileNotFoundError", "PermissionError", "ExecutorError")
 
 
 def log_path(job_id: int) -> Path:
@@ -122,9 +122,17 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
     try:
         ctx.check_cancel(force=True)  # cancelled between submit and start
         spec = spec_from_dict(job["spec"])
+        settings = executor_settings(job["spec"])
+        if settings["kind"] != "local":  # connect (or start a local cluster) before any work
+            from backend.jobs.executors import make_executor
+
+            ctx.update(0.0, "connect", f"connecting to the {settings['kind']} cluster", force=True)
+            ctx.executor = make_executor(settings)
         result = execute(spec, ctx)
         if isinstance(result, dict):
             result = {**result, "cache_hits": ctx.cache_hits}  # items found already stored (not recomputed)
+            if ctx.executor is not None:
+                result["executor"] = ctx.executor.describe()  # where it ran (Runs shows it)
             if ctx.damaged:  # models an evaluation skipped: their weights are damaged (store verify --repair)
                 result["damaged_models"] = sorted(set(ctx.damaged))
     except (Cancelled, KeyboardInterrupt):
@@ -140,5 +148,10 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         return "failed"
     finally:
         ctx.stop_heartbeat()
+        if ctx.executor is not None:
+            try:
+                ctx.executor.close()
+            except Exception:  # noqa: BLE001 - a cluster that fails to shut down must not change the outcome
+                pass
     close_job(job_id, "done", result=json.loads(json.dumps(result)))
     return "done"

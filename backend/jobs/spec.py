@@ -246,14 +246,40 @@ SPECS = {cls.kind: cls for cls in (TrainSpec, MergeSpec, EvaluateSpec, Experimen
 Spec = TrainSpec | MergeSpec | EvaluateSpec | ExperimentSpec | InterpolateSpec
 
 
+EXECUTOR_FIELD = "executor"  # where a job runs: recorded beside the spec's fields, never in its key
+
+
+def with_executor(spec_dict: dict, executor: dict | None) -> dict:
+    """The spec dict a job row stores: the spec's fields plus, for anything but the local executor, where
+    it runs ({"kind": "ray", "address": ...}). The spec's key() is unchanged: same work, same cache."""
+    executor = {k: v for k, v in dict(executor or {}).items() if v not in (None, "")}
+    if executor.get("kind", "local") == "local":
+        return dict(spec_dict)
+    return {**spec_dict, EXECUTOR_FIELD: executor}
+
+
+def executor_settings(d: dict | str | None) -> dict:
+    """The executor a stored spec asks for: {"kind": "local"} unless with_executor recorded another."""
+    if isinstance(d, str):
+        try:
+            d = json.loads(d)
+        except json.JSONDecodeError:
+            return {"kind": "local"}
+    value = d.get(EXECUTOR_FIELD) if isinstance(d, dict) else None
+    return dict(value) if isinstance(value, dict) and value.get("kind") else {"kind": "local"}
+
+
 def spec_from_dict(d: dict | str) -> Spec:
-    """Rebuild a spec from its to_dict() (or that dict as JSON text, as the jobs table stores it)."""
+    """Rebuild a spec from its to_dict() (or that dict as JSON text, as the jobs table stores it); the
+    executor entry with_executor adds is not part of the spec (executor_settings reads it)."""
     if isinstance(d, str):
         try:
             d = json.loads(d)
         except json.JSONDecodeError:
             raise ValueError("the job's spec is not valid JSON (damaged or written by hand); it cannot run — "
                              "start the job again from its command or page") from None
+    if isinstance(d, dict) and EXECUTOR_FIELD in d:
+        d = {k: v for k, v in d.items() if k != EXECUTOR_FIELD}
     if not isinstance(d, dict) or d.get("kind") not in SPECS:
         kind = d.get("kind") if isinstance(d, dict) else None
         raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(SPECS)}")

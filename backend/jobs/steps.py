@@ -34,7 +34,11 @@ def _json(value):
 
 def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: float) -> None:
     """Record how long `units` of `phase` work took (store/rates.py), so estimates learn this machine's
-    speed; best effort: a failed write never fails the job."""
+    speed; best effort: a failed write never fails the job. Work done on a cluster (a remote executor) is
+    not this machine's speed and is not recorded."""
+    executor = getattr(ctx, "executor", None)
+    if executor is not None and not executor.in_process:
+        return
     ctx.measured_seconds += seconds
     try:
         from store import rates as store_rates
@@ -53,22 +57,37 @@ def model_key(zoo_key: str, train_key: str, seed: int) -> str:
 # -- train ----------------------------------------------------------------------------------------------
 
 
-def train_chunk_size() -> int:
-    """Models per train_models call: on CPU one at a time is fastest; on GPU a device-sized stacked chunk
-    (train.MAX_STACK, which train_models caps further by free memory), saved after it."""
-    if not torch.cuda.is_available():
+def train_chunk_size(device=None) -> int:
+    """Models per train unit (one train_models call): on a CPU one at a time is fastest; on a GPU a
+    device-sized stacked chunk (train.MAX_STACK, which train_models caps further by free memory)."""
+    device = torch.device(device) if device is not None else \
+        torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type != "cuda":
         return 1
     from backend.train import MAX_STACK
 
     return MAX_STACK
 
 
+def executor_of(ctx: JobContext):
+    """The job's executor (backend/jobs/executors.py); in-process when the context names none."""
+    if getattr(ctx, "executor", None) is None:
+        from backend.jobs.executors import LocalExecutor
+
+        ctx.executor = LocalExecutor()
+    return ctx.executor
+
+
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
     """Create (or find) the zoo and train only its missing models, saving each as soon as it exists.
 
-    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains."""
+    The seeds go to the job's executor in units of train_chunk_size() models (units.train_unit); each unit's
+    models are stored as its result arrives. In process, every epoch of every model adds a point to its
+    training curve (store/train_curves.py) while it trains; on Ray a unit's curve points arrive with it."""
     from backend.estimate import arch_key, layer_sizes, train_units
-    from backend.train import seeds_for, train_models
+    from backend.jobs.executors import Unit
+    from backend.jobs.units import from_bytes, train_unit
+    from backend.train import load_train_data, seeds_for
     from store import train_curves as store_train_curves
 
     spec.validate()
@@ -82,31 +101,49 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
         rows = {s: store_models.get_model(mid) for s, mid in stored.items() if mid is not None}
     # a cache hit counts only when its weights file is intact: a missing or damaged one is trained again
     missing = [(i, s) for i, s in enumerate(seeds) if s not in rows or _damaged(rows[s])]
-    chunk = train_chunk_size()
+    executor = executor_of(ctx)
+    # in process: this machine's device (the default); on a cluster: the device a unit's task gets
+    chunk = train_chunk_size() if executor.in_process else train_chunk_size(executor.device)
     done_before = spec.n_models - len(missing)
     ctx.cache_hits += done_before
+    sizes = layer_sizes(config.dataset, config.widths)
+    samples = config.train_subset or _train_split_size(config.dataset)
+    parts = [missing[start:start + chunk] for start in range(0, len(missing), chunk)]
+    stored_count = [done_before]
     with ctx.within() as sub:
-        for start in range(0, len(missing), chunk):
-            part = missing[start:start + chunk]
-            ctx.check_cancel(force=True)
+        units = []
+        data = executor.share(load_train_data(config)) if parts else None
+        for start, part in zip(range(0, len(missing), chunk), parts, strict=True):
             lo = (done_before + start) / spec.n_models
             keys = [model_key(zoo_key, train_key, s) for _, s in part]
-            for key in keys:
-                store_train_curves.start_curve(key)
-
-            def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
-                store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
-
             first, last = part[0][0] + 1, part[-1][0] + 1
             label = f"model {first} of {spec.n_models}" if len(part) == 1 else \
                 f"models {first}-{last} of {spec.n_models}"
-            t0 = time.perf_counter()
-            with ctx.section(label):
-                trained = train_models(config, [s for _, s in part], on_epoch=on_epoch,
-                                       progress=sub(lo, lo + len(part) / spec.n_models))
-            seconds = time.perf_counter() - t0
-            for (index, seed), model, key in zip(part, trained, keys, strict=True):
-                weights = store_weights.save_weights(model.params)  # the file first, then the row
+            local = {}
+            if executor.in_process:  # live curves and progress; a remote unit reports when it returns
+                def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
+                    store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1],
+                                                 job_id=ctx.job_id)
+
+                local = {"on_epoch": on_epoch, "progress": _LazySpan(sub, lo, lo + len(part) / spec.n_models)}
+            units.append(Unit(train_unit, {"config": config.to_dict(), "seeds": [s for _, s in part]}, label,
+                              shared={"data": data}, local=local))
+
+        def before(i):
+            ctx.check_cancel(force=True)
+            for _, s in parts[i]:
+                store_train_curves.start_curve(model_key(zoo_key, train_key, s))
+
+        def on_result(i, results):
+            part = parts[i]
+            for (index, seed), result in zip(part, results, strict=True):
+                key = model_key(zoo_key, train_key, seed)
+                if not executor.in_process:
+                    store_train_curves.start_curve(key)
+                    for epoch, loss, acc in result["curve"]:
+                        store_train_curves.add_point(key, epoch, loss, acc, zoo_id=zoo_id, seed=seed,
+                                                     job_id=ctx.job_id)
+                weights = store_weights.save_weights(from_bytes(result["weights"]))  # the file first, then the row
                 if seed in rows:  # a repair: the row exists; point it at the new bytes if they differ
                     if weights != rows[seed]["weights"]:
                         store_models.replace_weights(int(rows[seed]["id"]), weights)
@@ -114,20 +151,67 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
                 store_models.add_model(
                     kind="trained", dataset=config.dataset, widths=list(config.widths),
                     config=config.to_dict(), weights=weights, key=key,
-                    zoo_id=zoo_id, seed=seed, level=0, node_index=index, parents=(), seconds=model.seconds,
-                    train_loss=model.train_loss, train_acc=model.train_acc)
-            sizes = layer_sizes(config.dataset, config.widths)
-            samples = config.train_subset or _train_split_size(config.dataset)
+                    zoo_id=zoo_id, seed=seed, level=0, node_index=index, parents=(), seconds=result["seconds"],
+                    train_loss=result["train_loss"], train_acc=result["train_acc"])
+            seconds = results[0]["wall"] if results else 0.0
             record_work(ctx, "train", arch_key(sizes), train_units(sizes, len(part), config.epochs, samples), seconds)
-            stored = done_before + start + len(part)
+            stored_count[0] += len(part)
             sub(0.0, 1.0)
-            ctx.progress(ProgressEvent("train", stored, spec.n_models, f"{stored} of {spec.n_models} models stored"),
-                         force=True)
+            ctx.progress(ProgressEvent("train", stored_count[0], spec.n_models,
+                                       f"{stored_count[0]} of {spec.n_models} models stored"), force=True)
+
+        _run_units(ctx, executor, units, on_result, before=before)
         if not missing:
             sub(0.0, 1.0)
             ctx.progress(ProgressEvent("train", 1, 1, f"all {spec.n_models} models already stored (cached)"),
                          force=True)
     return zoo_id
+
+
+class _LazySpan:
+    """A progress callback that claims its slice of the bar (sub(lo, hi)) when its unit starts, so units
+    prepared in advance do not fight over the job's current span."""
+
+    def __init__(self, sub, lo: float, hi: float):
+        self.sub, self.lo, self.hi, self.fn = sub, lo, hi, None
+
+    def __call__(self, event):
+        if self.fn is None:
+            self.fn = self.sub(self.lo, self.hi)
+        return self.fn(event)
+
+
+def _run_units(ctx: JobContext, executor, units, on_result, *, before=None, section=True) -> None:
+    """Run units on the job's executor. In process each unit runs inside its own progress section
+    (before(i) first: a cancel check, curve starts); remote units are submitted at once and the job's
+    message counts them as they come back."""
+    if executor.in_process:
+        for i, unit in enumerate(units):
+            if before is not None:
+                before(i)
+            kwargs = unit.arguments()
+            if kwargs is None:
+                continue
+            with ctx.section(unit.label) if section else _nullcontext():
+                result = unit.fn(**kwargs, **unit.shared, **unit.local)
+            on_result(i, result)
+        return
+    total = len(units)
+    done = [0]
+    ctx.check_cancel(force=True)
+
+    def arrived(i, result):
+        done[0] += 1
+        with ctx.section(f"{done[0]} of {total} units back from the cluster"):
+            on_result(i, result)
+
+    executor.run(units, arrived, check_cancel=lambda: ctx.check_cancel())
+
+
+def _nullcontext():
+    from contextlib import nullcontext
+
+    return nullcontext()
 
 
 def _train_split_size(dataset: str) -> int:
@@ -184,41 +268,78 @@ def _tree_config(spec: MergeSpec, method: str) -> dict:
 
 
 def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
-    """Build one tree per method over the same leaves; every node becomes a stored model."""
+    """Build one tree per method over the same leaves; every node becomes a stored model.
+
+    Each tree still to build is one unit (units.merge_unit) on the job's executor; its nodes are stored when
+    its result arrives, the root last (a tree with a root is complete)."""
     spec.validate()
     rows, leaves = load_leaves(spec.model_ids)
+    from backend.jobs.executors import Unit
+    from backend.jobs.units import merge_unit, to_bytes
     from backend.merge.common import check_compatible
 
     check_compatible(leaves)
     leaf_ids = [int(r["id"]) for r in rows]
     dataset, widths = rows[0]["dataset"], list(_json(rows[0]["widths"]))
     from backend.estimate import arch_key, layer_sizes, merge_units
+    from backend.merge.registry import needs_images
 
+    executor = executor_of(ctx)
     tree_ids = []
     n_methods = len(spec.methods)
     # each method gets a slice of the bar proportional to its nominal work (averaging: a sliver)
     weights = [max(merge_units(m, len(leaf_ids), widths), 1e-3 * sum(w ** 3 for w in widths))
                for m in spec.methods]
     edges = [sum(weights[:i]) / sum(weights) for i in range(n_methods + 1)]
+    values = spec.option_values()
+    todo = []  # (method position, method, key, tree id)
     with ctx.within() as sub:
         for i, method in enumerate(spec.methods):
-            progress = sub(edges[i], edges[i + 1])
             key = tree_key(spec, method)
             config = {**_tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
             tree_id = store_trees.create_tree(method, leaf_ids, config, key)
             tree_ids.append(tree_id)
-            with ctx.section(f"method {i + 1} of {n_methods}: {get_method(method).short}"):
-                if store_trees.get_tree(tree_id).get("root_model_id") is not None and not _tree_damaged(tree_id):
-                    ctx.cache_hits += 1
-                    report(progress, method, 1, 1, f"tree {tree_id} already built (cached)")
-                    continue
-                common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
-                t0 = time.perf_counter()
-                root = _store_tree(spec, method, key, leaves, leaf_ids, common, progress)
+            if store_trees.get_tree(tree_id).get("root_model_id") is not None and not _tree_damaged(tree_id):
+                ctx.cache_hits += 1
+                with ctx.section(f"method {i + 1} of {n_methods}: {get_method(method).short}"):
+                    report(sub(edges[i], edges[i + 1]), method, 1, 1, f"tree {tree_id} already built (cached)")
+                continue
+            todo.append((i, method, key, tree_id))
+        shared_leaves = executor.share(leaves if executor.in_process else [to_bytes(p) for p in leaves]) \
+            if todo else None
+        images = None
+        if todo and needs_images(values) and any({"matcher", "repair"} & set(get_method(m).options)
+                                                 for _, m, _, _ in todo):
+            from backend.connectivity import image_batch
+
+            images = executor.share(image_batch(dataset, values["n_images"], values["image_split"],
+                                                values["image_seed"]))
+        units = []
+        for i, method, _key, _tree_id in todo:
+            entry = get_method(method)
+            uses_images = bool({"matcher", "repair"} & set(entry.options))
+            local = {"progress": _LazySpan(sub, edges[i], edges[i + 1])} if executor.in_process else {}
+            units.append(Unit(merge_unit, {"method": method, "values": values},
+                              f"method {i + 1} of {n_methods}: {entry.short}",
+                              shared={"leaves": shared_leaves, "images": images if uses_images else None},
+                              local=local))
+        started = {}
+
+        def before(u):
+            started[u] = time.perf_counter()
+
+        def on_result(u, nodes):
+            i, method, key, tree_id = todo[u]
+            common = dict(dataset=dataset, widths=widths, tree_id=tree_id)
+            root = _store_tree(spec, method, key, nodes, leaf_ids, common)
+            if u in started:
                 record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)),
-                            merge_units(method, len(leaf_ids), widths), time.perf_counter() - t0)
-                store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
-                ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
+                            merge_units(method, len(leaf_ids), widths), time.perf_counter() - started[u])
+            store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
+            sub(edges[i], edges[i + 1])
+            ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
+
+        _run_units(ctx, executor, units, on_result, before=before)
     return tree_ids
 
 
@@ -241,34 +362,30 @@ def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level:
     return mid, True
 
 
-def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
-    """Run the registry's method and store every node above the leaves; a node that merged two or more
-    parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
-    from backend.merge.registry import ALIGNMENT_OPTIONS, needs_images
+def _store_tree(spec, method, key, nodes, leaf_ids, common) -> int:
+    """Store every node a merge unit returned (above the leaves); a node that merged two or more parents
+    also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    from backend.jobs.units import from_bytes
+    from backend.merge.registry import ALIGNMENT_OPTIONS
 
     entry = get_method(method)
     values = spec.option_values()
-    images = None
-    if needs_images(values) and {"matcher", "repair"} & set(entry.options):
-        from backend.connectivity import image_batch
-
-        images = image_batch(common["dataset"], values["n_images"], values["image_split"], values["image_seed"])
-    nodes = entry(leaves, progress=progress, images=images, **values)
     lam = values["lam"] if "lam" in entry.options else None
     tree_config = entry.tree_config(values)
     alignment = {name: tree_config[name] for name in ALIGNMENT_OPTIONS if name in tree_config}
     ids = list(leaf_ids)
-    for node in nodes[len(leaves):]:
+    for node in nodes:
         config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}), **alignment,
-                  "node_index": node.index}
-        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
-                             level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
-                             seconds=node.seconds, carried=len(node.parents) == 1)
+                  "node_index": node["index"]}
+        mid, new = _add_node(canonical_key({"tree": key, "node": node["index"]}), method,
+                             from_bytes(node["weights"]), config, common, level=node["level"],
+                             node_index=node["index"], parents=[ids[p] for p in node["parents"]],
+                             seconds=node["seconds"], carried=len(node["parents"]) == 1)
         ids.append(mid)
-        if new and len(node.parents) > 1:
-            match = node.match
-            store_trees.add_merge(common["tree_id"], mid, method, lam, match.sweeps if match else 0,
-                                  list(match.objective_trace) if match else [], node.seconds)
+        if new and len(node["parents"]) > 1:
+            match = node["match"]
+            store_trees.add_merge(common["tree_id"], mid, method, lam, match["sweeps"] if match else 0,
+                                  list(match["objective_trace"]) if match else [], node["seconds"])
     return ids[-1]
 
 
@@ -305,7 +422,7 @@ def tree_parent_pairs(tree_id: int) -> list[tuple[int, int]]:
 
 def interpolate_pairs(spec, ctx: JobContext) -> dict:
     """Curves and barriers for every requested pair (tree parent pairs included); cached pairs are skipped."""
-    from backend.connectivity import ConnectivityConfig, curves_for_pair, image_batch
+    from backend.connectivity import ConnectivityConfig, image_batch
     from backend.data import load_split, to_float
     from store import curves as store_curves
 
@@ -321,11 +438,15 @@ def interpolate_pairs(spec, ctx: JobContext) -> dict:
     store_curves.register_curve_config(key, config.to_dict())
     with connect():
         todo = [p for p in pairs if not store_curves.has_curves(p[0], p[1], key)]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    from backend.jobs.executors import Unit
+    from backend.jobs.units import interpolate_unit, to_bytes
+
+    executor = executor_of(ctx)
+    device = executor.data_device
     data: dict[str, dict] = {}
     with ctx.within() as sub:
+        units = []
         for i, (a_id, b_id) in enumerate(todo):
-            ctx.check_cancel(force=True)
             rows, (params_a, params_b) = load_leaves([a_id, b_id])
             dataset = rows[0]["dataset"]
             if dataset not in data:  # one load per dataset
@@ -337,13 +458,24 @@ def interpolate_pairs(spec, ctx: JobContext) -> dict:
                     entry["train"] = (to_float(xt[:config.train_subset]).to(device), yt[:config.train_subset].to(device))
                 if config.repair or "activation" in config.aligns:
                     entry["images"] = image_batch(dataset, config.images, config.image_split, config.data_seed).to(device)
-                data[dataset] = entry
+                data[dataset] = {name: None if value is None else executor.share(value) for name, value in entry.items()}
             entry = data[dataset]
-            params_a = {k: v.to(device) for k, v in params_a.items()}
-            params_b = {k: v.to(device) for k, v in params_b.items()}
-            curves = curves_for_pair(params_a, params_b, config, test=entry["test"], train=entry["train"],
-                                     images=entry["images"], progress=sub(i / len(todo), (i + 1) / len(todo)))
-            store_curves.save_curves(a_id, b_id, key, [r for c in curves for r in c.rows()])
+            if executor.in_process:
+                pair = {"params_a": params_a, "params_b": params_b}
+                local = {"progress": _LazySpan(sub, i / len(todo), (i + 1) / len(todo))}
+            else:
+                pair, local = {"params_a": to_bytes(params_a), "params_b": to_bytes(params_b)}, {}
+            units.append(Unit(interpolate_unit, {**pair, "config": config.to_dict()}, f"pair {i + 1} of {len(todo)}",
+                              shared=dict(entry), local=local))
+
+        def before(u):
+            ctx.check_cancel(force=True)
+
+        def on_result(u, rows):
+            a_id, b_id = todo[u]
+            store_curves.save_curves(a_id, b_id, key, rows)
+
+        _run_units(ctx, executor, units, on_result, before=before, section=False)
         sub(0.0, 1.0)
         ctx.progress(ProgressEvent("interpolate", 1, 1, f"{len(todo)} pair(s) computed, {len(pairs) - len(todo)} cached"),
                      force=True)
@@ -421,8 +553,11 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
         done = store_evals.evaluated_model_ids(eval_key, [int(r["id"]) for r in rows])
         todo = [r for r in rows if int(r["id"]) not in done]
     from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes
+    from backend.jobs.executors import Unit
+    from backend.jobs.units import evaluate_unit, to_bytes
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    executor = executor_of(ctx)
+    device = executor.device  # where the units compute: it decides the batch size
     ctx.cache_hits += len(rows) - len(todo)
     groups: dict[tuple, list[dict]] = {}
     for row in todo:  # one stack holds one dataset and one architecture
@@ -430,43 +565,62 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
     batches = []
     for (dataset, widths), group in groups.items():
         sizes = layer_sizes(dataset, list(widths))
-        k = stack or eval_stack_size(device, sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        k = stack or (eval_stack_size(device, n_params) if executor.in_process else
+                      (CPU_EVAL_STACK if device.type != "cuda" else MAX_EVAL_STACK // 4))
         batches += [group[i:i + k] for i in range(0, len(group), k)]
     test_sets = {}
-    finished = 0
     with ctx.within() as sub:
         damaged_before = len(ctx.damaged)
+        units, unit_rows = [], []
+        finished = 0
         for batch in batches:
-            ctx.check_cancel(force=True)
-            t0 = time.perf_counter()
             dataset = batch[0]["dataset"]
-            if dataset not in test_sets:  # one load per dataset, not per model
-                test_sets[dataset] = _test_set(dataset, config, device)
-            params, good = [], []
-            for row in batch:
-                try:
-                    params.append(store_weights.load_weights(row["weights"]))
-                    good.append(row)
-                except store_weights.WeightsCorrupt as err:  # skip and report it; the batch goes on
-                    ctx.damaged.append(int(row["id"]))
-                    ctx.progress(ProgressEvent("evaluate", finished, len(todo),
-                                               f"skipped model {row['id']}: {err}"), force=True)
-            progress = sub(finished / len(todo), (finished + len(batch)) / len(todo))
+            lo, hi = finished / len(todo), (finished + len(batch)) / len(todo)
             label = f"model {finished + 1} of {len(todo)}" if len(batch) == 1 else \
                 f"models {finished + 1}-{finished + len(batch)} of {len(todo)}"
             finished += len(batch)
-            if not good:
-                continue
-            with ctx.section(label):
-                results = evaluate_params(params, dataset, config, device=device, progress=progress,
-                                          test_set=test_sets[dataset])
+            if dataset not in test_sets:  # one load per dataset, not per model (Ray: one copy in its store)
+                test_sets[dataset] = executor.share(_test_set(dataset, config, executor.data_device))
+
+            def load(batch=batch, lo=lo, u=len(units)):  # weights read when the unit starts, not all at once
+                params, good = [], []
+                for row in batch:
+                    try:
+                        params.append(store_weights.load_weights(row["weights"]))
+                        good.append(row)
+                    except store_weights.WeightsCorrupt as err:  # skip and report it; the others go on
+                        ctx.damaged.append(int(row["id"]))
+                        ctx.progress(ProgressEvent("evaluate", int(lo * len(todo)), len(todo),
+                                                   f"skipped model {row['id']}: {err}"), force=True)
+                unit_rows[u] = good
+                if not good:
+                    return None
+                return {"weights": params if executor.in_process else [to_bytes(p) for p in params]}
+
+            local = {"progress": _LazySpan(sub, lo, hi)} if executor.in_process else {}
+            units.append(Unit(evaluate_unit, {"dataset": dataset, "eval_config": config.to_dict()}, label,
+                              shared={"test_set": test_sets[dataset]}, local=local, prepare=load))
+            unit_rows.append([])
+        started = {}
+
+        def before(u):
+            ctx.check_cancel(force=True)
+            started[u] = time.perf_counter()
+
+        def on_result(u, results):
+            good = unit_rows[u]
             with connect():
                 for row, model_rows in zip(good, results, strict=True):
-                    store_evals.save_evaluations(int(row["id"]), eval_key,
-                                                 [(r.metric, r.param, float(r.value)) for r in model_rows])
-            sizes = layer_sizes(dataset, _json(batch[0]["widths"]))
-            record_work(ctx, "evaluate", arch_key(sizes),
-                        eval_units(sizes, config, len(good), _split_sizes(dataset)[1]), time.perf_counter() - t0)
+                    store_evals.save_evaluations(int(row["id"]), eval_key, model_rows)
+            if u in started:
+                dataset = good[0]["dataset"]
+                sizes = layer_sizes(dataset, _json(good[0]["widths"]))
+                record_work(ctx, "evaluate", arch_key(sizes),
+                            eval_units(sizes, config, len(good), _split_sizes(dataset)[1]),
+                            time.perf_counter() - started[u])
+
+        _run_units(ctx, executor, units, on_result, before=before)
         sub(0.0, 1.0)
         skipped = len(ctx.damaged) - damaged_before
         ctx.progress(ProgressEvent("evaluate", 1, 1, f"{len(todo) - skipped} evaluated, "

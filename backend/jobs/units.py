@@ -1,0 +1,115 @@
+"""Work units: a job's work as independent, pure, picklable pieces (what an executor runs).
+
+Each unit is a function of configs, weights and data that returns weights (canonical safetensors bytes,
+store.weights.weights_bytes) and plain rows; it never touches the store, the weights folder or any file, so
+it can run in the job's process (backend.jobs.executors.LocalExecutor) or on any Ray worker
+(RayExecutor) with the same result. The job's driver stores results as they arrive (backend/jobs/steps.py).
+
+Sizes (coarse, so a Ray task runs for seconds to minutes, never milliseconds):
+- train: the seeds one train_models call trains — one model per unit on a CPU (stacking is slower there),
+  train.MAX_STACK stacked models on a GPU; a model is epochs x the training split.
+- merge: one tree (one method over all its leaves): the levels of a hierarchical tree depend on each other
+  and MergeMany's rounds are sequential, so a tree is the smallest piece worth a task.
+- evaluate: one batch of models of one dataset and architecture (steps.eval_stack_size: one model on a
+  CPU, a stack on a GPU) under one evaluation config — the whole protocol per model.
+- interpolate: the curves and barriers of one model pair.
+
+Inputs that are large and shared by many units (the dataset tensors, a tree's leaves) are passed through
+`executor.share` (Ray: once into the object store). Weight inputs may be state dicts or bytes.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def to_bytes(params) -> bytes:
+    from store.weights import weights_bytes
+
+    return params if isinstance(params, bytes) else weights_bytes(params)
+
+
+def from_bytes(data):
+    """A state dict from canonical safetensors bytes (a state dict passes through)."""
+    if not isinstance(data, bytes | bytearray):
+        return data
+    from safetensors.torch import load
+
+    return load(bytes(data))
+
+
+def _device(device=None):
+    import torch
+
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def train_unit(config: dict, seeds: list[int], data=None, *, device=None, progress=None, on_epoch=None) -> list[dict]:
+    """Train one model per seed (one train_models call); per model: seed, weights bytes, seconds, final
+    losses/accuracies and its training curve [(epoch, loss, acc), ...]."""
+    from backend.train import TrainConfig, train_models
+
+    cfg = TrainConfig.from_dict(dict(config))
+    curves: list[list[tuple[int, float, float]]] = [[] for _ in seeds]
+
+    def record(j, epoch, loss, acc):
+        curves[j].append((int(epoch), float(loss), float(acc)))
+        if on_epoch is not None:
+            on_epoch(j, epoch, loss, acc)
+
+    t0 = time.perf_counter()
+    trained = train_models(cfg, list(seeds), device=device, progress=progress, data=data, on_epoch=record)
+    wall = time.perf_counter() - t0
+    return [{"seed": int(m.seed), "weights": to_bytes(m.params), "seconds": float(m.seconds),
+             "train_loss": float(m.train_loss), "train_acc": float(m.train_acc), "test_acc": float(m.test_acc),
+             "curve": curves[j], "wall": wall}
+            for j, m in enumerate(trained)]
+
+
+def merge_unit(method: str, values: dict, leaves: list, images=None, *, progress=None) -> list[dict]:
+    """One tree: the registry's method over the leaves; per node above the leaves: index, level, parents
+    (positions in the node list), weights bytes, seconds, and its match (sweeps, objective trace) if any."""
+    from backend.merge.registry import get_method
+
+    leaves = [from_bytes(p) for p in leaves]
+    nodes = get_method(method)(leaves, progress=progress, images=images, **values)
+    out = []
+    for node in nodes[len(leaves):]:
+        match = node.match
+        out.append({"index": int(node.index), "level": int(node.level), "parents": [int(p) for p in node.parents],
+                    "weights": to_bytes(node.params), "seconds": float(node.seconds),
+                    "match": None if match is None else
+                    {"sweeps": int(match.sweeps), "objective_trace": [float(v) for v in match.objective_trace]}})
+    return out
+
+
+def evaluate_unit(weights: list, dataset: str, eval_config: dict, test_set, *, device=None,
+                  progress=None) -> list[list[tuple]]:
+    """The evaluation protocol for a batch of models (steps.evaluate_params); per model its rows
+    (metric, param, value)."""
+    from backend.jobs.steps import evaluate_params
+
+    device = _device(device)
+    x, y = test_set
+    params = [from_bytes(w) for w in weights]
+    results = evaluate_params(params, dataset, eval_config, device=device, progress=progress,
+                              test_set=(x.to(device), y.to(device)))
+    return [[(r.metric, None if r.param is None else float(r.param), float(r.value)) for r in rows]
+            for rows in results]
+
+
+def interpolate_unit(params_a, params_b, config: dict, test, train=None, images=None, *, device=None,
+                     progress=None) -> list[tuple]:
+    """Curves and barriers of one pair (connectivity.curves_for_pair), as the rows store.curves saves."""
+    from backend.connectivity import ConnectivityConfig, curves_for_pair
+
+    device = _device(device)
+
+    def move(pair):
+        return None if pair is None else tuple(v.to(device) for v in pair)
+
+    a = {k: v.to(device) for k, v in from_bytes(params_a).items()}
+    b = {k: v.to(device) for k, v in from_bytes(params_b).items()}
+    curves = curves_for_pair(a, b, ConnectivityConfig.from_dict(dict(config)), test=move(test), train=move(train),
+                             images=None if images is None else images.to(device), progress=progress)
+    return [tuple(r) for c in curves for r in c.rows()]
