@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 COLUMNS = ["id", "kind", "name", "status", "progress", "dataset", "widths", "epochs", "n_models", "methods",
-           "lam", "pairing", "leaves", "eval_config", "started", "duration_s", "cache_hits", "error"]
+           "lam", "pairing", "leaves", "eval_config", "started", "duration_s", "cache_hits", "executor", "error"]
 KIND_TITLES = {"train": "train zoo", "merge": "merge", "evaluate": "evaluate", "interpolate": "interpolate",
                "experiment": "experiment"}
 METHOD_TITLES = {"hierarchical": "hierarchical", "merge_many": "MergeMany", "average": "naive average"}
@@ -103,6 +103,17 @@ def spec_columns(kind: str, spec: dict) -> dict:
     return row
 
 
+def executor_label(spec: dict, result: dict) -> str:
+    """Where a job ran: 'local', or 'ray · 2 nodes · 32 CPU, 2 GPU' (the cluster it found, from its result);
+    before it finished, the executor its spec asks for ('ray · HOST:PORT')."""
+    from backend.jobs.executors import describe_text
+
+    if isinstance(result.get("executor"), dict):
+        return describe_text(result["executor"])
+    settings = spec.get("executor") if isinstance(spec.get("executor"), dict) else {"kind": "local"}
+    return describe_text({"kind": settings.get("kind", "local"), "address": settings.get("address") or "cluster"})
+
+
 def runs_table(jobs: pd.DataFrame, models: dict | None = None) -> pd.DataFrame:
     """store.jobs.list_jobs() -> one row per job with COLUMNS (newest first), plus spec/result as dicts.
     `models`: model id -> (dataset, widths label), so merge and evaluate jobs show what they worked on."""
@@ -118,6 +129,7 @@ def runs_table(jobs: pd.DataFrame, models: dict | None = None) -> pd.DataFrame:
                    duration_s=duration_seconds(job.get("started_at"), job.get("finished_at")),
                    cache_hits=result.get("cache_hits"), error=job.get("error"))
         row.update(spec_columns(kind, spec))
+        row["executor"] = executor_label(spec, result)
         ids = spec.get("model_ids") or []
         if models and ids and row["dataset"] is None and int(ids[0]) in models:
             row["dataset"], row["widths"] = models[int(ids[0])]

@@ -145,13 +145,13 @@ def _selected_actions(selected: pd.DataFrame) -> None:
         st.rerun()
     if c2.button(f"Re-run {len(ids)}", key="runs-rerun", icon=":material/replay:",
                  help="Start each selected job again with the same spec; finished steps are cache hits."):
-        from backend.jobs.spec import spec_from_dict
+        from backend.jobs.spec import executor_settings, spec_from_dict
 
         started = []
         for spec in selected["spec"]:
             try:
-                started.append(queue.submit(spec_from_dict(spec)))
-            except ValueError as err:
+                started.append(queue.submit(spec_from_dict(spec), executor_settings(spec)))
+            except (ValueError, RuntimeError) as err:  # RuntimeError: executors.ExecutorError (cluster gone)
                 st.error(f"Could not re-run: {md(err)}")
         if started:
             st.session_state[LAST_JOB] = started[-1]
@@ -210,7 +210,7 @@ def _draw_table() -> None:
         placeholder="",
         column_order=["id", "kind", "name", "status", "progress", "dataset", "widths", "epochs", "n_models",
                       "methods", "lam", "pairing", "leaves", "eval_config", "started", "duration", "cache_hits",
-                      "error"],
+                      "executor", "error"],
         column_config={
             "id": st.column_config.NumberColumn("job", format="#%d"),
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
@@ -219,6 +219,8 @@ def _draw_table() -> None:
             "eval_config": st.column_config.TextColumn("eval config"),
             "started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "cache_hits": st.column_config.NumberColumn("cached", help="items found already stored, not recomputed"),
+            "executor": st.column_config.TextColumn("ran on", help="local: the job's own process; ray: the Ray "
+                                                    "cluster it used (nodes and resources)"),
             "error": st.column_config.TextColumn("error", width="medium")})
     rows = event.selection.rows if event is not None else []
     selected = view.iloc[[r for r in rows if r < len(view)]]

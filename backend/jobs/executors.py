@@ -10,7 +10,8 @@ Ray worker touches DuckDB or REBASIN_HOME.
   (progress, per-epoch training curves): the behaviour jobs had before executors existed.
 - `RayExecutor` submits every unit as one Ray task (`num_cpus` / fractional `num_gpus` per unit), large inputs
   (the dataset tensors, the leaves of a tree) go once into Ray's object store (`share`), results come back
-  through it, and a `ray.wait` loop stores them as they finish while checking the job's cancel flag; cancel
+  through it, and a `ray.wait` loop stores them in unit order (so the store's rows and ids are the ones the
+  local executor writes) while checking the job's cancel flag and keeping a bounded window in flight; cancel
   force-cancels the outstanding tasks. A task whose worker process dies is retried by Ray (`max_retries`,
   env REBASIN_RAY_RETRIES, default 3); past that the job fails with one readable sentence, and the units
   already stored stay stored (a rerun resumes from them).
@@ -210,10 +211,11 @@ class RayExecutor:
         # where units compute: a task with GPUs sees CUDA; shared data stays on the CPU until a unit moves it
         self.device = torch.device("cuda" if self.gpus_per_unit > 0 else "cpu")
         self.data_device = torch.device("cpu")
-        # units in flight at once: twice what the cluster runs side by side, so none waits for the driver
+        # units in flight (running or done, waiting for their turn to be stored): four times what the cluster
+        # runs side by side, so workers rarely wait for a slow unit ahead of them in the order
         slots = self.resources.get("GPU", 0.0) / self.gpus_per_unit if self.gpus_per_unit > 0 else \
             self.resources.get("CPU", 1.0) / max(self.cpus_per_unit, 1e-3)
-        self.window = max(2, int(2 * slots))
+        self.window = max(4, int(4 * slots))
         self._remote = ray.remote(run_unit)
 
     def share(self, value):
@@ -230,10 +232,12 @@ class RayExecutor:
                    "retry_exceptions": False}
         index: dict = {}
         pending: list = []
+        arrived: dict = {}  # finished refs waiting for their turn: results are delivered in unit order
+        order: list[int] = []  # submitted unit positions, in order
         todo = iter(enumerate(units))
 
         def submit_more() -> None:  # keep the cluster busy with a bounded window of tasks in flight
-            while len(pending) < self.window:
+            while len(pending) + len(arrived) < self.window:
                 item = next(todo, None)
                 if item is None:
                     return
@@ -244,18 +248,25 @@ class RayExecutor:
                 names = list(unit.shared)
                 ref = self._remote.options(**options).remote(f"{unit.fn.__module__}:{unit.fn.__name__}", kwargs,
                                                              names, *[unit.shared[n] for n in names])
-                index[ref] = i
+                index[i] = ref
+                order.append(i)
                 pending.append(ref)
 
         try:
             submit_more()
-            while pending:
+            while pending or arrived:
                 if check_cancel is not None:
                     check_cancel()
-                ready, rest = ray.wait(pending, num_returns=1, timeout=0.5)
-                pending[:] = rest
-                for ref in ready:
-                    i = index.pop(ref)
+                if pending:
+                    ready, rest = ray.wait(pending, num_returns=1, timeout=0.5)
+                    pending[:] = rest
+                    for ref in ready:
+                        arrived[ref] = True
+                # deliver in order, so the store gets the same rows (and ids) as the local executor
+                while order and index[order[0]] in arrived:
+                    i = order.pop(0)
+                    ref = index.pop(i)
+                    del arrived[ref]
                     on_result(i, self._get(ref, units[i]))
                 submit_more()
         except BaseException:
