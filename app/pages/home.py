@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.text import md
-from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, start_job
+from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, executor_input, start_job
 from backend.experiment import PRESETS, trees_text
 from backend.jobs.spec import ExperimentSpec
 
@@ -51,6 +51,8 @@ if h2.button("Calibrate" if not calibrated else "Recalibrate", key="calibrate", 
         reads.calibrate(PRESETS, fresh=calibrated)
     st.rerun()
 
+executor = executor_input("presets")  # where every preset below runs (shown only when Ray is installed)
+
 DATASET_HELP = {"available": "on disk", "downloadable": "will be downloaded",
                 "missing": "not on disk and no network: pick another dataset"}
 
@@ -68,7 +70,7 @@ for name, plan in PRESETS.items():
         if right.button(f"Start {name}", key=f"start-{name}", type="primary" if name == "demo" else "secondary",
                         disabled=status == "missing", width="stretch"):
             with st.container():
-                start_job(ExperimentSpec(preset=name, dataset=plan.dataset), f"{name} experiment")
+                start_job(ExperimentSpec(preset=name, dataset=plan.dataset), f"{name} experiment", executor)
 
 done = reads.experiments()
 done = done[done["status"] == "done"].head(5) if not done.empty else done

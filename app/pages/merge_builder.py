@@ -7,7 +7,14 @@ import streamlit as st
 from app.ui import reads
 from app.ui.graphs import plan_dot
 from app.ui.text import md
-from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, merge_option_input, parse_ints, start_job
+from app.ui.widgets import (
+    SELECTED_MODELS,
+    eval_config_inputs,
+    executor_input,
+    merge_option_input,
+    parse_ints,
+    start_job,
+)
 from backend.jobs.spec import MergeSpec
 from backend.merge.registry import (
     ALIGNMENT_OPTIONS,
@@ -141,7 +148,8 @@ if evaluate:
 st.subheader("4 · Start")
 for problem in problems:
     st.error(md(problem))
+executor = executor_input("merge")
 if st.button("Start merge", type="primary", disabled=bool(problems), key="start_merge"):
     spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
                      evaluate=eval_dict)
-    start_job(spec, f"merge of {len(leaf_ids)} models")
+    start_job(spec, f"merge of {len(leaf_ids)} models", executor)

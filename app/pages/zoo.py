@@ -7,7 +7,7 @@ import streamlit as st
 from app.ui import reads
 from app.ui.curves import curve_chart
 from app.ui.text import md
-from app.ui.widgets import SELECTED_MODELS, download_buttons, parse_ints, start_job
+from app.ui.widgets import SELECTED_MODELS, download_buttons, executor_input, parse_ints, start_job
 from backend.data import DATASETS
 from backend.jobs.spec import TrainSpec
 from backend.train import TrainConfig
@@ -39,6 +39,7 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
         reg_strength = r2.number_input("Strength (λ of the penalty)", min_value=0.0, value=1e-4, format="%.6f",
                                        help="Ignored for 'none'. Added to the loss as λ·Σ|w| (L1) or λ·Σw² (L2).")
         base_seed = r3.number_input("Base seed", min_value=0, value=0, step=1)
+        executor = executor_input("train_zoo")
         submitted = st.form_submit_button("Train zoo", type="primary")
 
     if submitted:
@@ -57,7 +58,7 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
         else:
             spec = TrainSpec(name=name.strip(), train=config.to_dict(), n_models=int(n_models),
                              base_seed=int(base_seed), zoo_kind={"none": "plain"}.get(reg, reg))
-            start_job(spec, f"zoo '{name.strip()}'")
+            start_job(spec, f"zoo '{name.strip()}'", executor)
 
 st.subheader("All models")
 zoos = reads.zoos()

@@ -41,13 +41,40 @@ def chart_with_downloads(container, spec: dict, basename: str, *, key: str) -> N
                             icon=":material/image:")
 
 
-def start_job(spec, what: str) -> int | None:
-    """Submit a job spec; bad input is shown as st.error (never a traceback). Returns the job id or None."""
+EXECUTOR_LABELS = {"local": "this machine", "ray": "Ray cluster"}
+
+
+def executor_input(key: str, container=None) -> dict | None:
+    """'Run on': this machine or a Ray cluster (offered only when Ray is installed) and the cluster's
+    address; returns the executor settings for start_job (None: this machine)."""
+    from backend.jobs.executors import ray_available
+
+    if not ray_available():
+        return None
+    container = container or st
+    c1, c2 = container.columns([1, 1])
+    kind = c1.radio("Run on", tuple(EXECUTOR_LABELS), format_func=EXECUTOR_LABELS.get, horizontal=True,
+                    key=f"{key}-executor",
+                    help="Ray cluster: the job's units (train seeds, trees, evaluation batches) run as Ray "
+                         "tasks; this machine's worker stores their results. See README, 'Running on a cluster'.")
+    # always shown (inside a form, a field cannot appear when the radio changes); used for the Ray cluster only
+    address = c2.text_input("Ray address", key=f"{key}-ray-address", placeholder="HOST:PORT (Ray cluster only)",
+                            help="The head node's address as `ray start --head` prints it, or 'auto'. "
+                                 "Blank: RAY_ADDRESS, else a local Ray cluster started for the job.")
+    if kind == "local":
+        return None
+    return {"kind": "ray", "address": address.strip() or None}
+
+
+def start_job(spec, what: str, executor: dict | None = None) -> int | None:
+    """Submit a job spec (on `executor`, see executor_input); bad input or an unreachable cluster is shown
+    as st.error (never a traceback). Returns the job id or None."""
+    from backend.jobs.executors import ExecutorError
     from backend.jobs.queue import submit_job
 
     try:
-        job_id, joined = submit_job(spec)
-    except ValueError as err:
+        job_id, joined = submit_job(spec, executor)
+    except (ValueError, ExecutorError) as err:
         st.error(f"Could not start the {md(what)}: {md(err)}")
         return None
     reads.clear()
