@@ -151,8 +151,8 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
                         help="where the work units run: in the job's process (local, default) or as tasks on a "
                              "Ray cluster (ray; needs the lab's ray extra)")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
-                        help="the Ray cluster's head (GCS) address, or 'auto'; default RAY_ADDRESS, else a local "
-                             "cluster started for the job")
+                        help="the Ray cluster's head (GCS) address, or 'auto'; default RAY_ADDRESS, else the cluster "
+                             "`ray start` runs on this machine, else a local one started for the job")
 
 
 def executor_from_args(args: argparse.Namespace) -> dict | None:
