@@ -131,8 +131,24 @@ def test_the_same_study_on_ray_stores_exactly_what_the_local_executor_stores(ray
     assert _snapshot() == local
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _ours(pid: int) -> bool:
+    """Whether the process descends from this test process (the session's cluster, not another one)."""
+    while pid > 1:
+        pid = _parent(pid)
+        if pid == os.getpid():
+            return True
+    return False
+
+
 def _unit_pids() -> list[int]:
-    """Ray worker processes running a lab unit right now (their title is ray::run_unit)."""
+    """Workers of this session's Ray cluster running a lab unit right now (their title is ray::run_unit)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -141,7 +157,7 @@ def _unit_pids() -> list[int]:
             cmd = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if cmd.startswith(b"ray::run_unit"):
+        if cmd.startswith(b"ray::run_unit") and _ours(int(entry.name)):
             pids.append(int(entry.name))
     return pids
 
