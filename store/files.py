@@ -110,13 +110,14 @@ def _temp_candidates(folder: Path, recursive: bool) -> Iterable[Path]:
 
 
 def sweep_store_orphans() -> list[Path]:
-    """Sweep every folder the lab writes atomically: home, weights/*, reports, the dataset cache."""
+    """Sweep every folder the lab writes atomically: home, weights/*, reports, checkpoints, the dataset cache."""
     from store.paths import data_dir, home_dir
 
     home = home_dir()
     removed = sweep_orphans(home)
     removed += sweep_orphans(home / "weights", recursive=True)
     removed += sweep_orphans(home / "reports")
+    removed += sweep_orphans(home / "checkpoints")
     removed += sweep_orphans(data_dir() / "cache")
     return removed
 

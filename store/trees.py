@@ -106,6 +106,13 @@ def add_merge(
     return int(merge_id)
 
 
+def has_merge(tree_id: int, model_id: int) -> bool:
+    """Whether the node `model_id` of tree `tree_id` has its merge row."""
+    with connect() as con:
+        return con.execute("SELECT 1 FROM merges WHERE tree_id = ? AND model_id = ? LIMIT 1",
+                           [check_id(tree_id, "tree_id"), check_id(model_id, "model_id")]).fetchone() is not None
+
+
 def list_merges(tree_id: int) -> pd.DataFrame:
     """Merge records of a tree, in order; `objective` stays JSON text."""
     with connect() as con:

@@ -89,23 +89,15 @@ def spawn_worker(job_id: int) -> subprocess.Popen:
 
 
 def is_alive(pid: int | None) -> bool:
-    """Whether a worker pid still runs: os.kill(pid, 0), treating our own exited children and zombies as dead."""
+    """Whether a worker pid still runs, treating our own exited children and zombies as dead."""
     if not pid:
         return False
     child = _children.get(pid)
     if child is not None:  # our own worker: poll() also reaps it, so it never lingers as a zombie
         return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    from store.files import pid_alive
+
+    return pid_alive(pid)
 
 
 def reap(*, dispatch: bool = True) -> list[int]:
