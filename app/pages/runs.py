@@ -160,10 +160,11 @@ def _selected_actions(selected: pd.DataFrame) -> None:
             st.success(f"Started job(s) {', '.join(f'#{j}' for j in started)}.")
     show_log = c3.toggle("Show log", key="runs-log")
     for _, row in selected.iterrows():
+        error = row["error"] if isinstance(row["error"], str) and row["error"] else None  # NULL: None/NaN
         if row["status"] == "failed":
-            st.error(f"#{int(row['id'])}: {md(row['error']) if row['error'] else 'the worker stopped without saying why'}")
-        elif row["status"] == "cancelled" and row["error"]:
-            st.warning(f"#{int(row['id'])}: {md(row['error'])}")
+            st.error(f"#{int(row['id'])}: {md(error) if error else 'the worker stopped without saying why'}")
+        elif row["status"] == "cancelled":
+            st.warning(f"#{int(row['id'])}: {md(error) if error else 'cancelled'}")
     done = selected[selected["status"] == "done"]
     for _, row in done.iterrows():
         hits = row["cache_hits"]

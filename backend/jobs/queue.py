@@ -41,9 +41,10 @@ def submit(spec) -> int:
 
 def submit_job(spec) -> tuple[int, bool]:
     """submit(), also saying whether an identical active job was joined instead of a new one recorded."""
+    from backend.jobs.preflight import check_inputs
     from store.db import transaction
 
-    spec.validate()
+    check_inputs(spec)  # the whole input, against the store and this machine: bad input writes nothing
     key = spec.key()
     with transaction():  # look-up and insert under one lock: two identical requests cannot both record
         existing = store_jobs.find_active_job(key)

@@ -489,7 +489,6 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
 
     config = eval_config if isinstance(eval_config, EvalConfig) else EvalConfig.from_dict(dict(eval_config or {}))
     eval_key = config.key()
-    store_evals.register_eval_config(eval_key, config.to_dict())
     with connect():  # one store open for all the look-ups
         rows = []
         for mid in model_ids:
@@ -497,6 +496,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
             if row is None:
                 raise ValueError(f"model {mid} does not exist")
             rows.append(row)
+        store_evals.register_eval_config(eval_key, config.to_dict())  # after the checks: bad ids write nothing
         done = store_evals.evaluated_model_ids(eval_key, [int(r["id"]) for r in rows])
         todo = [r for r in rows if int(r["id"]) not in done]
     from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes
