@@ -124,7 +124,7 @@ def _targets_links(table: pd.DataFrame) -> None:
 
 
 def _show_log(job_id: int) -> None:
-    path = log_path(job_id)
+    path = log_path(job_id, create=False)
     if not path.exists() or path.stat().st_size == 0:
         st.caption(f"Job #{job_id} wrote no log (`{path}`).")
         return

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"job {args.id} does not exist")
     if args.action == "show":
         shown = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in job.items()}
-        shown["log"] = str(log_path(args.id))
+        shown["log"] = str(log_path(args.id, create=False))
         print(json.dumps(shown, indent=2, default=str))
         return 0
     if args.action == "cancel":

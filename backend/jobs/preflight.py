@@ -3,7 +3,7 @@
 spec.validate() checks a spec on its own (types, ranges, option values); check_inputs() adds what only the
 store and the machine can say: the models and trees it names exist (trees complete), models merged or
 interpolated together share dataset and widths, the leaves' weights files are intact, and every dataset the
-job will load is on this machine or downloadable. The UI (queue.submit_job) and the CLI (run_spec, the
+job will load is on this machine or downloadable, and the store is writable. The UI (queue.submit_job) and the CLI (run_spec, the
 experiment command) call it before they record the job, so bad input is one readable message and leaves
 no job row, zoo, config row or file behind. Every failure is a ValueError (InputError) with one sentence.
 """
@@ -21,6 +21,11 @@ class InputError(ValueError):
 def check_inputs(spec) -> None:
     """Raise InputError (or the spec's own ValueError) unless the whole job can start."""
     spec.validate()
+    from store.db import read_only_error, read_only_reason
+
+    reason = read_only_reason()
+    if reason is not None:  # say so now, not as a failed write halfway through
+        raise InputError(str(read_only_error(reason)))
     check = _CHECKS.get(spec.kind)
     if check is not None:
         check(spec)

@@ -105,8 +105,11 @@ def reap(*, dispatch: bool = True) -> list[int]:
     """Mark running jobs whose worker is gone as failed (and close their experiments); remove the temp
     files killed writers left behind; with dispatch, start queued jobs in the places that freed up.
     Returns the failed job ids."""
+    from store.db import read_only_reason
     from store.files import sweep_store_orphans
 
+    if read_only_reason() is not None:  # a read-only store is only browsed: nothing to mark, nothing to start
+        return []
     failed = store_jobs.fail_dead_jobs(is_alive)
     try:
         sweep_store_orphans()

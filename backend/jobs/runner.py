@@ -27,9 +27,11 @@ EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreB
                    "FileNotFoundError", "PermissionError")
 
 
-def log_path(job_id: int) -> Path:
+def log_path(job_id: int, *, create: bool = True) -> Path:
+    """<home>/logs/JOB_ID.log; create=False only names it (a listing must not write into the store folder)."""
     path = home_dir() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path / f"{job_id}.log"
 
 
