@@ -26,15 +26,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from store.migrations import migrate
 from store.paths import db_path, home_dir
+
+if TYPE_CHECKING:  # pandas/pyarrow load on the first DataFrame: `jobs list` and --help never pay for them
+    import pandas as pd
+    import pyarrow as pa
 
 DEFAULT_TIMEOUT_S = 60.0  # how long a caller queues for the store before StoreBusy
 _DUCKDB_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
@@ -363,6 +365,9 @@ def transaction(con: duckdb.DuckDBPyConnection | None = None) -> Iterator[duckdb
 
 
 def _nullable_mapper(arrow_type: pa.DataType) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
     if pa.types.is_integer(arrow_type):
         return pd.Int64Dtype()
     if pa.types.is_boolean(arrow_type):
@@ -378,6 +383,8 @@ def fetch_df(
     Integer and boolean columns are numpy int64/bool, or pandas nullable Int64/boolean when they hold
     NULLs (as DuckDB's `.df()` does); strings are pandas `str`; timestamps datetime64 (naive UTC).
     """
+    import pandas as pd
+
     con.complete()  # finish any earlier execute() on this connection, as con.sql requires
     df = con.sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_nullable_mapper)
     for column in df.columns:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built: `jobs list` and --help stay light
+    import pandas as pd
 
 
 def dumps(value: Any) -> str:

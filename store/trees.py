@@ -7,9 +7,7 @@ be leaves of many trees), listed in order in `trees.leaves`. `merges` records ho
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import (
@@ -21,6 +19,9 @@ from store.jsonutil import (
     finite_or_none,
     loads,
 )
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built: `jobs list` and --help stay light
+    import pandas as pd
 
 TREE_METHODS = ("hierarchical", "merge_many", "average")
 
@@ -144,4 +145,6 @@ def tree_nodes(tree_id: int) -> pd.DataFrame:
         )
     if merged.empty:
         return leaf_rows.reset_index(drop=True)
+    import pandas as pd
+
     return pd.concat([leaf_rows, merged], ignore_index=True)

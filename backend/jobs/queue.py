@@ -66,10 +66,9 @@ def start_queued() -> list[int]:
 
     started = []
     with FileLock(str(home_dir() / "dispatch.lock"), timeout=60):  # one dispatcher at a time
-        running = len(store_jobs.list_jobs(status="running", limit=10_000))
-        queued = store_jobs.list_jobs(status="queued", limit=10_000).sort_values("id")
-        queued = queued[queued["message"] == WAITING]
-        for job_id in queued["id"]:
+        running = store_jobs.count_jobs("running")
+        queued = store_jobs.job_records(status="queued", limit=10_000, columns=("id", "message"))
+        for job_id in sorted(int(r["id"]) for r in queued if r["message"] == WAITING):
             if running >= max_workers():
                 break
             proc = spawn_worker(int(job_id))
@@ -115,7 +114,7 @@ def reap(*, dispatch: bool = True) -> list[int]:
         sweep_store_orphans()
     except OSError:
         pass
-    if dispatch and (failed or store_jobs.list_jobs(status="queued", limit=1).shape[0]):
+    if dispatch and (failed or store_jobs.count_jobs("queued")):
         start_queued()  # dead workers free their places for queued jobs
     return failed
 
