@@ -136,3 +136,24 @@ def test_merge_many_killed_after_a_round_resumes_from_its_checkpoint(monkeypatch
     assert int(store_trees.list_merges(tree_id)["sweeps"].iloc[0]) == full.rounds
     for name, value in _params(root).items():
         torch.testing.assert_close(value, full.params[name])
+
+
+def test_a_node_an_older_run_left_without_its_merge_row_gets_it_back():
+    """Before nodes were stored atomically, a kill could leave a node row without its merge row (its λ, sweeps
+    and trace lost): a rerun rebuilds that node and adds only the missing merge row."""
+    from store.db import connect
+
+    leaves = _leaves(4)
+    spec = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical",), lam=0.3)
+    (tree_id,) = steps.build_merges(spec, JobContext.null())
+    merges = store_trees.list_merges(tree_id)
+    lost = int(merges["model_id"].iloc[1])
+    with connect() as con:
+        con.execute("DELETE FROM merges WHERE model_id = ?", [lost])
+        con.execute("UPDATE trees SET root_model_id = NULL WHERE id = ?", [tree_id])
+    assert _incomplete(tree_id)
+    steps.build_merges(spec, JobContext.null())
+    assert _no_half_rows(tree_id) == (3, 3)
+    again = store_trees.list_merges(tree_id).set_index("model_id")
+    assert again.loc[lost, "lam"] == 0.3 and again.loc[lost, "sweeps"] >= 1
+    assert not _incomplete(tree_id)
