@@ -10,8 +10,9 @@ no job row, zoo, config row or file behind. Every failure is a ValueError (Input
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+
+from store.jsonutil import decoded
 
 
 class InputError(ValueError):
@@ -29,10 +30,6 @@ def check_inputs(spec) -> None:
     check = _CHECKS.get(spec.kind)
     if check is not None:
         check(spec)
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _models(model_ids: Iterable[int]) -> list[dict]:
@@ -54,7 +51,7 @@ def _compatible(rows: list[dict], what: str) -> None:
     datasets = sorted({r["dataset"] for r in rows})
     if len(datasets) > 1:
         raise InputError(f"cannot {what} models trained on different datasets: {', '.join(datasets)}")
-    widths = sorted({tuple(_json(r["widths"])) for r in rows})
+    widths = sorted({tuple(decoded(r["widths"], [])) for r in rows})
     if len(widths) > 1:
         raise InputError(f"cannot {what} models with different widths: "
                          + ", ".join("-".join(map(str, w)) for w in widths))
