@@ -176,10 +176,11 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
     spec.validate()
     executor = executor_from_args(args)  # a bad cluster address fails here, before the store is touched
     from backend.jobs import queue
+    from backend.jobs.preflight import check_inputs
     from backend.jobs.spec import with_executor
     from store import jobs as store_jobs
 
-    if args.background:
+    if args.background:  # submit_job checks the input before it records anything
         job_id, joined = queue.submit_job(spec, executor)
         if joined:
             print(f"the same job is already queued or running as job {job_id}; not starting another "
@@ -191,6 +192,7 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
         return 0, None
     from backend.jobs.runner import run_job
 
+    check_inputs(spec)  # models, trees and datasets exist before any row is written
     running = store_jobs.find_active_job(spec.key())
     if running is not None:  # identical work at once would compute twice and race for the same rows
         raise ValueError(f"the same job is already queued or running as job {running}; wait for it "

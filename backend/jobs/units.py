@@ -21,6 +21,7 @@ Inputs that are large and shared by many units (the dataset tensors, a tree's le
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 
 def to_bytes(params) -> bytes:
@@ -66,21 +67,46 @@ def train_unit(config: dict, seeds: list[int], data=None, *, device=None, progre
             for j, m in enumerate(trained)]
 
 
-def merge_unit(method: str, values: dict, leaves: list, images=None, *, progress=None) -> list[dict]:
-    """One tree: the registry's method over the leaves; per node above the leaves: index, level, parents
-    (positions in the node list), weights bytes, seconds, and its match (sweeps, objective trace) if any."""
+class _LazyWeights(Mapping):
+    """{node index: params} decoded from bytes only when the method needs that node as a parent."""
+
+    def __init__(self, stored):
+        self._stored = stored
+
+    def __getitem__(self, index):
+        return from_bytes(self._stored[index])
+
+    def __iter__(self):
+        return iter(self._stored)
+
+    def __len__(self):
+        return len(self._stored)
+
+
+def merge_unit(method: str, values: dict, leaves: list, images=None, stored=None, checkpoint=None, *,
+               progress=None, on_node=None, on_checkpoint=None) -> dict:
+    """One tree: the registry's method over the leaves. `stored` {node index: params or bytes} and
+    `checkpoint` (MergeMany's round state) are what an interrupted run left: only the other nodes are built.
+    In process `on_node` stores each node as it is built and `on_checkpoint` each MergeMany round; without
+    `on_node` the built nodes come back: {"root": the root's node index, "nodes": [{index, level, parents
+    (node indices), weights bytes, seconds, match {sweeps, objective_trace} | None}, ...]}."""
     from backend.merge.registry import get_method
 
     leaves = [from_bytes(p) for p in leaves]
-    nodes = get_method(method)(leaves, progress=progress, images=images, **values)
-    out = []
-    for node in nodes[len(leaves):]:
+    built = []
+
+    def collect(node):
         match = node.match
-        out.append({"index": int(node.index), "level": int(node.level), "parents": [int(p) for p in node.parents],
-                    "weights": to_bytes(node.params), "seconds": float(node.seconds),
-                    "match": None if match is None else
-                    {"sweeps": int(match.sweeps), "objective_trace": [float(v) for v in match.objective_trace]}})
-    return out
+        built.append({"index": int(node.index), "level": int(node.level), "parents": [int(p) for p in node.parents],
+                      "weights": to_bytes(node.params), "seconds": float(node.seconds),
+                      "match": None if match is None else
+                      {"sweeps": int(match.sweeps), "objective_trace": [float(v) for v in match.objective_trace]}})
+
+    nodes = get_method(method)(leaves, progress=progress, images=images,
+                               stored=None if stored is None else _LazyWeights(stored),
+                               on_node=on_node or collect, checkpoint=checkpoint, on_checkpoint=on_checkpoint,
+                               **values)
+    return {"root": int(nodes[-1].index), "nodes": built}
 
 
 def evaluate_unit(weights: list, dataset: str, eval_config: dict, test_set, *, device=None,
