@@ -131,7 +131,7 @@ def _fmt_ci(row) -> str:
 
 def _sentences(summary: pd.DataFrame, paired: pd.DataFrame, p: str, at: float) -> str:
     """What the numbers say at ε = `at`, generated from them."""
-    here = summary[np.isclose(summary["param"], at, rtol=0, atol=1e-9)]
+    here = summary[np.isclose(summary["param"], at, rtol=0, atol=1e-9) & summary["gap"].notna()]
     parts = []
     broken = int(summary["violations"].sum())
     parts.append("Every model's certified accuracy is at or below its attacked accuracy at every ε."
@@ -169,7 +169,7 @@ def bracket_section(study, p: str):
             f"({'IBP/CROWN' if p == 'linf' else 'clean margin over √2 · local Lipschitz bound'}) and an *attacked* "
             "upper bound (per model the smallest robust accuracy over every attack run: PGD, APGD, "
             f"{'FGSM, ' if p == 'linf' else ''}DeepFool); the true robust accuracy lies in between. "
-            f"{'The paper’s range ε ≤ 0.02. ' if p == 'linf' else ''}Paired statistics: per tree, merged models "
+            f"{'ε over the paper’s range 0–0.02. ' if p == 'linf' else ''}Paired statistics: per tree, merged models "
             "minus that tree’s own leaves (mean difference, bootstrap 95 % CI, paired t-test for n ≥ 2, Wilcoxon "
             "for n ≥ 5). " + (_sentences(summary, paired, p, picks[0]) if picks else ""))
     return Section(f"Robustness bracket ({NORMS[p]})", text, _chart(summary, p) if not summary.empty else None,
