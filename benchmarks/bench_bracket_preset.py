@@ -7,7 +7,7 @@ the attack work (samples × gradient steps) of the APGD curve with the two grid 
 backend/evaluate/strong.py, and prints backend/estimate.py's figure for the same evaluation, so the estimate
 can be checked against the clock. The README's preset table quotes this script's output.
 
-    .venv/bin/python benchmarks/bench_bracket_preset.py [--dataset fashion_mnist]
+    .venv/bin/python benchmarks/bench_bracket_preset.py [--dataset fashion_mnist] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="fashion_mnist")
     ap.add_argument("--preset", default="bracket")
+    ap.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
     args = ap.parse_args()
 
     from backend import estimate
@@ -34,7 +35,9 @@ def main() -> None:
     from backend.models import mlp_from_state_dict
     from backend.train import TrainConfig, train_models
 
-    plan = plan_for(args.preset, args.dataset)
+    smoke = {"epochs": 1, "train_subset": 1000, "eval": {"subset": 40, "apgd_steps": 5, "deepfool_steps": 5,
+                                                         "lipschitz_points": 5}}
+    plan = plan_for(args.preset, args.dataset, smoke if args.smoke else None)
     config = plan.eval_config()
     t0 = time.perf_counter()
     (trained,) = train_models(TrainConfig.from_dict(plan.train_dict()), [0], device="cpu")
