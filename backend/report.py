@@ -1,12 +1,13 @@
 """The results report of one experiment: the study's figures (Vega-Lite) and tables, read back from DuckDB.
 
 `build_report(experiment_id)` returns sections (title, text, chart, tables) that the Report page draws and
-`write_report` serialises into ONE file that works offline:
-- `.md`:   Markdown with every figure as an embedded PNG (data URI) and tables as Markdown — diffable text
-           that pandoc, VS Code and Typora render without network;
-- `.html`: the same content as a standalone page (PNG inline) — opens in any browser, no CDN needed.
-PNGs are rendered from the Vega-Lite specs with vl-convert-python (no browser, no network), which is why
-we do not ship vega-embed HTML (it loads vega from a CDN and breaks offline).
+`write_report` serialises into files that work offline:
+- `.md`:   Markdown with every figure as a PNG file in `<stem>-figures/` beside it (common renderers do not
+           show base64 images) and tables as Markdown — diffable text;
+- `.zip`:  the same Markdown and its figure files in one archive (the Report page's download);
+- `.html`: one standalone page, its Markdown rendered, PNGs inline — opens in any browser, no CDN needed.
+PNGs are rendered from the Vega-Lite specs by backend.figures (vl-convert: no browser, no network), which is
+why we do not ship vega-embed HTML (it loads vega from a CDN and breaks offline).
 
 Charts are plain Vega-Lite dicts with their (small, aggregated) data inline: Altair validates every
 encoding against the schema (~100 ms a chart), and a dict draws with st.vega_lite_chart and converts
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from backend import stats
+from backend.figures import figure_bytes, figure_name
 from backend.merge.registry import method_short
 from backend.metrics import CURVE_ROWS, ROWS, SCALAR_ROWS, family_rows
 from store.files import atomic_write_bytes
@@ -341,20 +343,12 @@ def build_report(experiment_id: int) -> Report:
 
 
 def chart_png(spec: dict, scale: float = 1.5) -> bytes:
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_png(json.dumps(spec), scale=scale)
+    """A section's figure as PNG (backend.figures, the helper every chart download uses)."""
+    return figure_bytes(spec, "png", scale=scale)
 
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def figure_name(index: int, title: str) -> str:
-    """'01-accuracy-per-level.png': a stable, portable file name for a section's figure."""
-    slug = "".join(ch if ch.isalnum() else "-" for ch in title.lower())
-    slug = "-".join(part for part in slug.split("-") if part)[:60] or "figure"
-    return f"{index:02d}-{slug}.png"
 
 
 def render_markdown(report: Report, figures: dict[str, bytes] | None = None, *, folder: str = "figures") -> str:

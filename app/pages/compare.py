@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import charts, reads
+from app.ui import reads
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
+from backend import charts
 from backend.metrics import SCALAR_ROWS, family_rows, title
 from backend.queries import SETTINGS, comparison_display, paper_table
 

@@ -150,7 +150,7 @@ def test_paper_table_is_wide_with_units_and_counts(frame):
 
 
 def test_charts_download_as_svg_png_pdf_without_doubled_titles():
-    from app.ui import charts
+    from backend import charts
 
     summary = pd.DataFrame([dict(group=g, method=m, zoo_kind=None, level=lv, metric=metric, param=p, mean=0.8,
                                  std=0.01, n=3)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from backend import colors, metrics
+from backend.figures import FIGURE_FORMATS, figure_bytes, portable  # noqa: F401 - charts' file formats
 from backend.queries import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -328,36 +329,3 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
     spec["data"] = {"name": "curve"}
     spec["datasets"] = {"curve": _data(part, ["variant", "repaired", "lam", "value"])}
     return spec
-
-
-FIGURE_FORMATS = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
-
-
-def portable(spec: dict) -> dict:
-    """The spec with its datasets inline as JSON records, as a file or vl-convert needs it (the page ships
-    DataFrames as Arrow instead)."""
-    import json
-
-    out = dict(spec)
-    if "datasets" in out:
-        out["datasets"] = {name: json.loads(df.to_json(orient="records", double_precision=15))
-                           if isinstance(df, pd.DataFrame) else df for name, df in out["datasets"].items()}
-    return out
-
-
-def figure_bytes(spec: dict, fmt: str, *, width: int = 640) -> bytes:
-    """The chart as an SVG, PNG or PDF file (vl-convert: no browser, no network), `width` px wide."""
-    import json
-
-    import vl_convert as vlc
-
-    if fmt not in FIGURE_FORMATS:
-        raise ValueError(f"a figure is saved as {', '.join(FIGURE_FORMATS)}, not {fmt!r}")
-    static = {**portable(spec), "width": width}
-    static["autosize"] = {"type": "fit-x", "contains": "padding"}
-    text = json.dumps(static)
-    if fmt == "svg":
-        return vlc.vegalite_to_svg(text).encode()
-    if fmt == "png":
-        return vlc.vegalite_to_png(text, scale=2)
-    return vlc.vegalite_to_pdf(text)
