@@ -182,8 +182,10 @@ def _series(rows: pd.DataFrame) -> list[str]:
             for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
 
 
-def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
-    """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
+def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False,
+                models: pd.DataFrame | None = None) -> dict:
+    """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std; with
+    `models` (level_points rows), every tree model's own curve as a thin line in its series' colour."""
     title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
@@ -212,12 +214,64 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     # the band's (hidden, translucent) legend would hide or fade the lines' swatches
     data = _data(rows.assign(band=rows["series"]), ["series", "band", "reference", "param", "mean", "std", "n",
                                                      "lo", "hi"])
+    layers, datasets, subtitle = [band, line], {"curve": data}, "line: mean over models · band: ±1 std"
+    own = _model_curves(models, metric, log, set(order))
+    if not own.empty:
+        datasets["models"] = own
+        layers.insert(1, {"data": {"name": "models"}, "mark": {"type": "line", "strokeWidth": 0.8},
+                          "encoding": {"x": x, **_dimmed(0.35, 0.03), "detail": {"field": "model_id", "type": "nominal"},
+                                       "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero),
+                                             "title": y_title},
+                                       "color": {"field": "series", "type": "nominal", "scale": _colors(order),
+                                                 "legend": None},
+                                       "tooltip": [{"field": "series"}, {"field": "model_id"},
+                                                   {"field": "param", "title": x_title.split(" (")[0]},
+                                                   {"field": "value", "format": ".4g"}]}})
+        subtitle += " · thin lines: individual models"
     spec = _chart(CURVE_TITLES.get(metric, f"{title} vs {x_title.split(' (')[0]}"),
-                  "line: mean over models · band: ±1 std · dashed: reference zoos", [band, line], {})
+                  subtitle + " · dashed: reference zoos", layers, {})
     spec["data"] = {"name": "curve"}
-    spec["datasets"] = {"curve": data}
+    spec["datasets"] = datasets
     spec["resolve"] = {"legend": {"fill": "independent", "color": "independent"}}  # band's null can't hide it
     return spec
+
+
+def _model_curves(models: pd.DataFrame | None, metric: str, log: bool, series: set[str]) -> pd.DataFrame:
+    """One row per (tree model, parameter) of `metric`, labelled with the series its mean line belongs to."""
+    if models is None or models.empty:
+        return pd.DataFrame()
+    rows = _positive(models[(models["metric"] == metric) & (models["method"] != "zoo")], "value", log)
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(series=_series(rows))
+    rows = rows[rows["series"].isin(series)]
+    return _data(rows.sort_values(["model_id", "param"]), ["series", "model_id", "param", "value"])
+
+
+def metric_chart(summary: pd.DataFrame, points: pd.DataFrame | None, metric: str, *, log: bool = False,
+                 zero: bool = False, models: bool = False) -> dict:
+    """The chart Compare draws for one stored row: per level for a scalar, a curve over its grid otherwise
+    (with `models`, each tree model's own curve from `points`)."""
+    if metric in metrics.SCALAR_ROWS:
+        return level_chart(summary, points, metric, log=log, zero=zero)
+    return curve_chart(summary, metric, log=log, zero=zero, models=points if models else None)
+
+
+def compare_figures(summary: pd.DataFrame, points: pd.DataFrame, *, log: bool = False, zero: bool = False,
+                    models: bool = False) -> dict[str, dict]:
+    """Every chart Compare can draw for a selection, by file stem: one per stored row (catalogue order), the
+    robustness brackets where certified accuracy was measured, and the merge-method chart per scalar."""
+    present = set(summary["metric"])
+    out = {name: metric_chart(summary, points, name, log=log, zero=zero, models=models)
+           for name in (*metrics.SCALAR_ROWS, *metrics.CURVE_ROWS) if name in present}
+    for norm in BRACKET_ATTACKS:
+        if f"certified_{norm}_acc" in present:
+            out[f"bracket-{norm}"] = bracket_chart(summary, norm)
+    merged = points[points["method"] != "zoo"] if not points.empty else points
+    for name in metrics.SCALAR_ROWS:
+        if not merged.empty and name in set(merged["metric"]) and (merged["level"] > 0).any():
+            out[f"methods-{name}"] = method_chart(points, name, log=log, zero=zero)
+    return out
 
 
 BRACKET_ATTACKS = {"linf": ("apgd_linf_acc", "pgd_linf_acc", "deepfool_linf_acc", "fgsm_acc"),
