@@ -20,7 +20,6 @@ from __future__ import annotations
 import pandas as pd
 
 from backend import colors, metrics
-from backend.figures import FIGURE_FORMATS, figure_bytes, portable  # noqa: F401 - charts' file formats
 from backend.queries import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -63,10 +62,37 @@ def _chart(title: str, subtitle: str, layers: list[dict], datasets: dict[str, pd
                       "subtitleColor": "#666"}}
 
 
-def _legend(title: str, symbol: str = "stroke") -> dict:
-    # two columns of at most 200 px labels fit a half-width chart: a third column was cut off at the right edge
-    return {"title": title, "orient": "bottom", "columns": 2, "symbolOpacity": 1, "symbolStrokeWidth": 3,
-            "labelLimit": 200, "symbolType": symbol}
+LABEL_PX = 6.2  # an upper estimate of one character of Vega's 10 px legend labels
+ENTRY_PX = 30  # a legend entry's symbol, gap and column padding
+HALF_ROW_PX = 240  # Compare draws a chart on its own row when one legend entry needs more than this
+
+
+def legend(title: str | None, labels, symbol: str = "stroke") -> dict:
+    """A legend under the plot that is never cut off: a bottom legend starts at the plot's left edge and
+    whatever runs past the chart's frame is clipped, so it takes two columns only where both fit under the
+    plot (`width` is the plot's width once Vega has fitted the chart to its column) and no label is wider
+    than the plot."""
+    entry = legend_entry_px(labels)
+    return {"title": title, "orient": "bottom", "symbolOpacity": 1, "symbolStrokeWidth": 3, "symbolType": symbol,
+            "columns": {"expr": f"width >= {2 * entry} ? 2 : 1"}, "columnPadding": 10,
+            "labelLimit": {"expr": f"max(60, width - {ENTRY_PX})"},
+            # on a plot narrower than its longest entry, a label breaks into lines at its " · " parts
+            "labelExpr": f"width < {entry} ? split(datum.label, ' · ') : datum.label"}
+
+
+def legend_entry_px(labels) -> int:
+    """Estimated pixel width of the widest entry of a legend listing `labels`."""
+    return int(max((len(str(label)) for label in labels), default=8) * LABEL_PX) + ENTRY_PX
+
+
+def wants_full_row(spec: dict) -> bool:
+    """Whether a chart's legend entries are too wide for half of Compare's page (see HALF_ROW_PX)."""
+    return spec.get("usermeta", {}).get("legend_px", 0) > HALF_ROW_PX
+
+
+def _with_legend_size(spec: dict, labels) -> dict:
+    spec["usermeta"] = {"legend_px": legend_entry_px(labels)}
+    return spec
 
 
 def _scale(log: bool, zero: bool = False) -> dict:
@@ -135,7 +161,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
     merged, zoos = rows[rows["method"] != "zoo"], rows[rows["method"] == "zoo"]
     pts = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
     order = group_order(rows["group"])
-    color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": _legend("Group", "circle")}
+    color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": legend("Group", order, "circle")}
     merged_order = [g for g in order if g in set(merged["group"])]
     y_title = axis_title(metric)
     x = {"field": "level", "type": "ordinal", "title": LEVEL_TITLE, "axis": {"labelAngle": 0}}
@@ -173,8 +199,9 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
             zoo_layer["params"] = _interactive("group", zoom=False)
         zoo_layer["encoding"].update(_dimmed())
         layers.append(zoo_layer)
-    return _chart(f"{title} per merge level", "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean",
-                  layers, datasets)
+    return _with_legend_size(_chart(f"{title} per merge level",
+                                    "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean", layers, datasets),
+                             order)
 
 
 def _series(rows: pd.DataFrame) -> list[str]:
@@ -204,7 +231,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
             "encoding": {"x": x, **_dimmed(), "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                        "title": y_title},
                          "color": {"field": "series", "type": "nominal", "scale": _colors(order),
-                                   "legend": _legend("Group · merge level")},
+                                   "legend": legend("Group · merge level", order)},
                          "strokeDash": {"field": "reference", "type": "nominal", "legend": None,
                                         "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
                          "tooltip": [{"field": "series"}, {"field": "param", "title": x_title.split(" (")[0]},
@@ -233,7 +260,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     spec["data"] = {"name": "curve"}
     spec["datasets"] = datasets
     spec["resolve"] = {"legend": {"fill": "independent", "color": "independent"}}  # band's null can't hide it
-    return spec
+    return _with_legend_size(spec, order)
 
 
 def _model_curves(models: pd.DataFrame | None, metric: str, log: bool, series: set[str]) -> pd.DataFrame:
@@ -306,7 +333,8 @@ def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
     order = series_order(data["series"])
     x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, pixel units)"}
     y_title = "robust accuracy · share correct (0–1)"
-    color = {"field": "series", "type": "nominal", "scale": _colors(order), "legend": _legend("Group · merge level")}
+    color = {"field": "series", "type": "nominal", "scale": _colors(order),
+             "legend": legend("Group · merge level", order)}
     tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},
            {"field": "attacked", "format": ".3f"}, {"field": "ratio", "title": "attacked / clean", "format": ".3f"}]
     band = {"mark": {"type": "area", "opacity": 0.18},
@@ -322,7 +350,7 @@ def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
                   "(solid, upper)", [band, upper, lower], {})
     spec["data"] = {"name": "bracket"}
     spec["datasets"] = {"bracket": _data(data, ["series", "param", "certified", "attacked", "ratio"])}
-    return spec
+    return _with_legend_size(spec, order)
 
 
 def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
@@ -374,7 +402,7 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
             "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
                          "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},
                          "color": {"field": "variant", "type": "nominal", "scale": _colors(order),
-                                   "legend": _legend("Alignment")},
+                                   "legend": legend("Alignment", order)},
                          "strokeDash": {"field": "repaired", "type": "nominal", "legend": None,
                                         "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
                          "tooltip": [{"field": "variant"}, {"field": "lam", "title": "λ"},

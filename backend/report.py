@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from backend import stats
+from backend.charts import axis_title
 from backend.figures import figure_bytes, figure_name
 from backend.merge.registry import method_short
 from backend.metrics import CURVE_ROWS, ROWS, SCALAR_ROWS, family_rows
@@ -161,17 +162,19 @@ def _field(name: str, kind: str, **extra) -> dict:
 
 def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, color: str, title: str,
                   x_type: str = "Q") -> dict:
-    """Mean per series as a line with points, bootstrap CI as error bars."""
+    """Mean per series as a line with points, bootstrap CI as error bars. Like Compare's charts it fills its
+    column's width (a file: 640 px) while `height` stays the plot's own, so title, axes and legend never
+    squash the plot; the legend is Compare's (charts.legend), never cut off."""
+    from backend.charts import AUTOSIZE, PADDING, legend
     from backend.colors import color_scale
 
     x_enc = _field(x, x_type, title=x_title, axis={"labelAngle": 0})
     order = list(dict.fromkeys(summary[color])) if color in summary.columns else []
-    # the same colour per group as in Compare; the legend under the plot, in two columns, never cut off
-    color_enc = _field(color, "N", title=None, scale=color_scale(order),
-                       legend={"orient": "bottom", "columns": 2, "labelLimit": 320})
+    # the same colour per group as in Compare; the legend under the plot
+    color_enc = _field(color, "N", title=None, scale=color_scale(order), legend=legend(None, order, "circle"))
     tooltip = [_field(color, "N"), _field(x, x_type)] + [_field(c, "Q") for c in ("mean", "std", "ci_lo",
                                                                                   "ci_hi", "n")]
-    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "width": 420, "height": 260,
+    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
             "data": {"values": _records(summary)},
             "layer": [
                 {"mark": {"type": "errorbar"},
@@ -241,7 +244,7 @@ def _accuracy(study: Study) -> Section:
     return Section("Accuracy per level", (
         "Test accuracy of every tree node by level (level k merges 2^k models); MergeMany and naive "
         "averaging over the same leaves sit at the root's level."),
-        _line_with_ci(acc, "level", "tree level", "test accuracy", "series", "Accuracy per level", "O"),
+        _line_with_ci(acc, "level", "tree level", axis_title("accuracy"), "series", "Accuracy per level", "O"),
         {"accuracy_per_level": acc})
 
 
@@ -266,7 +269,7 @@ def _robustness(study: Study, metric: str) -> Section:
     df = study.frame
     refs = _reference_rows(df[df["metric"] == metric])
     curves = stats.robust_curves(refs, metric, by=("series",))
-    chart = _line_with_ci(curves, "param", x_title, "robust accuracy", "series",
+    chart = _line_with_ci(curves, "param", ROWS[metric].axis, axis_title(metric), "series",
                           f"{x_title}: robust accuracy per level vs unmerged, L1, L2")
     wide = curves.pivot_table(index="series", columns="param", values="mean").reset_index()
     wide.columns = [c if isinstance(c, str) else f"{c:g}" for c in wide.columns]
@@ -286,7 +289,7 @@ def _norm(study: Study, metric: str) -> Section:
     df = study.frame
     per_level = _per_level(df, metric)
     zoo = stats.summarize(stats.select(df[df["method"] == "zoo"], metric), ["series"]).assign(level=0)
-    chart = _line_with_ci(pd.concat([per_level, zoo], ignore_index=True), "level", "tree level", what,
+    chart = _line_with_ci(pd.concat([per_level, zoo], ignore_index=True), "level", "tree level", axis_title(metric),
                           "series", f"{what} per level", "O")
     return Section(what, (
         f"{what} of every node by level, with the L1/L2 zoos at level 0 for reference. The trend table "

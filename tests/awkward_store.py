@@ -139,3 +139,20 @@ def assert_matches(got: pd.DataFrame, want: pd.DataFrame) -> None:
     np.testing.assert_allclose(merged["mean_got"], merged["mean_want"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(merged["std_got"].astype(float), merged["std_want"].astype(float), rtol=0,
                                atol=1e-12, equal_nan=True)
+
+
+def record_experiment(info: dict, l2_zoo: int) -> int:
+    """Tree A (hierarchical) and E (MergeMany over A's leaves) with the plain and an L2 zoo recorded as one
+    finished experiment, as run_experiment records it (nothing trained), so the Report page has sections."""
+    from backend.experiment import PRESETS
+    from store import evaluations, experiments
+
+    t = info["trees"]
+    trees = {"hierarchical": t["A"], "merge_many": t["E"]}
+    result = {"plan": PRESETS["demo"].to_dict(), "eval_key": EVAL_KEY, "eval": evaluations.get_eval_config(EVAL_KEY),
+              "zoos": {"plain": info["zoo"], "l2": l2_zoo},
+              "groups": [{"pair": 0, "leaves": 4, "leaf_ids": info["leaves"][:4], "trees": trees}],
+              "tree_ids": list(trees.values())}
+    exp = experiments.create_experiment("awkward", "demo", "fashion_mnist", {"preset": "demo"}, key="awkward-exp")
+    experiments.update_experiment(exp, status="done", result={"experiment_id": exp, **result})
+    return exp

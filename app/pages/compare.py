@@ -62,7 +62,7 @@ if wanted and wanted not in key_list:
                "results in it; showing the config with the most models instead.")
 if st.session_state.get("cmp_eval") not in key_list:
     st.session_state["cmp_eval"] = wanted if wanted in key_list else key_list[0]
-o1, o2, o3, o4 = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
+o1, o2, o3, o4 = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
 eval_key = o1.selectbox("Evaluation config (results of different configs are never mixed)", key_list,
                         key="cmp_eval", format_func=lambda k: labels.get(k, k),
                         help="Test subset, attack grids and settings, how many of the selected models have "
@@ -118,19 +118,26 @@ def _points(metrics=SCALARS):
 
 
 def _grid(metrics: list[str], tab_name: str = "") -> None:
-    """Charts of `metrics` (those present), two per row."""
+    """Charts of `metrics` (those present), two per row; a chart whose legend needs more than half the page
+    (long split labels) gets a row of its own, so no legend is cut off."""
     shown = [m for m in metrics if m in present]
     if not shown:
         st.info("No results for these metrics in this evaluation config.")
         return
-    cols = st.columns(2)
-    for i, metric in enumerate(shown):
+    cols, half = None, 0
+    for metric in shown:
         if metric in SCALARS:
             points = _points()
         else:  # a curve reads per-model values only to draw each model's own line
             points = _points([metric]) if models and tree_ids else None
         chart = charts.metric_chart(summary, points, metric, log=log, zero=zero, models=models)
-        chart_with_downloads(cols[i % 2], chart, f"{metric}-{eval_key}", key=f"fig-{tab_name}-{metric}")
+        if charts.wants_full_row(chart):
+            where = st.container()
+        else:
+            if half % 2 == 0:
+                cols = st.columns(2)
+            where, half = cols[half % 2], half + 1
+        chart_with_downloads(where, chart, f"{metric}-{eval_key}", key=f"fig-{tab_name}-{metric}")
 
 
 TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
