@@ -169,8 +169,12 @@ with tabs["Merge methods"]:
         if not tree_ids or not scalar:
             st.info("Pick at least one tree with evaluated nodes to compare merge methods.")
         else:
+            if st.session_state.get("cmp_method_metric") not in scalar:  # a shared link's metric, once
+                wanted_metric = st.query_params.get("metric")
+                st.session_state["cmp_method_metric"] = wanted_metric if wanted_metric in scalar else scalar[0]
             m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
+            st.query_params["metric"] = m
             chart_with_downloads(st, charts.method_chart(_points(), m, log=log, zero=zero), f"methods-{m}-{eval_key}",
                                  key="fig-methods")
 with tabs["Barriers"]:
@@ -185,7 +189,8 @@ with tabs["Barriers"]:
                        f"`{curve_key}`, test split): does the barrier grow as merged models merge again?")
             cols = st.columns(2)
             for col, metric in zip(cols, ("loss_barrier", "accuracy_barrier"), strict=True):
-                col.vega_lite_chart(spec=charts.level_chart(b_summary, b_points, metric), width="stretch")
+                chart_with_downloads(col, charts.level_chart(b_summary, b_points, metric), f"{metric}-{curve_key}",
+                                     key=f"fig-barriers-{metric}")
 with tabs["Table"]:
     if tabs["Table"].open:
         table = summary

@@ -121,3 +121,16 @@ def test_compare_draws_each_models_curve_from_the_url(awkward):
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     fgsm = next(s for s in specs if s["title"]["text"].startswith("FGSM robust accuracy"))
     assert len(fgsm["layer"]) == 2 and at.query_params["models"] in ("0", ["0"])
+
+
+def test_compare_restores_the_merge_methods_metric_from_the_url(awkward):
+    import json
+
+    t = awkward["trees"]
+    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['E']}", "eval": EVAL_KEY, "tab": "Merge methods",
+                                    "metric": "weight_norm"})
+    assert at.selectbox(key="cmp_method_metric").value == "weight_norm"
+    (spec,) = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert spec["title"]["text"].startswith("Weight norm")
+    at.selectbox(key="cmp_method_metric").set_value("accuracy").run()
+    assert at.query_params["metric"] in ("accuracy", ["accuracy"])

@@ -175,6 +175,9 @@ def test_first_user_path(server, chromium_path):
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=60_000)
         n_charts = page.locator(".vega-embed").count()
         assert n_charts == 4, n_charts  # Overview tab: accuracy, FGSM curve, weight norm, global Lipschitz
+        drawn = {c["title"]: set(c["labels"]) for c in _legends(page)}  # legends whole, inside their charts
+        assert {"unmerged leaves", "hierarchical", "merge_many", "average"} <= drawn["Test accuracy per merge level"]
+        assert "hierarchical · level 2" in drawn["FGSM robust accuracy vs ε"]  # the new tree is drawn
         _shot(page, "06-compare")
         body = page.inner_text("body")
         assert "hierarchical · 4 leaves · λ 0.5" in body  # the new tree is selected (label with λ, pairing)
