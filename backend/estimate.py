@@ -9,8 +9,8 @@ A cost model counts the work a job implies in three phases, each in its own unit
 
 plus a fixed `overhead` per experiment (data loading, the report). Every job step records the work it did
 and how long it took in the store (store/rates.py: `work_rates`), so the seconds per unit come first from
-what jobs *measured on this machine* (the median of the newest measurements, preferring the same
-architecture), then from a calibration timed here (`<home>/calibration.json`: a few Adam steps, forward
+what jobs *measured on this machine* (total seconds over total work of the newest measurements,
+preferring the same architecture), then from a calibration timed here (`<home>/calibration.json`: a few Adam steps, forward
 passes and one LAP of a stand-in MLP, on request only), then from DEFAULT_RATES (measured on the 2-core
 development machine). Each estimate is a range: measured rates give the spread of the recent
 measurements widened by MEASURED_SPREAD; calibration and defaults give wide fixed factors. The pass counts per
@@ -271,8 +271,13 @@ def _train_fallback(fb: dict, n_models: int, epochs: int, samples: int, n_test: 
 
 
 def measured_rate(phase: str, device: str, arch: str | None = None) -> dict | None:
-    """{"median", "low", "high", "n"} seconds per unit of `phase` from the newest measurements on this
-    device and thread count (the same architecture's when there are any), or None when none exist."""
+    """{"rate", "low", "high", "n"} seconds per unit of `phase` from the RECENT newest measurements on this
+    device and thread count (the same architecture's when there are any), or None when none exist.
+
+    "rate" is their total seconds over their total units, so a job's one-off costs inside a measured step
+    (the first model's warm-up, loading the test split for the first evaluation batch) count at the weight
+    they had, and an estimate from one run's rates adds up to that run's time; low/high are the slowest and
+    fastest single measurements."""
     from store import rates as store_rates
 
     try:
@@ -284,9 +289,10 @@ def measured_rate(phase: str, device: str, arch: str | None = None) -> dict | No
         return None
     if arch is not None and (df["arch"] == arch).any():
         df = df[df["arch"] == arch]
-    values = df["seconds_per_unit"].head(RECENT).to_numpy(dtype=float)
-    return {"median": float(np.median(values)), "low": float(values.min()), "high": float(values.max()),
-            "n": int(len(values))}
+    df = df.head(RECENT)
+    values = df["seconds_per_unit"].to_numpy(dtype=float)
+    rate = float(df["seconds"].sum() / df["units"].sum())
+    return {"rate": rate, "low": float(values.min()), "high": float(values.max()), "n": int(len(values))}
 
 
 def _phase(phase: str, units: float, device: str, arch: str, fallback_seconds: float, fallback_source: str
@@ -297,7 +303,7 @@ def _phase(phase: str, units: float, device: str, arch: str, fallback_seconds: f
     m = measured_rate(phase, device, arch)
     if m is not None:
         lo, hi = MEASURED_SPREAD
-        return {"seconds": units * m["median"], "low": units * m["low"] * lo, "high": units * m["high"] * hi,
+        return {"seconds": units * m["rate"], "low": units * m["low"] * lo, "high": units * m["high"] * hi,
                 "source": "measured"}
     lo, hi = FALLBACK_SPREAD[fallback_source]
     return {"seconds": fallback_seconds, "low": fallback_seconds * lo, "high": fallback_seconds * hi,
@@ -309,7 +315,7 @@ def _overhead(device: str) -> dict:
     if m is None:
         return {"seconds": FIXED_SECONDS, "low": 0.0, "high": 4 * FIXED_SECONDS, "source": "default"}
     lo, hi = MEASURED_SPREAD
-    return {"seconds": m["median"], "low": m["low"] * lo, "high": m["high"] * hi, "source": "measured"}
+    return {"seconds": m["rate"], "low": m["low"] * lo, "high": m["high"] * hi, "source": "measured"}
 
 
 def _combine(phases: dict, device: str, **extra) -> dict:
@@ -456,13 +462,14 @@ def describe_range(est: dict) -> str:
 
 
 def _span_text(low: float, high: float) -> str:
+    """The range rounded outward (low down, high up), so what it shows still holds every time it holds."""
     if high < 90:
-        return f"{max(1, round(low))}–{max(1, round(high))} s"
+        return f"{max(1, math.floor(low))}–{max(1, math.ceil(high))} s"
     if high < 5400:
-        return f"{max(1, round(low / 60)) if low >= 60 else '<1'}–{round(high / 60)} min"
+        return f"{math.floor(low / 60) if low >= 60 else '<1'}–{math.ceil(high / 60)} min"
     if high < 2 * 86400:
-        return f"{low / 3600:.1f}–{high / 3600:.1f} h"
-    return f"{low / 86400:.1f}–{high / 86400:.1f} days"
+        return f"{math.floor(low / 360) / 10:.1f}–{math.ceil(high / 360) / 10:.1f} h"
+    return f"{math.floor(low / 8640) / 10:.1f}–{math.ceil(high / 8640) / 10:.1f} days"
 
 
 def describe(seconds: float) -> str:

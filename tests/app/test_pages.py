@@ -371,6 +371,49 @@ def test_home_estimate_holds_the_measured_time_of_the_last_run(lab_home):
     assert "from rates jobs measured on this machine" in _texts(at.caption)
 
 
+def test_home_estimate_holds_a_real_tiny_run_of_the_preset(lab_home, monkeypatch):
+    """A real (tiny) preset run records its rates as it goes; Home's estimate for that preset, from those
+    rates, holds the duration the store recorded for the job (what the Runs table shows), its figure adds up
+    to about that duration, and its range is no wider than the spread the run itself measured (per model,
+    per tree, per evaluation batch) implies. No timing assertion: both sides come from the same run."""
+    import pandas as pd
+
+    from backend import experiment, runs
+    from backend.jobs.runner import run_job
+    from backend.jobs.spec import ExperimentSpec
+    from store import jobs
+    from store.db import connect, fetch_df
+    from tests.jobs.fakes import patch_tiny_data
+
+    patch_tiny_data(monkeypatch)  # 4x4 images, 3 classes, 256 train / 64 test samples
+    tiny = experiment.ExperimentPlan(
+        preset="tiny", widths=(8, 6), epochs=2, batch_size=64, train_subset=256, trees=((1, 4),), reg_models=1,
+        eval={"metrics": ["accuracy", "fgsm", "noise", "weight_norm"], "subset": 64}, note="a tiny test preset")
+    monkeypatch.setitem(experiment.PRESETS, "tiny", tiny)
+    spec = ExperimentSpec(preset="tiny", dataset="fashion_mnist")
+    job_id = jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    assert run_job(job_id) == "done"
+    row = jobs.get_job(job_id)
+    duration = runs.duration_seconds(row["started_at"], row["finished_at"])
+
+    at = _ok(_app())
+    assert any(m.value.startswith("**tiny**") for m in at.markdown)
+    metric = at.metric[-1]  # the last preset card's: tiny was added last
+    assert metric.label == "Estimated time here (measured)", metric.label
+    low, high = _seconds_range(metric.value)
+    assert low <= duration <= high, (metric.value, duration)
+    from backend.estimate import estimate_breakdown
+
+    figure = estimate_breakdown(experiment.plan_for("tiny"), measure=False)["total"]  # the "about …" figure
+    assert abs(figure - duration) <= 0.2 * duration + 1, (figure, duration)  # the run's own rates add up to it
+
+    with connect() as con:
+        rates = fetch_df(con, "SELECT phase, seconds / units AS r FROM work_rates WHERE job_id = ?", [job_id])
+    assert set(rates["phase"]) == {"train", "merge", "evaluate", "overhead"}
+    spread = float(pd.Series({p: g["r"].max() / g["r"].min() for p, g in rates.groupby("phase")}).max())
+    assert high <= 1.25 * spread * duration + 1, (metric.value, duration, spread)  # +1: shown in whole seconds
+
+
 def test_zoo_table_filters_names_its_eval_config_and_plots_curves_with_bands(populated_store):
     from store import train_curves
 
