@@ -1,46 +1,24 @@
-"""Our strong attacks agree with the peers at equal settings on the same trained models and samples:
-APGD-CE with torchattacks' APGD (within 1 point at every eps) and PGD with foolbox 3's PGD (within noise:
-both start at a random point of the ball, with different random numbers)."""
+"""Our strong attacks agree with the peers at equal settings (checks in tests/agreement.py) on a small
+synthetic model: APGD-CE with torchattacks' APGD and PGD with foolbox 3's PGD. The Fashion-MNIST model:
+tests/realdata/test_attack_agreement.py."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from backend.evaluate.strong import strong_curve
-from tests.unit.test_foolbox_agreement import setup  # noqa: F401  (synthetic + Fashion-MNIST models, 300 samples)
-
-LINF = [0.0, 0.01, 0.02, 0.05]
-L2 = [0.0, 0.1, 0.3, 0.6]
-APGD_TOLERANCE = 0.01
-PGD_TOLERANCE = 0.02  # random starts differ: a few of 300 samples near the boundary may go either way
+from tests.agreement import check_apgd, check_pgd, synthetic_data, trained
 
 
-def _worst_gap(ours, theirs):
-    return max(abs(a - b) for a, b in zip(ours, theirs, strict=True))
+@pytest.fixture(scope="module")
+def setup():
+    return trained(synthetic_data())
 
 
-@pytest.mark.parametrize(("p", "grid"), [("linf", LINF), ("l2", L2)])
-def test_apgd_agrees_with_torchattacks(setup, p, grid):  # noqa: F811
-    torchattacks = pytest.importorskip("torchattacks")
-    model, x, y = setup
-    ours = strong_curve(model, x, y, grid, attack="apgd_ce", norm=p, steps=50)
-    theirs = [ours[0]]
-    for eps in grid[1:]:
-        attack = torchattacks.APGD(model, norm="Linf" if p == "linf" else "L2", eps=eps, steps=50, n_restarts=1,
-                                   loss="ce", seed=0)
-        theirs.append(float((model(attack(x, y)).argmax(1) == y).double().mean()))
-    assert _worst_gap(ours, theirs) <= APGD_TOLERANCE, f"APGD {p}: ours {ours} vs torchattacks {theirs}"
-    assert ours[-1] < ours[0]
+@pytest.mark.parametrize("p", ["linf", "l2"])
+def test_apgd_agrees_with_torchattacks(setup, p):
+    check_apgd(*setup, p)
 
 
-@pytest.mark.parametrize(("p", "grid"), [("linf", LINF), ("l2", L2)])
-def test_pgd_agrees_with_foolbox(setup, p, grid):  # noqa: F811
-    fb = pytest.importorskip("foolbox")
-    model, x, y = setup
-    ours = strong_curve(model, x, y, grid, attack="pgd", norm=p, steps=40)
-    attack = (fb.attacks.LinfPGD if p == "linf" else fb.attacks.L2PGD)(steps=40, rel_stepsize=2.5 / 40)
-    torch.manual_seed(0)  # foolbox draws its random start from the global generator
-    _, _, success = attack(fb.PyTorchModel(model, bounds=(0, 1)), x, y, epsilons=grid)
-    theirs = (1.0 - success.double().mean(dim=1)).tolist()
-    assert _worst_gap(ours, theirs) <= PGD_TOLERANCE, f"PGD {p}: ours {ours} vs foolbox {theirs}"
+@pytest.mark.parametrize("p", ["linf", "l2"])
+def test_pgd_agrees_with_foolbox(setup, p):
+    check_pgd(*setup, p)
