@@ -118,12 +118,14 @@ def test_zoo_form_starts_a_training_job(no_workers):
     at.text_input[0].set_value("my-zoo")
     at.text_input[1].set_value("16, 8")
     at.number_input[0].set_value(3)  # models
+    at.number_input(key="zoo-curve-every").set_value(10)  # a curve point every 10 steps too
     at.button[0].click().run()
     _ok(at)
     jobs = _jobs()
     assert len(jobs) == 1 and jobs["kind"].iloc[0] == "train" and no_workers == [int(jobs["id"].iloc[0])]
     spec = json.loads(jobs["spec"].iloc[0])
     assert spec["name"] == "my-zoo" and spec["n_models"] == 3 and spec["train"]["widths"] == [16, 8]
+    assert spec["curve_every"] == 10
     assert spec["train"]["dataset"] == "fashion_mnist" and spec["zoo_kind"] == "plain"
     assert "Started zoo 'my-zoo'" in _texts(at.success)
 
