@@ -6,12 +6,11 @@ parents: its barrier says how far apart the two models' basins were when they we
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from store import curves as store_curves
 from store import trees as store_trees
+from store.jsonutil import decoded
 
 NODE_COLUMNS = ["tree_id", "node_id", "level", "model_a", "model_b"]
 BARRIER_COLUMNS = ["model_a", "model_b", "curve_key", "align", "repair", "split", "loss_barrier",
@@ -29,7 +28,7 @@ def tree_parent_nodes(tree_ids) -> pd.DataFrame:
     for tree_id in tree_ids:
         nodes = store_trees.tree_nodes(int(tree_id))
         for node in nodes.sort_values(["level", "id"]).itertuples(index=False):
-            parents = json.loads(node.parents) if isinstance(node.parents, str) else list(node.parents or [])
+            parents = decoded(node.parents, [])
             if len(parents) == 2:
                 rows.append((int(tree_id), int(node.id), int(node.level), int(parents[0]), int(parents[1])))
     return pd.DataFrame(rows, columns=NODE_COLUMNS)
@@ -93,7 +92,6 @@ def barrier_level_frames(tree_ids, curve_key: str | None = None, split: str = "t
     (method + REPAIR / matcher suffix) · alignment, metric = loss_barrier | accuracy_barrier, one point per node.
     The curve config with the most pairs is used unless curve_key is given."""
     from backend.merge.registry import alignment_suffix
-    from backend.queries import _json
 
     rows = tree_curves(tree_ids, curve_key)
     rows = rows[rows["split"] == split]
@@ -103,7 +101,7 @@ def barrier_level_frames(tree_ids, curve_key: str | None = None, split: str = "t
     table = barrier_table(rows[rows["curve_key"] == key])
     trees = store_trees.list_trees()
     method = dict(zip(trees["id"].astype(int), trees["method"], strict=True))
-    suffix = {int(t): alignment_suffix(_json(c, {})) for t, c in zip(trees["id"], trees["config"], strict=True)}
+    suffix = {int(t): alignment_suffix(decoded(c, {})) for t, c in zip(trees["id"], trees["config"], strict=True)}
     tree_group = table["tree_id"].map(lambda t: method[int(t)] + suffix[int(t)])
     table = table.assign(
         group=[f"{g} · {variant_label(a, bool(r))}" for g, a, r in zip(tree_group, table["align"], table["repair"],

@@ -443,8 +443,7 @@ def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | Non
             first = store_models.get_model(int(ids[0]))
             if first is None:
                 return None
-            widths = first["widths"]
-            widths = json.loads(widths) if isinstance(widths, str) else widths
+            widths = first["widths"]  # get_model decodes the JSON columns
             if kind == "merge":
                 ev = None if spec.get("evaluate") is None else EvalConfig.from_dict(dict(spec["evaluate"]))
                 return merge_estimate(spec.get("methods", ()), len(ids), first["dataset"], widths, ev, device)

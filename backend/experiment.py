@@ -271,6 +271,7 @@ def run_experiment(spec, ctx) -> dict:
     from backend.jobs.spec import MergeSpec
     from store import experiments as store_exps
     from store import trees as store_trees
+    from store.jobs import JobStatus
 
     t_start = time.perf_counter() - ctx.seconds_since_start()  # the job's start: worker start-up counts too
     plan = spec_plan(spec)
@@ -281,7 +282,7 @@ def run_experiment(spec, ctx) -> dict:
     edges = [sum(phase_seconds[:i]) / sum(phase_seconds) for i in range(5)]  # train | merge | evaluate | report
     exp_id = store_exps.create_experiment(f"{plan.preset} · {plan.dataset}", plan.preset, plan.dataset,
                                           spec.to_dict(), spec.key())
-    store_exps.update_experiment(exp_id, status="running", job_id=ctx.job_id)
+    store_exps.update_experiment(exp_id, status=JobStatus.RUNNING, job_id=ctx.job_id)
     measured_before = ctx.measured_seconds
     try:
         zoo_specs = _zoo_specs(plan)
@@ -355,15 +356,15 @@ def run_experiment(spec, ctx) -> dict:
             from backend.report import default_report_path, write_report
 
             path = write_report(exp_id, default_report_path(exp_id))
-        store_exps.update_experiment(exp_id, status="done", report_path=str(path))
+        store_exps.update_experiment(exp_id, status=JobStatus.DONE, report_path=str(path))
         ctx.update(1.0, "done", f"report at {path}", force=True)
         overhead = time.perf_counter() - t_start - (ctx.measured_seconds - measured_before)
         steps.record_work(ctx, "overhead", "experiment", 1.0, overhead)
         return {**{k: result[k] for k in ("experiment_id", "zoos", "tree_ids", "eval_key")},
                 "report_path": str(path)}
     except Cancelled:
-        store_exps.update_experiment(exp_id, status="cancelled")
+        store_exps.update_experiment(exp_id, status=JobStatus.CANCELLED)
         raise
     except BaseException:
-        store_exps.update_experiment(exp_id, status="failed")
+        store_exps.update_experiment(exp_id, status=JobStatus.FAILED)
         raise

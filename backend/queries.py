@@ -7,8 +7,6 @@ is a group-by on it. Level 0 means an unmerged model (the leaves of a tree, or a
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from backend.merge.registry import alignment_suffix
@@ -18,6 +16,7 @@ from store import models as store_models
 from store import reads as store_reads
 from store import trees as store_trees
 from store import zoos as store_zoos
+from store.jsonutil import decoded
 
 LEVEL_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group", "eval_key",
                  "metric", "param", "value"]
@@ -29,15 +28,10 @@ METRIC_TITLES = {name: row.title for name, row in ROWS.items()}
 ZOO_GROUPS = {"plain": "unmerged zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
 
 
-def _json(value, default):
-    """JSON columns arrive as TEXT (or already decoded); NULL becomes `default`."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return default
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _widths_label(widths) -> str:
-    return "-".join(str(w) for w in _json(widths, []))
+    return "-".join(str(w) for w in decoded(widths, []))
 
 
 def _ids(values) -> list[int] | None:
@@ -77,7 +71,7 @@ def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, datase
         for tid in _ids(tree_ids):
             member_ids |= set(store_trees.tree_nodes(tid)["id"].astype(int))
         models = models[models["model_id"].isin(member_ids)]
-    configs = models["config"].map(lambda c: _json(c, {}))
+    configs = models["config"].map(lambda c: decoded(c, {}))
     for field in ("epochs", "optimizer", "lr", "reg", "reg_strength"):
         models[field] = configs.map(lambda c, f=field: c.get(f))
     models["widths"] = models["widths"].map(_widths_label)
@@ -111,9 +105,9 @@ def trees_table() -> pd.DataFrame:
     if trees.empty:
         return pd.DataFrame(columns=columns)
     out = trees.rename(columns={"id": "tree_id"})
-    out["n_leaves"] = out["leaves"].map(lambda v: len(_json(v, [])))
-    suffix = out["config"].map(lambda c: alignment_suffix(_json(c, {}))) if "config" in out.columns else ""
-    settings = out["config"].map(lambda c: tree_settings_text(_json(c, {}))) if "config" in out.columns else None
+    out["n_leaves"] = out["leaves"].map(lambda v: len(decoded(v, [])))
+    suffix = out["config"].map(lambda c: alignment_suffix(decoded(c, {}))) if "config" in out.columns else ""
+    settings = out["config"].map(lambda c: tree_settings_text(decoded(c, {}))) if "config" in out.columns else None
     out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}" for t, m, s, n, x in zip(
         out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
         settings if settings is not None else [""] * len(out), strict=True)]
@@ -128,7 +122,7 @@ def _tree_suffixes(tree_ids: set[int]) -> dict[int, str]:
     out = {}
     for tid, config in zip(trees["id"].astype(int), trees["config"], strict=True):
         if tid in tree_ids and isinstance(config, str) and ("matcher" in config or "repair" in config):
-            suffix = alignment_suffix(_json(config, {}))
+            suffix = alignment_suffix(decoded(config, {}))
             if suffix:
                 out[tid] = suffix
     return out
@@ -243,7 +237,7 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
     zoos = store_zoos.list_zoos()
     zoo_info = {}
     for z in zoos.itertuples():
-        cfg = _json(z.config, {})
+        cfg = decoded(z.config, {})
         reg = cfg.get("reg", "none")
         zoo_info[int(z.id)] = {"zoo": str(int(z.id)), "dataset": str(z.dataset),
                                "widths": _widths_label(cfg.get("widths", [])),
@@ -251,7 +245,7 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
     trees = store_trees.list_trees()
     tree_info = {}
     for t in trees.itertuples():
-        cfg, leaves = _json(t.config, {}), _json(t.leaves, [])
+        cfg, leaves = decoded(t.config, {}), decoded(t.leaves, [])
         tree_info[int(t.id)] = {"method": str(t.method), "leaves": str(len(leaves)),
                                 "lam": f"{float(cfg['lam']):g}" if cfg.get("lam") is not None else "",
                                 "pairing": pairing_text(cfg["pairing"]) if "pairing" in cfg else "",
@@ -340,7 +334,7 @@ def eval_config_labels(keys_frame: pd.DataFrame) -> dict[str, str]:
     if keys_frame.empty:
         return {}
     rows = store_reads.eval_config_rows(keys_frame["eval_key"].tolist())
-    info = {k: (_json(c, None), t) for k, c, t in zip(rows["key"], rows["config"], rows["first_at"], strict=True)}
+    info = {k: (decoded(c, None), t) for k, c, t in zip(rows["key"], rows["config"], rows["first_at"], strict=True)}
     return {k: eval_config_label(*info.get(k, (None, None))[:1], int(n), info.get(k, (None, None))[1])
             for k, n in zip(keys_frame["eval_key"], keys_frame["n_models"], strict=True)}
 
@@ -493,7 +487,7 @@ def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:
     if nodes.empty:
         return pd.DataFrame(columns=["model_id", "level", "kind", "carried", "parents"])
     nodes = nodes.rename(columns={"id": "model_id"})
-    nodes["parents"] = nodes["parents"].map(lambda p: [int(x) for x in _json(p, [])])
+    nodes["parents"] = nodes["parents"].map(lambda p: [int(x) for x in decoded(p, [])])
     nodes["widths"] = nodes["widths"].map(_widths_label)
     nodes["carried"] = nodes["carried"].fillna(False).astype(bool) & ~nodes["is_leaf"].astype(bool)
     base = nodes[["model_id", "level", "kind", "carried", "node_index", "parents", "widths", "seed"]].copy()

@@ -86,8 +86,7 @@ def _experiment(experiment_id: int) -> tuple[dict, dict]:
     exp = store_exps.get_experiment(int(experiment_id))
     if exp is None:
         raise ValueError(f"experiment {experiment_id} does not exist")
-    result = exp.get("result")
-    result = json.loads(result) if isinstance(result, str) else result
+    result = exp.get("result")  # get_experiment decodes the JSON columns
     if not result or "groups" not in result:
         raise ValueError(f"experiment {experiment_id} has no results yet (status: {exp.get('status')})")
     return exp, result

@@ -9,10 +9,11 @@ zoos, experiment and evaluation config a finished job's results live under, and 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pandas as pd
+
+from store.jsonutil import decoded
 
 COLUMNS = ["id", "kind", "name", "status", "progress", "dataset", "widths", "epochs", "n_models", "methods",
            "lam", "pairing", "leaves", "eval_config", "started", "duration_s", "cache_hits", "error"]
@@ -24,13 +25,11 @@ METHOD_TITLES = {"hierarchical": "hierarchical", "merge_many": "MergeMany", "ave
 def _json(value) -> dict:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return {}
-    if isinstance(value, str):
-        try:
-            decoded = json.loads(value)
-        except json.JSONDecodeError:  # one damaged row must not break the whole Runs page
-            return {"_unreadable": True}
-        return decoded if isinstance(decoded, dict) else {}
-    return dict(value)
+    try:
+        value = decoded(value, {})
+    except ValueError:  # one damaged row must not break the whole Runs page
+        return {"_unreadable": True}
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _now() -> datetime:

@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from backend.jobs.queue import reap
     from backend.jobs.runner import run_job
+    from store.jobs import JobStatus
 
     try:
         reap(dispatch=False)  # jobs of workers that died (and their temp files) are cleaned up before this one runs
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         start_queued()  # this worker's place is free: start the next queued job
     except Exception as err:  # noqa: BLE001 - the next listing or submit starts it instead
         print(f"could not start queued jobs: {err}", flush=True)
-    return 0 if status in ("done", "cancelled") else 1
+    return 0 if status in (JobStatus.DONE, JobStatus.CANCELLED) else 1
 
 
 if __name__ == "__main__":

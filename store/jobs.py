@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
@@ -18,9 +19,21 @@ import pandas as pd
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none, loads
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-ACTIVE_STATUSES = ("queued", "running")
-FINAL_STATUSES = ("done", "failed", "cancelled")
+
+class JobStatus(StrEnum):
+    """A job's status, declared once: the store, the backend (runner, queue, CLI) and the app read it from here.
+    Members are plain strings ("queued", ...), so they compare, bind as SQL parameters and serialise as such."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+JOB_STATUSES = tuple(s.value for s in JobStatus)
+ACTIVE_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)  # a worker is or will be on it
+FINAL_STATUSES = tuple(s for s in JOB_STATUSES if s not in ACTIVE_STATUSES)
 _JSON = ("spec", "result")
 
 
@@ -32,8 +45,8 @@ def create_job(kind: str, spec: dict[str, Any], key: str) -> int:
     values = [kind, dumps(spec), check_key(key), utc_now()]
     with transaction() as con:
         (job_id,) = con.execute(
-            "INSERT INTO jobs (kind, spec, key, status, created_at) VALUES (?, ?, ?, 'queued', ?) RETURNING id",
-            values,
+            "INSERT INTO jobs (kind, spec, key, status, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            [*values[:3], JobStatus.QUEUED, values[3]],
         ).fetchone()
     return int(job_id)
 
@@ -42,8 +55,8 @@ def find_active_job(key: str) -> int | None:
     """The newest queued or running job with this key, if any."""
     with connect() as con:
         row = con.execute(
-            "SELECT id FROM jobs WHERE key = ? AND status IN ('queued', 'running') ORDER BY id DESC LIMIT 1",
-            [check_key(key)],
+            "SELECT id FROM jobs WHERE key = ? AND list_contains(?, status) ORDER BY id DESC LIMIT 1",
+            [check_key(key), list(ACTIVE_STATUSES)],
         ).fetchone()
     return None if row is None else int(row[0])
 
@@ -88,9 +101,8 @@ def start_job(job_id: int, pid: int) -> bool:
     jid = check_id(job_id, "job_id")
     now = utc_now()
     rows = _update(
-        "UPDATE jobs SET status = 'running', pid = ?, started_at = ?, heartbeat = ? "
-        "WHERE id = ? AND status = 'queued' RETURNING id",
-        [check_id(pid, "pid"), now, now, jid], jid,
+        "UPDATE jobs SET status = ?, pid = ?, started_at = ?, heartbeat = ? WHERE id = ? AND status = ? RETURNING id",
+        [JobStatus.RUNNING, check_id(pid, "pid"), now, now, jid, JobStatus.QUEUED], jid,
     )
     return bool(rows)
 
@@ -113,17 +125,17 @@ def finish_job(job_id: int, status: str, *, error: str | None = None, result: An
     with transaction() as con:
         _update(
             "UPDATE jobs SET status = ?, error = ?, result = ?, finished_at = ?, "
-            "progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END WHERE id = ? RETURNING id",
-            [status, error, result_text, utc_now(), status, jid], jid,
+            "progress = CASE WHEN ? THEN 1.0 ELSE progress END WHERE id = ? RETURNING id",
+            [status, error, result_text, utc_now(), status == JobStatus.DONE, jid], jid,
         )
-        if status != "done":
+        if status != JobStatus.DONE:
             _close_experiments(con, jid, status)
 
 
 def _close_experiments(con, job_id: int, status: str) -> None:
     """An experiment run by a job that failed or was cancelled is closed with it (never left 'running')."""
-    con.execute("UPDATE experiments SET status = ? WHERE job_id = ? AND status IN ('queued', 'running')",
-                [status, job_id])
+    con.execute("UPDATE experiments SET status = ? WHERE job_id = ? AND list_contains(?, status)",
+                [status, job_id, list(ACTIVE_STATUSES)])
 
 
 def request_cancel(job_id: int) -> None:
@@ -134,10 +146,10 @@ def request_cancel(job_id: int) -> None:
         rows = con.execute("UPDATE jobs SET cancel_requested = TRUE WHERE id = ? RETURNING status", [jid]).fetchall()
         if not rows:
             raise ValueError(f"There is no job {jid}.")
-        if rows[0][0] == "queued":
-            con.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?, error = 'cancelled before it "
-                        "started' WHERE id = ?", [now, jid])
-            _close_experiments(con, jid, "cancelled")
+        if rows[0][0] == JobStatus.QUEUED:
+            con.execute("UPDATE jobs SET status = ?, finished_at = ?, error = 'cancelled before it started' "
+                        "WHERE id = ?", [JobStatus.CANCELLED, now, jid])
+            _close_experiments(con, jid, JobStatus.CANCELLED)
 
 
 def cancel_requested(job_id: int, *, timeout: float | None = None) -> bool:
@@ -152,7 +164,7 @@ def fail_dead_jobs(is_alive: Callable[[int], bool], stale_seconds: float = 60) -
     """Mark 'running' jobs failed when their pid is dead or their heartbeat is older than `stale_seconds`;
     return their ids. `is_alive` is called outside the store lock."""
     with connect() as con:
-        running = con.execute("SELECT id, pid, heartbeat FROM jobs WHERE status = 'running'").fetchall()
+        running = con.execute("SELECT id, pid, heartbeat FROM jobs WHERE status = ?", [JobStatus.RUNNING]).fetchall()
     if not running:
         return []
     cutoff = utc_now() - timedelta(seconds=float(stale_seconds))
@@ -168,18 +180,18 @@ def fail_dead_jobs(is_alive: Callable[[int], bool], stale_seconds: float = 60) -
     with transaction() as con:
         for job_id, error, stale_cutoff in verdicts:
             # re-check under the lock: the job may have finished or beaten since we looked
-            sql = "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'"
-            params: list[Any] = [error, now, job_id]
+            sql = "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?"
+            params: list[Any] = [JobStatus.FAILED, error, now, job_id, JobStatus.RUNNING]
             if stale_cutoff is not None:
                 sql += " AND (heartbeat IS NULL OR heartbeat < ?)"
                 params.append(stale_cutoff)
             if con.execute(sql + " RETURNING id", params).fetchall():
                 failed.append(int(job_id))
-                _close_experiments(con, int(job_id), "failed")
+                _close_experiments(con, int(job_id), JobStatus.FAILED)
     return failed
 
 
 def active_job_count() -> int:
     with connect() as con:
-        (n,) = con.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
+        (n,) = con.execute("SELECT count(*) FROM jobs WHERE list_contains(?, status)", [list(ACTIVE_STATUSES)]).fetchone()
     return int(n)

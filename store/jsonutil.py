@@ -2,7 +2,8 @@
 
 The store keeps JSON as TEXT (sorted keys, compact, no NaN) so equal values give equal text and
 `key` hashes computed elsewhere stay stable. `get_*` functions return decoded values; `list_*`
-DataFrames keep the text (decode a column with `decode_column`).
+DataFrames keep the text (decode a column with `decode_column`, a cell with `decoded`). Nobody outside the
+store calls json.loads on a stored value: `decoded` is the one way back.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def decoded(value: Any, default: Any = None) -> Any:
+    """A stored JSON value as a Python value, whichever way it arrived: text from a list_* DataFrame is
+    decoded, a value a get_* function decoded already is returned as is, NULL (None/NaN/NA) gives `default`.
+    Damaged text raises ValueError (json.JSONDecodeError)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return default
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def decode_column(df: pd.DataFrame, column: str) -> pd.Series:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from store.db import connect
+from store.jobs import JobStatus
 
 
 def counts() -> dict[str, int]:
@@ -12,8 +13,9 @@ def counts() -> dict[str, int]:
         row = con.execute(
             "SELECT (SELECT count(*) FROM zoos), (SELECT count(*) FROM models), (SELECT count(*) FROM trees), "
             "(SELECT count(*) FROM evaluations), (SELECT count(DISTINCT model_id) FROM evaluations), "
-            "(SELECT count(*) FROM jobs WHERE status = 'running'), "
-            "(SELECT count(*) FROM jobs WHERE status = 'queued'), (SELECT count(*) FROM experiments)"
+            "(SELECT count(*) FROM jobs WHERE status = ?), "
+            "(SELECT count(*) FROM jobs WHERE status = ?), (SELECT count(*) FROM experiments)",
+            [JobStatus.RUNNING, JobStatus.QUEUED],
         ).fetchone()
     names = ("zoos", "models", "trees", "evaluations", "evaluated_models", "running_jobs", "queued_jobs",
              "experiments")

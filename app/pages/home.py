@@ -9,6 +9,7 @@ from app.ui.text import md
 from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, start_job
 from backend.experiment import PRESETS, trees_text
 from backend.jobs.spec import ExperimentSpec
+from store.jobs import JobStatus
 
 st.title("Hierarchical Re-Basin Lab")
 st.markdown(
@@ -71,7 +72,7 @@ for name, plan in PRESETS.items():
                 start_job(ExperimentSpec(preset=name, dataset=plan.dataset), f"{name} experiment")
 
 done = reads.experiments()
-done = done[done["status"] == "done"].head(5) if not done.empty else done
+done = done[done["status"] == JobStatus.DONE].head(5) if not done.empty else done
 if not done.empty:
     st.subheader("Finished experiments")
     for exp in done.itertuples():

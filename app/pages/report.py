@@ -14,6 +14,7 @@ from app.ui import reads, widgets
 from app.ui.text import md
 from backend.data import DATASETS
 from backend.experiment import PRESETS
+from store.jobs import JobStatus
 from store.paths import home_dir
 
 DATASET_TITLES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
@@ -148,7 +149,7 @@ else:
         st.session_state["report_experiment"] = int(wanted)
     chosen = st.selectbox("Experiment", list(labels), format_func=labels.get, key="report_experiment")
     row = experiments[experiments["id"] == chosen].iloc[0]
-    if row["status"] != "done":
+    if row["status"] != JobStatus.DONE:
         st.warning(f"Experiment #{chosen} is {md(row['status'])}; figures show what is stored so far.")
     report_path = row.get("report_path")
     report_path = str(report_path) if isinstance(report_path, str) and report_path else None

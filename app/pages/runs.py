@@ -16,9 +16,11 @@ from backend.jobs.runner import log_path
 from store import jobs as store_jobs
 from store import train_curves as store_curves
 from store.db import StoreBusy
+from store.jobs import ACTIVE_STATUSES as ACTIVE
+from store.jobs import JobStatus
 
-ACTIVE = ("queued", "running")
-BADGE_COLOR = {"queued": "gray", "running": "blue", "done": "green", "failed": "red", "cancelled": "orange"}
+BADGE_COLOR = {JobStatus.QUEUED: "gray", JobStatus.RUNNING: "blue", JobStatus.DONE: "green", JobStatus.FAILED: "red",
+               JobStatus.CANCELLED: "orange"}
 POLL_SECONDS = 2.0
 LOG_LINES = 200
 
@@ -160,11 +162,11 @@ def _selected_actions(selected: pd.DataFrame) -> None:
             st.success(f"Started job(s) {', '.join(f'#{j}' for j in started)}.")
     show_log = c3.toggle("Show log", key="runs-log")
     for _, row in selected.iterrows():
-        if row["status"] == "failed":
+        if row["status"] == JobStatus.FAILED:
             st.error(f"#{int(row['id'])}: {md(row['error']) if row['error'] else 'the worker stopped without saying why'}")
-        elif row["status"] == "cancelled" and row["error"]:
+        elif row["status"] == JobStatus.CANCELLED and row["error"]:
             st.warning(f"#{int(row['id'])}: {md(row['error'])}")
-    done = selected[selected["status"] == "done"]
+    done = selected[selected["status"] == JobStatus.DONE]
     for _, row in done.iterrows():
         hits = row["cache_hits"]
         if hits is not None and not pd.isna(hits) and int(hits) > 0:

@@ -112,13 +112,12 @@ def _preset_estimate(home: str, preset: str, dataset: str, calibration_mtime: fl
 
 @st.cache_data(ttl=FAST * 10, show_spinner=False)
 def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | None:
-    import json
-
     from backend.estimate import job_estimate
+    from store.jsonutil import decoded
 
     try:
-        spec = json.loads(spec_json)
-    except json.JSONDecodeError:  # a damaged spec has no estimate (Runs shows it as unreadable)
+        spec = decoded(spec_json)
+    except ValueError:  # a damaged spec has no estimate (Runs shows it as unreadable)
         return None
     est = job_estimate(kind, spec)
     return None if est is None else {"seconds": float(est["total"]), "low": float(est["low"]),
@@ -127,13 +126,12 @@ def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | N
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _eval_labels(home: str) -> dict:
-    import json
-
     from backend.runs import eval_label
     from store import evaluations as store_evals
+    from store.jsonutil import decoded
 
     configs = store_evals.list_eval_configs()
-    return {k: eval_label(json.loads(c), k) for k, c in zip(configs["key"], configs["config"], strict=True)}
+    return {k: eval_label(decoded(c), k) for k, c in zip(configs["key"], configs["config"], strict=True)}
 
 
 @st.cache_data(ttl=FAST, show_spinner=False)

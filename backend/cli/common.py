@@ -172,15 +172,12 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
 
 def finish_message(job_id: int, status: str) -> tuple[int, dict | None]:
     """Exit code and result of a job that ran here; a failure is one `error:` line on stderr."""
-    import json
-
     from store import jobs as store_jobs
 
     job = store_jobs.get_job(job_id)
-    if status == "done":
-        result = job.get("result")
-        return 0, json.loads(result) if isinstance(result, str) else (result or {})
-    if status == "cancelled":
+    if status == store_jobs.JobStatus.DONE:
+        return 0, job.get("result") or {}  # get_job decodes the JSON columns
+    if status == store_jobs.JobStatus.CANCELLED:
         print(f"error: job {job_id} was cancelled", file=sys.stderr)
         return 1, None
     print(f"error: {job.get('error') or 'the job failed'}", file=sys.stderr)

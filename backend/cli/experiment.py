@@ -80,10 +80,9 @@ def _foreground(spec, out: str | None) -> int:
     job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     status = run_job(job_id, echo=lambda line: print(line, flush=True))
     job = store_jobs.get_job(job_id)
-    if status != "done":
+    if status != store_jobs.JobStatus.DONE:
         return _fail(f"job {job_id} {status}: {job.get('error') or 'stopped before the end'}", 1)
-    result = job.get("result")
-    result = json.loads(result) if isinstance(result, str) else result
+    result = job.get("result")  # get_job decodes the JSON columns
     path = result.get("report_path")
     if out:
         from backend.report import write_report

@@ -9,12 +9,14 @@ from backend.cli.common import finish_message, positive_int
 
 
 def register(subparsers) -> None:
+    from store.jobs import JOB_STATUSES
+
     p = subparsers.add_parser("jobs", help="list, show, cancel or run jobs",
                               description="Jobs are recorded in the store; background ones run in worker "
                                           "processes whose output goes to <home>/logs/JOB_ID.log.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = actions.add_parser("list", help="recent jobs")
-    ls.add_argument("--status", choices=("queued", "running", "done", "failed", "cancelled"), default=None)
+    ls.add_argument("--status", choices=JOB_STATUSES, default=None)
     ls.add_argument("--limit", type=positive_int, default=50)
     show = actions.add_parser("show", help="one job: status, progress, error, result, log path")
     show.add_argument("id", type=positive_int)
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         status = queue.cancel(args.id, grace=args.grace)
         print(f"job {args.id}: {status}")
         return 0
-    if job["status"] != "queued":
+    if job["status"] != store_jobs.JobStatus.QUEUED:
         raise ValueError(f"job {args.id} is {job['status']}; only a queued job can be run")
     status = run_job(args.id, echo=None if args.quiet else (lambda line: print(line, flush=True)))
     code, result = finish_message(args.id, status)

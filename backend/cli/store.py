@@ -30,13 +30,12 @@ def damaged_models() -> list[dict]:
 
 def repair_trained(row: dict) -> str:
     """Retrain one trained model from its stored config and seed; returns what happened."""
-    import json
-
     from backend.train import TrainConfig, train_models
     from store import models as store_models
+    from store.jsonutil import decoded
     from store.weights import save_weights
 
-    config = TrainConfig.from_dict(json.loads(row["config"]) if isinstance(row["config"], str) else row["config"])
+    config = TrainConfig.from_dict(decoded(row["config"], {}))
     (model,) = train_models(config, [int(row["seed"])])
     weights = save_weights(model.params)
     if weights == row["weights"]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from backend.jobs.runner import TERMINAL, log_path
 from store import jobs as store_jobs
+from store.jobs import JobStatus
 
 _children: dict[int, subprocess.Popen] = {}  # workers this process started (polled, so none is left a zombie)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +66,8 @@ def start_queued() -> list[int]:
 
     started = []
     with FileLock(str(home_dir() / "dispatch.lock"), timeout=60):  # one dispatcher at a time
-        running = len(store_jobs.list_jobs(status="running", limit=10_000))
-        queued = store_jobs.list_jobs(status="queued", limit=10_000).sort_values("id")
+        running = len(store_jobs.list_jobs(status=JobStatus.RUNNING, limit=10_000))
+        queued = store_jobs.list_jobs(status=JobStatus.QUEUED, limit=10_000).sort_values("id")
         queued = queued[queued["message"] == WAITING]
         for job_id in queued["id"]:
             if running >= max_workers():
@@ -119,7 +120,7 @@ def reap(*, dispatch: bool = True) -> list[int]:
         sweep_store_orphans()
     except OSError:
         pass
-    if dispatch and (failed or store_jobs.list_jobs(status="queued", limit=1).shape[0]):
+    if dispatch and (failed or store_jobs.list_jobs(status=JobStatus.QUEUED, limit=1).shape[0]):
         start_queued()  # dead workers free their places for queued jobs
     return failed
 
@@ -148,8 +149,8 @@ def cancel(job_id: int, *, grace: float = 10.0, wait: bool = True) -> str:
     _kill_group(pid)
     status = store_jobs.get_job(job_id)["status"]
     if status not in TERMINAL:
-        store_jobs.finish_job(job_id, "cancelled", error="worker did not stop in time and was killed")
-        status = "cancelled"
+        store_jobs.finish_job(job_id, JobStatus.CANCELLED, error="worker did not stop in time and was killed")
+        status = JobStatus.CANCELLED
     return status
 
 

@@ -19,9 +19,10 @@ from backend.jobs.spec import spec_from_dict
 from backend.progress import Cancelled
 from store import jobs as store_jobs
 from store import models as store_models
+from store.jobs import FINAL_STATUSES, JobStatus
 from store.paths import home_dir
 
-TERMINAL = ("done", "failed", "cancelled")
+TERMINAL = FINAL_STATUSES  # a job in one of these has ended
 # Errors the user can act on: their message alone is the one-line error.
 EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreBusy", "StoreError", "MergeError",
                    "FileNotFoundError", "PermissionError")
@@ -113,9 +114,9 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
         raise ValueError(f"job {job_id} does not exist")
     if not store_jobs.start_job(job_id, os.getpid()):  # not queued: submit() may have marked it for us
         job = store_jobs.get_job(job_id)
-        if job["status"] == "cancelled":
-            return "cancelled"
-        if not (job["status"] == "running" and job.get("pid") == os.getpid()):
+        if job["status"] == JobStatus.CANCELLED:
+            return JobStatus.CANCELLED
+        if not (job["status"] == JobStatus.RUNNING and job.get("pid") == os.getpid()):
             raise ValueError(f"job {job_id} is {job['status']}; only a queued job can be run")
     ctx = JobContext(job_id, echo=echo, echo_interval=echo_interval)
     ctx.start_heartbeat()
@@ -128,17 +129,17 @@ def run_job(job_id: int, *, echo: Callable[[str], None] | None = None, echo_inte
             if ctx.damaged:  # models an evaluation skipped: their weights are damaged (store verify --repair)
                 result["damaged_models"] = sorted(set(ctx.damaged))
     except (Cancelled, KeyboardInterrupt):
-        close_job(job_id, "cancelled")
-        return "cancelled"
+        close_job(job_id, JobStatus.CANCELLED)
+        return JobStatus.CANCELLED
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job, none escapes the worker
         try:
             with open(log_path(job_id), "a") as log:
                 log.write(traceback.format_exc())
         except OSError:  # a full disk must not keep the job from being closed
             pass
-        close_job(job_id, "failed", error=one_line_error(exc))
-        return "failed"
+        close_job(job_id, JobStatus.FAILED, error=one_line_error(exc))
+        return JobStatus.FAILED
     finally:
         ctx.stop_heartbeat()
-    close_job(job_id, "done", result=json.loads(json.dumps(result)))
-    return "done"
+    close_job(job_id, JobStatus.DONE, result=json.loads(json.dumps(result)))
+    return JobStatus.DONE

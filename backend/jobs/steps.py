@@ -11,7 +11,6 @@ ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its
 
 from __future__ import annotations
 
-import json
 import time
 
 import torch
@@ -26,10 +25,7 @@ from store import trees as store_trees
 from store import weights as store_weights
 from store import zoos as store_zoos
 from store.db import connect
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
+from store.jsonutil import decoded
 
 
 def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: float) -> None:
@@ -174,7 +170,7 @@ def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
     datasets = sorted({r["dataset"] for r in rows})
     if len(datasets) > 1:
         raise ValueError(f"cannot merge models trained on different datasets: {', '.join(datasets)}")
-    widths = sorted({tuple(_json(r["widths"])) for r in rows})
+    widths = sorted({tuple(decoded(r["widths"])) for r in rows})
     if len(widths) > 1:
         raise ValueError(f"cannot merge models with different widths: {', '.join(map(str, widths))}")
     params = [store_weights.load_weights(r["weights"]) for r in rows]
@@ -198,7 +194,7 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
 
     check_compatible(leaves)
     leaf_ids = [int(r["id"]) for r in rows]
-    dataset, widths = rows[0]["dataset"], list(_json(rows[0]["widths"]))
+    dataset, widths = rows[0]["dataset"], list(decoded(rows[0]["widths"]))
     from backend.estimate import arch_key, layer_sizes, merge_units
 
     tree_ids = []
@@ -304,7 +300,7 @@ def tree_parent_pairs(tree_id: int) -> list[tuple[int, int]]:
     df = store_trees.tree_nodes(tree_id).sort_values(["level", "id"])
     pairs = []
     for parents in df["parents"]:
-        parents = _json(parents) or []
+        parents = decoded(parents) or []
         if len(parents) == 2:
             pairs.append((int(parents[0]), int(parents[1])))
     return pairs
@@ -433,7 +429,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
     ctx.cache_hits += len(rows) - len(todo)
     groups: dict[tuple, list[dict]] = {}
     for row in todo:  # one stack holds one dataset and one architecture
-        groups.setdefault((row["dataset"], tuple(_json(row["widths"]))), []).append(row)
+        groups.setdefault((row["dataset"], tuple(decoded(row["widths"]))), []).append(row)
     batches = []
     for (dataset, widths), group in groups.items():
         sizes = layer_sizes(dataset, list(widths))
@@ -471,7 +467,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
                 for row, model_rows in zip(good, results, strict=True):
                     store_evals.save_evaluations(int(row["id"]), eval_key,
                                                  [(r.metric, r.param, float(r.value)) for r in model_rows])
-            sizes = layer_sizes(dataset, _json(batch[0]["widths"]))
+            sizes = layer_sizes(dataset, decoded(batch[0]["widths"]))
             record_work(ctx, "evaluate", arch_key(sizes),
                         eval_units(sizes, config, len(good), _split_sizes(dataset)[1]), time.perf_counter() - t0)
         sub(0.0, 1.0)

@@ -112,3 +112,38 @@ def test_no_import_circles_at_module_level():
 
 def test_the_store_has_no_circles_at_all():
     assert _cycles(_modules("store"), top_level_only=False) == []
+
+
+def _status_literals(path: Path) -> list[str]:
+    """Job status names spelled out as string constants in comparisons (==, !=, in) or status= arguments."""
+    from store.jobs import JOB_STATUSES
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        constants = []
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                constants += [c for c in ast.walk(side) if isinstance(c, ast.Constant)]
+        elif isinstance(node, ast.keyword) and node.arg == "status":
+            constants += [c for c in ast.walk(node.value) if isinstance(c, ast.Constant)]
+        found += [f"line {c.lineno}: {c.value!r}" for c in constants if c.value in JOB_STATUSES]
+    return found
+
+
+@pytest.mark.parametrize("name, path", sorted({**_modules("backend"), **_modules("app")}.items()))
+def test_job_statuses_are_declared_once(name, path):
+    """store.jobs.JobStatus is the one vocabulary: backend and app compare with its members, never with text."""
+    assert not _status_literals(path), f"{name} spells job statuses out: {_status_literals(path)}; use JobStatus"
+
+
+@pytest.mark.parametrize("name, path", sorted({**_modules("backend"), **_modules("app")}.items()))
+def test_stored_json_is_decoded_by_the_store(name, path):
+    """No `json.loads(x) if isinstance(x, str) else x` outside the store: store.jsonutil.decoded is the one way."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.IfExp) and isinstance(node.body, ast.Call) and isinstance(node.test, ast.Call):
+            func = node.body.func
+            loads = isinstance(func, ast.Attribute) and func.attr == "loads"
+            test = node.test.func
+            of_str = len(node.test.args) == 2 and isinstance(node.test.args[1], ast.Name) and node.test.args[1].id == "str"
+            assert not (loads and of_str and isinstance(test, ast.Name) and test.id == "isinstance"), \
+                f"{name} line {node.lineno} decodes a stored JSON value itself; use store.jsonutil.decoded"
