@@ -59,12 +59,16 @@ def test_home_shows_presets_with_estimates_and_starts_demo(no_workers):
     labels = [b.label for b in at.button]
     assert "Start demo" in labels and "Start paper" in labels
     assert any("about" in str(m.value) for m in at.metric), "each preset shows a time estimate"
+    assert next(m for m in at.metric if m.label == "Running jobs").value == "0"
     at.button(key="start-demo").click().run()
     _ok(at)
     jobs = _jobs()
     assert list(jobs["kind"]) == ["experiment"] and no_workers == [int(jobs["id"].iloc[0])]
     assert json.loads(jobs["spec"].iloc[0])["preset"] == "demo"
     assert "Started demo experiment" in _texts(at.success)
+    # the counters are drawn once the page acted (so is the sidebar, which AppTest drops on a rerun): the job
+    # it just started already counts, and they refresh while it runs
+    assert next(m for m in at.metric if m.label == "Running jobs").value == "1"
 
 
 def test_home_estimates_never_time_the_machine(lab_home):
