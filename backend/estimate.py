@@ -413,14 +413,37 @@ def connectivity_units(plan, sizes: tuple[int, ...], n_test: int) -> tuple[float
     conn = getattr(plan, "connectivity", None)
     if not conn:
         return 0.0, 0.0
-    from backend.connectivity import ConnectivityConfig
-
-    cc = ConnectivityConfig.from_dict(conn)
     variants = len(getattr(plan, "variants", ()))
     pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
-    points = len(cc.lam_grid) * len(cc.variants()) * min(cc.test_subset or n_test, n_test)
-    cube = float(sum(int(w) ** 3 for w in plan.widths))
-    return float(pairs * points * _macs(sizes)), float(pairs * len(cc.aligns) * cube)
+    return interpolation_units(conn, sizes, plan.widths, pairs, n_test)
+
+
+def interpolation_units(config: dict, sizes: tuple[int, ...], widths, n_pairs: int, n_test: int,
+                        n_train: int = 0) -> tuple[float, float]:
+    """(forward units, merge units) of interpolation curves (a ConnectivityConfig dict) for n_pairs pairs:
+    grid points × variants × images (test subset, plus the train subset when asked) forward per pair, and
+    one matching per alignment and pair."""
+    from backend.connectivity_config import ConnectivityConfig
+
+    cc = ConnectivityConfig.from_dict(dict(config))
+    images = min(cc.test_subset or n_test, n_test) + min(cc.train_subset or 0, n_train)
+    points = len(cc.lam_grid) * len(cc.variants()) * images
+    cube = float(sum(int(w) ** 3 for w in widths))
+    return float(n_pairs * points * _macs(sizes)), float(n_pairs * len(cc.aligns) * cube)
+
+
+def interpolate_estimate(n_pairs: int, dataset: str, widths, config: dict, device: str | None = None) -> dict:
+    """Seconds to compute the interpolation curves of n_pairs model pairs of one architecture: the forward
+    passes at the evaluation rate, the matchings at the merge rate (as estimate_breakdown counts them)."""
+    device = _device(device)
+    n_train, n_test, _, _ = _split_sizes(dataset)
+    sizes = layer_sizes(dataset, widths)
+    arch = arch_key(sizes)
+    fb = _fallback_rates(device, sizes, 512, False)
+    forward, match = interpolation_units(config, sizes, widths, n_pairs, n_test, n_train)
+    return _combine({"evaluate": _phase("evaluate", forward, device, arch, forward * fb["evaluate"], fb["source"]),
+                     "merge": _phase("merge", match, device, arch, match * fb["merge"], fb["source"]),
+                     "overhead": _overhead(device)}, device)
 
 
 def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | None:
@@ -449,9 +472,34 @@ def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | Non
                 return merge_estimate(spec.get("methods", ()), len(ids), first["dataset"], widths, ev, device)
             return evaluate_estimate(len(ids), first["dataset"], widths, EvalConfig.from_dict(dict(spec.get("eval")
                                                                                                   or {})), device)
+        if kind == "interpolate":
+            return _interpolate_job_estimate(spec, device)
     except (KeyError, ValueError, TypeError, IndexError):
         return None
     return None
+
+
+def _interpolate_job_estimate(spec: dict, device: str | None) -> dict | None:
+    """An interpolate job's pairs (its own plus every two-parent node of its trees) priced as above."""
+    from store import models as store_models
+    from store import trees as store_trees
+    from store.jsonutil import decoded
+
+    pairs = [tuple(int(m) for m in p) for p in spec.get("pairs", [])]
+    for tree_id in spec.get("tree_ids", []):
+        nodes = store_trees.tree_nodes(int(tree_id))
+        for parents in nodes["parents"] if not nodes.empty else []:
+            parents = [int(m) for m in decoded(parents) or []]
+            if len(parents) == 2 and tuple(parents) not in pairs:
+                pairs.append((int(parents[0]), int(parents[1])))
+    if not pairs:
+        return None
+    first = store_models.get_model(pairs[0][0])
+    if first is None:
+        return None
+    widths = first["widths"]
+    widths = json.loads(widths) if isinstance(widths, str) else widths
+    return interpolate_estimate(len(pairs), first["dataset"], widths, spec.get("config") or {}, device)
 
 
 def describe_range(est: dict) -> str:

@@ -170,6 +170,8 @@ def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
     at.radio(key="pairing_mode").set_value("random (seeded)").run()
     at.text_input(key="merge_eval-fgsm").set_value("0, 0.01").run()
     assert not at.error, _texts(at.error)
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimated time here: about"))
+    assert "–" in estimate and "no job measured here yet" in estimate  # a range, from the one estimate source
     at.button(key="start_merge").click().run()
     _ok(at)
     merges = _jobs()[lambda d: d["kind"] == "merge"].sort_values("id")
