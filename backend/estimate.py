@@ -497,9 +497,8 @@ def _interpolate_job_estimate(spec: dict, device: str | None) -> dict | None:
     first = store_models.get_model(pairs[0][0])
     if first is None:
         return None
-    widths = first["widths"]
-    widths = json.loads(widths) if isinstance(widths, str) else widths
-    return interpolate_estimate(len(pairs), first["dataset"], widths, spec.get("config") or {}, device)
+    return interpolate_estimate(len(pairs), first["dataset"], decoded(first["widths"]), spec.get("config") or {},
+                                device)
 
 
 def describe_range(est: dict) -> str:
