@@ -38,6 +38,11 @@ def _status() -> None:
     else:
         st.caption("No job running")
     st.caption(f"Home: `{home_dir()}`")
+    from store.db import read_only_reason
+
+    reason = read_only_reason()
+    if reason is not None:
+        st.caption(f"Read-only ({md(reason)}): results can be browsed, jobs cannot be started.")
 
 
 BUSY_RETRY_S = 3.0
