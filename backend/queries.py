@@ -237,7 +237,8 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
     """Members with one text column per setting in SETTINGS ('' where a setting does not apply), read from
     the trees' and zoos' recorded configs: a tree's zoo settings are those of its leaves ('mixed' if they differ)."""
     out = members.copy()
-    for name in SETTINGS:
+    names = [n for n in SETTINGS if n != "method"]  # the members' own method column is the method setting
+    for name in names:
         out[name] = ""
     if out.empty:
         return out
@@ -270,7 +271,7 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
         elif not pd.isna(z):
             info.update(zoo_info.get(int(z), {}))
         rows.append(info)
-    for name in SETTINGS:
+    for name in names:
         out[name] = [r.get(name, "") for r in rows]
     return out
 
@@ -385,6 +386,20 @@ def level_points(members: pd.DataFrame, eval_key: str, metrics=None) -> pd.DataF
     out["level"] = out["level"].astype(int)
     out["param"] = out["param"].astype(float)
     return out
+
+
+def selection_summary(tree_ids=(), zoo_ids=(), eval_key: str = "", split=(), metrics=None) -> pd.DataFrame:
+    """What Compare, its Table tab and `export --table comparison|wide` show for a selection: level_summary
+    of stat_members (leaves as one group, carried nodes out, n = distinct models), split by `split`."""
+    members = level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
+    return level_summary(stat_members(members, split), eval_key, metrics)
+
+
+def selection_points(tree_ids=(), eval_key: str = "", metrics=None, split=()) -> pd.DataFrame:
+    """Per-model values of the selected trees' nodes, grouped as selection_summary groups them (the dots of
+    Compare's level charts and the thin per-model lines of its curve charts)."""
+    members = stat_members(level_members(tree_ids=list(tree_ids)), split)
+    return level_points(members, eval_key, None if metrics is None else list(metrics))
 
 
 def level_metrics(*, tree_ids=None, zoo_ids=None, eval_key: str | None = None) -> pd.DataFrame:

@@ -33,12 +33,16 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
         optimizer = c3.selectbox("Optimizer", ("adam", "sgd"))
         lr = c3.number_input("Learning rate", min_value=0.0, value=1e-3, format="%.5f", step=1e-4)
         batch_size = c3.number_input("Batch size", min_value=1, value=512, step=64)
-        r1, r2, r3 = st.columns(3)
+        r1, r2, r3, r4 = st.columns(4)
         reg = r1.selectbox("Regularisation", ("none", "l1", "l2"),
                            format_func={"none": "none (plain zoo)", "l1": "L1", "l2": "L2"}.get)
         reg_strength = r2.number_input("Strength (λ of the penalty)", min_value=0.0, value=1e-4, format="%.6f",
                                        help="Ignored for 'none'. Added to the loss as λ·Σ|w| (L1) or λ·Σw² (L2).")
         base_seed = r3.number_input("Base seed", min_value=0, value=0, step=1)
+        curve_every = r4.number_input("Curve point every N steps (0 = per epoch)", min_value=0, value=0, step=10,
+                                      key="zoo-curve-every",
+                                      help="Also record each model's loss and accuracy over the last N training "
+                                           "steps every N steps, so its live curve on Runs moves within an epoch.")
         submitted = st.form_submit_button("Train zoo", type="primary")
 
     if submitted:
@@ -56,7 +60,8 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
             st.error(f"Cannot train this zoo: {md(err)}")
         else:
             spec = TrainSpec(name=name.strip(), train=config.to_dict(), n_models=int(n_models),
-                             base_seed=int(base_seed), zoo_kind={"none": "plain"}.get(reg, reg))
+                             base_seed=int(base_seed), zoo_kind={"none": "plain"}.get(reg, reg),
+                             curve_every=int(curve_every) or None)
             start_job(spec, f"zoo '{name.strip()}'")
 
 st.subheader("All models")
@@ -132,8 +137,8 @@ elif zoo_pick:
 else:
     points, scope = reads.train_curves(zoo_ids=list(zoo_names)), "every zoo"
 if points.empty:
-    st.info(f"No training curves for {scope}: curves are recorded per epoch by training jobs "
-            "(models trained before this lab recorded them have none).")
+    st.info(f"No training curves for {scope}: training jobs record them per epoch (and every N steps when "
+            "asked); models trained before this lab recorded them have none.")
 else:
     st.caption(f"Loss and accuracy per epoch of {scope}, {points['model_key'].nunique()} models, grouped by "
                "zoo kind: thin lines are models, the band spans each group's min..max, the thick line is its "

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
                    help="train on the first N training samples (default: the whole split)")
     p.add_argument("--seed", type=int, default=0, help="base seed; model seeds are derived from it")
     p.add_argument("--name", default=None, help="zoo name (default: dataset-reg-N)")
+    p.add_argument("--curve-every", type=positive_int, default=None, metavar="N",
+                   help="also record a training-curve point (loss and accuracy over the last N steps) every N "
+                        "training steps (default: one point per epoch only)")
     add_run_options(p)
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
              "augment": args.augment, "train_subset": args.train_subset}
     name = args.name or f"{args.dataset}-{args.reg}-{args.n}"
     spec = TrainSpec(name=name, train=train, n_models=args.n, base_seed=args.seed,
-                     zoo_kind="plain" if args.reg == "none" else args.reg)
+                     zoo_kind="plain" if args.reg == "none" else args.reg, curve_every=args.curve_every)
     code, result = run_spec(spec, args)
     if result:
         print(f"zoo {result['zoo_id']}")

@@ -41,6 +41,11 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _train_samples(config) -> int:
+    """Training samples per epoch of a TrainConfig (its subset, else the split's size; no data loaded)."""
+    return config.train_subset or (50_000 if config.dataset == "cifar10" else 60_000)
+
+
 def _check_dataset(dataset: Any) -> None:
     from backend.data import DATASETS
 
@@ -93,6 +98,16 @@ class TrainSpec(_Spec):
     n_models: int
     base_seed: int = 0
     zoo_kind: str = "plain"
+    curve_every: int | None = None  # also record training-curve points every N steps (None: per epoch only)
+
+    MAX_CURVE_POINTS: ClassVar[int] = 1000  # per model: more would only slow the store and the charts down
+
+    def to_dict(self) -> dict:
+        """Without curve_every when it is off, so specs (and their keys) from before it existed stay equal."""
+        d = super().to_dict()
+        if self.curve_every is None:
+            d.pop("curve_every")
+        return d
 
     def validate(self) -> None:
         from backend.train import TrainConfig
@@ -111,6 +126,13 @@ class TrainSpec(_Spec):
         reg = TrainConfig.from_dict(self.train).reg
         if self.zoo_kind != {"none": "plain"}.get(reg, reg):
             raise ValueError(f"zoo kind {self.zoo_kind!r} does not match the training penalty reg={reg!r}")
+        if self.curve_every is not None:
+            _check_int("curve points every N steps", self.curve_every, 1)
+            config = TrainConfig.from_dict(self.train)
+            points = config.epochs * -(-_train_samples(config) // config.batch_size) // self.curve_every
+            if points > self.MAX_CURVE_POINTS:
+                raise ValueError(f"a curve point every {self.curve_every} steps gives {points:,} points per model; "
+                                 f"at most {self.MAX_CURVE_POINTS:,} are kept: choose a larger N")
 
     def train_config(self):
         from backend.train import TrainConfig

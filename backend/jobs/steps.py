@@ -64,7 +64,8 @@ def train_chunk_size() -> int:
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
     """Create (or find) the zoo and train only its missing models, saving each as soon as it exists.
 
-    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains."""
+    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains,
+    and with spec.curve_every = N every N training steps too (the mean over those steps)."""
     from backend.estimate import arch_key, layer_sizes, train_units
     from backend.train import seeds_for, train_models
     from store import train_curves as store_train_curves
@@ -95,12 +96,18 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
             def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
                 store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
 
+            def on_step(first, epochs, step, losses, accs, keys=keys, part=part):
+                store_train_curves.add_points(  # one write for the whole stacked group
+                    [(keys[first + j], epochs, loss, acc, zoo_id, part[first + j][1], step)
+                     for j, (loss, acc) in enumerate(zip(losses, accs, strict=True))], job_id=ctx.job_id)
+
             first, last = part[0][0] + 1, part[-1][0] + 1
             label = f"model {first} of {spec.n_models}" if len(part) == 1 else \
                 f"models {first}-{last} of {spec.n_models}"
             t0 = time.perf_counter()
             with ctx.section(label):
                 trained = train_models(config, [s for _, s in part], on_epoch=on_epoch,
+                                       on_step=on_step if spec.curve_every else None, curve_every=spec.curve_every,
                                        progress=sub(lo, lo + len(part) / spec.n_models))
             seconds = time.perf_counter() - t0
             for (index, seed), model, key in zip(part, trained, keys, strict=True):

@@ -150,7 +150,7 @@ def test_paper_table_is_wide_with_units_and_counts(frame):
 
 
 def test_charts_download_as_svg_png_pdf_without_doubled_titles():
-    from app.ui import charts
+    from backend import charts
 
     summary = pd.DataFrame([dict(group=g, method=m, zoo_kind=None, level=lv, metric=metric, param=p, mean=0.8,
                                  std=0.01, n=3)
@@ -163,6 +163,8 @@ def test_charts_download_as_svg_png_pdf_without_doubled_titles():
     assert noise["title"]["text"] == "Accuracy under Gaussian noise vs σ"
     assert any(p["name"] == "pick" and p["bind"] == "legend" for p in noise["layer"][1]["params"])
     assert any(p.get("bind") == "scales" for p in noise["layer"][1]["params"])  # zoom and pan
-    assert charts.figure_bytes(noise, "svg").startswith(b"<svg")
-    assert charts.figure_bytes(noise, "png")[:4] == b"\x89PNG"
-    assert charts.figure_bytes(norm, "pdf")[:4] == b"%PDF"
+    from backend.figures import figure_bytes
+
+    assert figure_bytes(noise, "svg").startswith(b"<svg")
+    assert figure_bytes(noise, "png")[:4] == b"\x89PNG"
+    assert figure_bytes(norm, "pdf")[:4] == b"%PDF"
