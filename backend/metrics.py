@@ -89,7 +89,7 @@ class Metric:
     rows: tuple[Row, ...]
     run: str  # "module:function" with (model, x, y, config) -> list[EvalRow]
     version: int = 1
-    logits_only: bool = False  # needs only the logits (so an ensemble can be evaluated with it)
+    logits_only: bool = False  # needs only the logits (any nn.Module will do, not only an MLP)
     stacked: str | None = None  # "module:function" (stack, x, y, config) -> rows per model; None = model by model
     default: bool = True  # part of the default protocol (EvalConfig's default metrics); False = opt-in
     description: str = ""

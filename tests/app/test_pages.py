@@ -149,8 +149,8 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
     assert "Tree:" in _texts(at.error) and at.button(key="start_merge").disabled
     at.text_input(key="leaf_ids").set_value(ids.rsplit(",", 1)[0]).run()  # 3 leaves: a new valid default
     assert not at.error and at.text_area(key="pairs-3").value == "0-1, 2\n0-1"
-    at.text_input(key="merge_eval-fgsm").set_value("0, x").run()
-    at.text_input(key="merge_eval-noise").set_value("-1").run()
+    at.text_input(key="merge_eval-fgsm_eps").set_value("0, x").run()
+    at.text_input(key="merge_eval-noise_sigma").set_value("-1").run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("The FGSM ε grid") for e in errors) and any(e.startswith("The noise σ grid") for e in errors)
     assert at.button(key="start_merge").disabled
@@ -162,7 +162,7 @@ def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
     at.radio(key="leaf_source").set_value("From a zoo").run()
     at.selectbox(key="leaf_zoo").set_value(populated_store["zoo_id"]).run()
     at.radio(key="pairing_mode").set_value("random (seeded)").run()
-    at.text_input(key="merge_eval-fgsm").set_value("0, 0.01").run()
+    at.text_input(key="merge_eval-fgsm_eps").set_value("0, 0.01").run()
     assert not at.error, _texts(at.error)
     at.button(key="start_merge").click().run()
     _ok(at)

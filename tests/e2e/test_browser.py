@@ -212,7 +212,7 @@ def test_first_user_path(server, chromium_path):
         _settle(page)
         page.get_by_text("Compute curves").wait_for(timeout=30_000)
         _fill(page, "Test images (0 = the whole test split)", "500")
-        _fill(page, "Images for activation matching / REPAIR (training split, seeded)", "1024")
+        _fill(page, "Images for activation matching / REPAIR", "1024")
         page.get_by_role("button", name="Compute").click()
         page.get_by_text(re.compile(r"Started interpolation as job")).wait_for(timeout=30_000)
         page.goto(f"{server}/runs")
