@@ -16,6 +16,7 @@ from store import models as store_models
 from store import status as store_status
 from store import trees as store_trees
 from store.db import connect
+from store.jsonutil import decoded
 from tests.jobs.fakes import patch_tiny_data
 
 TRAIN = {"dataset": "fashion_mnist", "widths": [8, 6], "epochs": 3, "batch_size": 32, "lr": 0.01}
@@ -61,7 +62,7 @@ def test_train_merge_evaluate_stores_the_right_rows():
     merged = nodes[~nodes["is_leaf"]].sort_values("node_index")
     assert list(merged["level"]) == [1, 1, 2] and list(merged["kind"]) == ["hierarchical"] * 3
     level1 = [int(i) for i in merged["id"][:2]]
-    parents = [steps._json(p) for p in merged["parents"]]
+    parents = [decoded(p) for p in merged["parents"]]
     assert parents == [leaves[0:2], leaves[2:4], level1]
     assert store_trees.get_tree(hier)["root_model_id"] == int(merged["id"].iloc[-1])
     merges = store_trees.list_merges(hier)
@@ -71,7 +72,7 @@ def test_train_merge_evaluate_stores_the_right_rows():
         node = store_models.list_models(tree_id=tree_id)
         assert len(node) == 1 and node["kind"].iloc[0] == kind
         assert node["level"].iloc[0] == 2  # ceil(log2(4)): next to hierarchical level 2
-        assert steps._json(node["parents"].iloc[0]) == leaves
+        assert decoded(node["parents"].iloc[0]) == leaves
         assert store_trees.get_tree(tree_id)["root_model_id"] == int(node["id"].iloc[0])
     assert len(store_trees.list_merges(many)) == 1
 
