@@ -98,19 +98,26 @@ def tree_settings_text(config: dict) -> str:
     return "".join(f" · {p}" for p in parts)
 
 
+INCOMPLETE = " · incomplete (no root yet)"  # label suffix of a tree whose merge has not finished
+
+
 def trees_table() -> pd.DataFrame:
-    """One row per tree: id, method, number of leaves, root model, experiment, and a short label."""
+    """One row per tree: id, method, number of leaves, root model, experiment, `complete` and a short label.
+
+    A tree is complete once its root is stored (the root is set last); an incomplete one (its merge job is
+    still running, or was killed: rerunning the merge finishes it) says so in its label."""
     trees = store_trees.list_trees()
-    columns = ["tree_id", "method", "n_leaves", "root_model_id", "experiment_id", "created_at", "label"]
+    columns = ["tree_id", "method", "n_leaves", "root_model_id", "experiment_id", "created_at", "complete", "label"]
     if trees.empty:
         return pd.DataFrame(columns=columns)
     out = trees.rename(columns={"id": "tree_id"})
     out["n_leaves"] = out["leaves"].map(lambda v: len(decoded(v, [])))
     suffix = out["config"].map(lambda c: alignment_suffix(decoded(c, {}))) if "config" in out.columns else ""
     settings = out["config"].map(lambda c: tree_settings_text(decoded(c, {}))) if "config" in out.columns else None
-    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}" for t, m, s, n, x in zip(
+    out["complete"] = out["root_model_id"].notna()
+    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}{'' if c else INCOMPLETE}" for t, m, s, n, x, c in zip(
         out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
-        settings if settings is not None else [""] * len(out), strict=True)]
+        settings if settings is not None else [""] * len(out), out["complete"], strict=True)]
     return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
 
 

@@ -3,8 +3,8 @@
 Pure functions over store frames so the Runs page stays thin: `runs_table(jobs)` flattens each job's spec
 into the columns a person filters and sorts by (dataset, widths, epochs, methods, λ, pairing, leaves,
 eval config), `filter_runs` applies the page's filters and search, `result_targets` says which trees,
-zoos, experiment and evaluation config a finished job's results live under, and `progress_text` /
-`eta_seconds` say how far a running job is and how long it should still take.
+zoos, experiment and evaluation config a finished job's results live under, and `duration_seconds` /
+`eta_seconds` say how long a job ran and how long a running one should still take.
 """
 
 from __future__ import annotations
@@ -102,6 +102,11 @@ def spec_columns(kind: str, spec: dict) -> dict:
     return row
 
 
+def _text(value) -> str | None:
+    """A text cell, or None for NULL (never NaN, which prints as 'nan')."""
+    return value if isinstance(value, str) and value else None
+
+
 def runs_table(jobs: pd.DataFrame, models: dict | None = None) -> pd.DataFrame:
     """store.jobs.list_jobs() -> one row per job with COLUMNS (newest first), plus spec/result as dicts.
     `models`: model id -> (dataset, widths label), so merge and evaluate jobs show what they worked on."""
@@ -115,7 +120,7 @@ def runs_table(jobs: pd.DataFrame, models: dict | None = None) -> pd.DataFrame:
         row.update(id=int(job["id"]), kind=KIND_TITLES.get(kind, kind), status=job["status"],
                    progress=float(job.get("progress") or 0.0), started=job.get("started_at"),
                    duration_s=duration_seconds(job.get("started_at"), job.get("finished_at")),
-                   cache_hits=result.get("cache_hits"), error=job.get("error"))
+                   cache_hits=result.get("cache_hits"), error=_text(job.get("error")))
         row.update(spec_columns(kind, spec))
         ids = spec.get("model_ids") or []
         if models and ids and row["dataset"] is None and int(ids[0]) in models:

@@ -47,6 +47,9 @@ EVAL_BATCH = 2000
 # on_epoch(model index in the seeds list, epoch (1-based), mean training loss, training accuracy) after every
 # epoch of every model: what the store's training curves record
 EpochFn = Callable[[int, int, float, float], None]
+# on_step(first model index, epochs done (a fraction), step, losses [K], accuracies [K]) every `curve_every`
+# training steps of a group of K models: their mean loss and accuracy over the steps since the last call
+StepFn = Callable[[int, float, int, list[float], list[float]], None]
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,8 @@ def _stack_size(n_models: int, layer_sizes: tuple[int, ...], batch: int, device:
 
 def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device: torch.device,
                  progress: ProgressFn | None, step_offset: int, total_steps: int, first_model: int,
-                 n_models: int, on_epoch: EpochFn | None = None) -> list[TrainedModel]:
+                 n_models: int, on_epoch: EpochFn | None = None, on_step: StepFn | None = None,
+                 curve_every: int | None = None) -> list[TrainedModel]:
     t0 = time.perf_counter()
     info = data.info
     sizes = (math.prod(info.in_shape), *config.widths, info.num_classes)
@@ -233,6 +237,9 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
     k = len(seeds)
     step = 0
     window_t, window_samples = time.perf_counter(), 0
+    step_points = on_step is not None and curve_every is not None and curve_every >= 1
+    if step_points:
+        win_loss, win_correct, win_n = torch.zeros(k, device=device), torch.zeros(k, device=device), 0
     for epoch in range(config.epochs):
         plan = epoch_plan(generators, n, config.use_augment, device)
         loss_sum = torch.zeros(k, device=device)  # [K] summed over samples this epoch
@@ -253,8 +260,19 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
             with torch.no_grad():
                 b = y.shape[1]
                 loss_sum += ce.detach() * b
-                correct += (logits.argmax(-1) == y).sum(1)
+                hits = (logits.argmax(-1) == y).sum(1)
+                correct += hits
+                if step_points:
+                    win_loss += ce.detach() * b
+                    win_correct += hits
+                    win_n += b
             step += 1
+            if step_points and step % curve_every == 0:
+                on_step(first_model, epoch + (s + 1) / steps_per_epoch, step, (win_loss / win_n).tolist(),
+                        (win_correct / win_n).tolist())
+                win_loss.zero_()
+                win_correct.zero_()
+                win_n = 0
             window_samples += k * y.shape[1]
             if step % REPORT_EVERY == 0 or s == steps_per_epoch - 1:
                 now = time.perf_counter()
@@ -294,9 +312,11 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
 
 def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.device | None = None,
                  progress: ProgressFn | None = None, data: TrainData | None = None,
-                 stack: int | None = None, on_epoch: EpochFn | None = None) -> list[TrainedModel]:
+                 stack: int | None = None, on_epoch: EpochFn | None = None, on_step: StepFn | None = None,
+                 curve_every: int | None = None) -> list[TrainedModel]:
     """Train one model per seed. `data` defaults to the config's dataset; `stack` overrides K (tests);
-    `on_epoch` receives every model's loss and accuracy after each epoch (see EpochFn)."""
+    `on_epoch` receives every model's loss and accuracy after each epoch (see EpochFn), `on_step` their
+    means over every `curve_every` training steps (see StepFn; the models' numbers are unchanged)."""
     config.validate()
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -314,6 +334,9 @@ def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.d
                          f"({data.x_train.shape[0]} samples)")
     if stack is not None and stack < 1:
         raise ValueError(f"stack must be >= 1, got {stack}")
+    if curve_every is not None and (isinstance(curve_every, bool) or not isinstance(curve_every, int)
+                                    or curve_every < 1):
+        raise ValueError(f"curve points every N steps needs a whole N >= 1, got {curve_every!r}")
     sizes = (math.prod(data.info.in_shape), *config.widths, data.info.num_classes)
     k = stack or _stack_size(len(seeds), sizes, config.batch_size, device)
     n = data.x_train.shape[0] if config.train_subset is None else config.train_subset
@@ -323,5 +346,5 @@ def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.d
     results: list[TrainedModel] = []
     for g, group in enumerate(groups):
         results += _train_group(config, group, data, device, progress, g * steps_per_model, total_steps,
-                                g * k, len(seeds), on_epoch)
+                                g * k, len(seeds), on_epoch, on_step, curve_every)
     return results

@@ -26,15 +26,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from store.migrations import migrate
 from store.paths import db_path, home_dir
+
+if TYPE_CHECKING:  # pandas/pyarrow load on the first DataFrame: `jobs list` and --help never pay for them
+    import pandas as pd
+    import pyarrow as pa
 
 DEFAULT_TIMEOUT_S = 60.0  # how long a caller queues for the store before StoreBusy
 _DUCKDB_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
@@ -56,9 +58,14 @@ class StoreFull(StoreError):
     """A write to the store failed for lack of disk space; the transaction was not committed."""
 
 
+class StoreReadOnly(StoreError):
+    """The store is open read-only (its folder or file is not writable, or REBASIN_READ_ONLY is set): it can be
+    browsed, but nothing can be written."""
+
+
 # Everything a store call can raise that a page should show as a message (the driver's own errors included),
 # so the app catches store trouble without importing the driver.
-STORE_ERRORS: tuple[type[BaseException], ...] = (StoreBusy, StoreError, duckdb.Error)
+STORE_ERRORS: tuple[type[BaseException], ...] = (StoreBusy, StoreError, duckdb.Error)  # StoreReadOnly too
 
 
 _DAMAGE_MARKERS = ("Corrupt database", "checksum", "not a valid DuckDB database", "database file is corrupt",
@@ -103,8 +110,43 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def lock_path() -> Path:
-    return home_dir() / "lab.lock"
+def read_only_reason() -> str | None:
+    """Why this process opens the store read-only, or None when it can write: REBASIN_READ_ONLY is set, or
+    the home folder, the store file or its lock file is not writable by this user."""
+    if os.environ.get("REBASIN_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "REBASIN_READ_ONLY is set"
+    home = home_dir()
+    if not _writable(home):
+        return f"its folder {home} is not writable"
+    for path in (db_path(), home / "lab.lock"):
+        if path.exists() and not _writable(path):
+            return f"{path} is not writable"
+    return None
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def read_only_error(reason: str | None = None) -> StoreReadOnly:
+    path = db_path()
+    reason = reason or read_only_reason() or "it is open read-only"
+    return StoreReadOnly(
+        f"The lab store {path} is read-only ({reason}): results can be browsed, but nothing can be written "
+        f"or started. Make {path.parent} writable (or unset REBASIN_READ_ONLY), or point REBASIN_HOME at a "
+        "writable copy of it.")
+
+
+def lock_path(read_only: bool = False) -> Path:
+    """The cross-process lock: `<home>/lab.lock`; for a read-only store (whose folder may not be writable)
+    a lock named after the store in the system's temp folder, so nothing is written beside the store."""
+    if not read_only:
+        return home_dir() / "lab.lock"
+    import hashlib
+    import tempfile
+
+    tag = hashlib.sha256(str(db_path().resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"rebasin-lab-{tag}.lock"
 
 
 def _timeout_from_env() -> float:
@@ -138,7 +180,8 @@ def _base_connection() -> duckdb.DuckDBPyConnection:
         return _base
 
 
-def _attach(path: Path, deadline: float, timeout: float) -> tuple[duckdb.DuckDBPyConnection, str]:
+def _attach(path: Path, deadline: float, timeout: float, read_only: bool = False
+            ) -> tuple[duckdb.DuckDBPyConnection, str]:
     """A cursor with the store file attached and selected; if some other program (outside our lock)
     has the file open, back off and retry until the deadline."""
     global _attach_count
@@ -148,10 +191,15 @@ def _attach(path: Path, deadline: float, timeout: float) -> tuple[duckdb.DuckDBP
         _attach_count += 1
         alias = f"lab_{_attach_count}"
     quoted = str(path).replace("'", "''")
+    if read_only and not path.exists():
+        cursor.close()
+        raise StoreReadOnly(f"There is no lab store at {path}, and it cannot be created: "
+                            f"{read_only_reason() or 'it is open read-only'}. Point REBASIN_HOME at a writable "
+                            "folder (or unset REBASIN_READ_ONLY).")
     delay = 0.02
     while True:
         try:
-            cursor.execute(f"ATTACH '{quoted}' AS {alias}")
+            cursor.execute(f"ATTACH '{quoted}' AS {alias}" + (" (READ_ONLY)" if read_only else ""))
             break
         except duckdb.Error as err:
             if not _is_duckdb_lock_error(err):
@@ -192,12 +240,25 @@ def _detach(cursor: duckdb.DuckDBPyConnection, alias: str) -> None:
         cursor.close()
 
 
-def _ensure_migrated(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _ensure_migrated(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool = False) -> None:
     key = str(path.resolve())
     if key in _migrated:
         return
     with _migrate_guard:
-        migrate(con)
+        if read_only:  # nothing can be migrated: an up-to-date store is readable, an older one is not
+            from store.migrations import LATEST_VERSION
+
+            try:
+                (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            except duckdb.Error:
+                version = 0
+            if int(version) < LATEST_VERSION:
+                raise StoreReadOnly(
+                    f"The lab store {path} has schema version {version}, older than this code's {LATEST_VERSION}, "
+                    f"and it is read-only ({read_only_reason() or 'open read-only'}); open it once with write "
+                    "access to upgrade it.")
+        else:
+            migrate(con)
         _migrated.add(key)
 
 
@@ -222,27 +283,35 @@ def connect(*, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnecti
     An exception inside rolls back an open transaction. Waits up to `timeout` seconds
     (default: env REBASIN_LOCK_TIMEOUT or 60) for other processes, then raises StoreBusy.
     """
-    path = db_path()
+    try:
+        path = db_path()
+    except PermissionError as err:  # the home folder does not exist and cannot be created
+        raise StoreReadOnly(f"The lab home {err.filename} cannot be created ({err.strerror}); point REBASIN_HOME "
+                            "at a writable folder.") from None
     current: _Open | None = getattr(_local, "open", None)
     if current is not None and current.path == path:
         yield current.con  # nested: the outer connect() owns lock, commit and close
         return
-    _sweep_once(path)
+    read_only = read_only_reason() is not None
+    if not read_only:
+        _sweep_once(path)
     timeout = _timeout_from_env() if timeout is None else float(timeout)
     deadline = time.monotonic() + timeout
-    lock = FileLock(str(lock_path()))
+    lock = FileLock(str(lock_path(read_only)))
     try:
         lock.acquire(timeout=timeout, poll_interval=0.01)
     except Timeout:
         raise _busy(path, timeout, "another lab process has held its lock") from None
     try:
-        con, alias = _attach(path, deadline, timeout)
+        con, alias = _attach(path, deadline, timeout, read_only)
         state = _Open(path, con)
         previous, _local.open = current, state
         try:
-            _ensure_migrated(con, path)
+            _ensure_migrated(con, path, read_only)
             yield con
         except duckdb.Error as err:
+            if read_only and "read-only" in str(err):
+                raise read_only_error() from None
             translated = _translate(err, path)
             if translated is not None:
                 raise translated from None
@@ -296,6 +365,9 @@ def transaction(con: duckdb.DuckDBPyConnection | None = None) -> Iterator[duckdb
 
 
 def _nullable_mapper(arrow_type: pa.DataType) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
     if pa.types.is_integer(arrow_type):
         return pd.Int64Dtype()
     if pa.types.is_boolean(arrow_type):
@@ -311,6 +383,8 @@ def fetch_df(
     Integer and boolean columns are numpy int64/bool, or pandas nullable Int64/boolean when they hold
     NULLs (as DuckDB's `.df()` does); strings are pandas `str`; timestamps datetime64 (naive UTC).
     """
+    import pandas as pd
+
     con.complete()  # finish any earlier execute() on this connection, as con.sql requires
     df = con.sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_nullable_mapper)
     for column in df.columns:

@@ -30,22 +30,34 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, durable: bool = False) 
     durable=True also fsyncs the file and its folder, for files the store points at (weights).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_orphans(path.parent, target=path.name)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_orphans(path.parent, target=path.name)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # name the file the caller asked for, never the hidden temp file
+        raise type(err)(err.errno, err.strerror or str(err), str(path)) from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     if durable:
         _fsync_dir(path.parent)
     return path
+
+
+def os_error_text(err: OSError) -> str:
+    """An OSError as one readable line without its '[Errno N]' prefix: '<file>: <what went wrong>'."""
+    what = err.strerror or " ".join(str(err).split()) or type(err).__name__
+    if err.filename is None:
+        return what
+    target = f"{err.filename} -> {err.filename2}" if err.filename2 else str(err.filename)
+    return f"{target}: {what}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -110,13 +122,14 @@ def _temp_candidates(folder: Path, recursive: bool) -> Iterable[Path]:
 
 
 def sweep_store_orphans() -> list[Path]:
-    """Sweep every folder the lab writes atomically: home, weights/*, reports, the dataset cache."""
+    """Sweep every folder the lab writes atomically: home, weights/*, reports, checkpoints, the dataset cache."""
     from store.paths import data_dir, home_dir
 
     home = home_dir()
     removed = sweep_orphans(home)
     removed += sweep_orphans(home / "weights", recursive=True)
     removed += sweep_orphans(home / "reports")
+    removed += sweep_orphans(home / "checkpoints")
     removed += sweep_orphans(data_dir() / "cache")
     return removed
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import check_choice, check_id, check_key, dumps, fetch_dict, finite_or_none, loads
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built: `jobs list` and --help stay light
+    import pandas as pd
 
 
 class JobStatus(StrEnum):
@@ -32,6 +33,8 @@ class JobStatus(StrEnum):
 
 
 JOB_STATUSES = tuple(s.value for s in JobStatus)
+_COLUMNS = ("id", "kind", "spec", "key", "status", "progress", "stage", "message", "pid", "heartbeat",
+            "cancel_requested", "error", "result", "created_at", "started_at", "finished_at")
 ACTIVE_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)  # a worker is or will be on it
 FINAL_STATUSES = tuple(s for s in JOB_STATUSES if s not in ACTIVE_STATUSES)
 _JSON = ("spec", "result")
@@ -74,17 +77,43 @@ def get_job(job_id: int) -> dict[str, Any] | None:
     return row
 
 
+def _status_filter(status: str | tuple[str, ...] | None) -> tuple[str, list]:
+    if status is None:
+        return "", []
+    wanted = [status] if isinstance(status, str) else list(status)
+    for s in wanted:
+        check_choice(s, JOB_STATUSES, "Job status")
+    return " WHERE list_contains(?, status)", [wanted]
+
+
 def list_jobs(*, status: str | tuple[str, ...] | None = None, limit: int = 200) -> pd.DataFrame:
     """Newest jobs first; `status` filters by one status or several. `spec`/`result` stay JSON text."""
-    where, params = "", []
-    if status is not None:
-        wanted = [status] if isinstance(status, str) else list(status)
-        for s in wanted:
-            check_choice(s, JOB_STATUSES, "Job status")
-        where, params = " WHERE list_contains(?, status)", [wanted]
+    where, params = _status_filter(status)
     limit = check_id(limit, "limit")
     with connect() as con:
         return fetch_df(con, f"SELECT * FROM jobs{where} ORDER BY id DESC LIMIT {limit}", params)
+
+
+def job_records(*, status: str | tuple[str, ...] | None = None, limit: int = 200,
+                columns: tuple[str, ...] = ("id", "kind", "status", "progress", "stage", "message", "created_at")
+                ) -> list[dict[str, Any]]:
+    """list_jobs as plain dicts of `columns` (no pandas: what `jobs list` prints without loading it)."""
+    for column in columns:
+        if column not in _COLUMNS:
+            raise ValueError(f"Unknown job column {column!r}.")
+    where, params = _status_filter(status)
+    limit = check_id(limit, "limit")
+    with connect() as con:
+        rows = con.execute(f"SELECT {', '.join(columns)} FROM jobs{where} ORDER BY id DESC LIMIT {limit}",
+                           params).fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def count_jobs(status: str | tuple[str, ...] | None = None) -> int:
+    where, params = _status_filter(status)
+    with connect() as con:
+        (n,) = con.execute(f"SELECT count(*) FROM jobs{where}", params).fetchone()
+    return int(n)
 
 
 def _update(sql: str, params: list[Any], job_id: int, timeout: float | None = None) -> list[tuple]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built: `jobs list` and --help stay light
+    import pandas as pd
 
 
 def dumps(value: Any) -> str:
@@ -33,7 +35,7 @@ def decoded(value: Any, default: Any = None) -> Any:
     """A stored JSON value as a Python value, whichever way it arrived: text from a list_* DataFrame is
     decoded, a value a get_* function decoded already is returned as is, NULL (None/NaN/NA) gives `default`.
     Damaged text raises ValueError (json.JSONDecodeError)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if value is None or type(value).__name__ == "NAType" or (isinstance(value, float) and math.isnan(value)):
         return default
     return json.loads(value) if isinstance(value, str) else value
 

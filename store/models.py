@@ -9,9 +9,7 @@ merge.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import (
@@ -24,6 +22,9 @@ from store.jsonutil import (
 )
 from store.trees import TREE_METHODS
 from store.weights import check_hash, has_weights
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built: `jobs list` and --help stay light
+    import pandas as pd
 
 MODEL_KINDS = ("trained", *TREE_METHODS)  # a merged node's kind is its tree's method
 JSON_FIELDS = ("widths", "config", "parents")  # decoded by get_model; JSON text in list_models

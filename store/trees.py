@@ -7,9 +7,7 @@ be leaves of many trees), listed in order in `trees.leaves`. `merges` records ho
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import (
@@ -21,6 +19,9 @@ from store.jsonutil import (
     finite_or_none,
     loads,
 )
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is built: `jobs list` and --help stay light
+    import pandas as pd
 
 TREE_METHODS = ("hierarchical", "merge_many", "average")
 
@@ -106,6 +107,13 @@ def add_merge(
     return int(merge_id)
 
 
+def has_merge(tree_id: int, model_id: int) -> bool:
+    """Whether the node `model_id` of tree `tree_id` has its merge row."""
+    with connect() as con:
+        return con.execute("SELECT 1 FROM merges WHERE tree_id = ? AND model_id = ? LIMIT 1",
+                           [check_id(tree_id, "tree_id"), check_id(model_id, "model_id")]).fetchone() is not None
+
+
 def list_merges(tree_id: int) -> pd.DataFrame:
     """Merge records of a tree, in order; `objective` stays JSON text."""
     with connect() as con:
@@ -137,4 +145,6 @@ def tree_nodes(tree_id: int) -> pd.DataFrame:
         )
     if merged.empty:
         return leaf_rows.reset_index(drop=True)
+    import pandas as pd
+
     return pd.concat([leaf_rows, merged], ignore_index=True)

@@ -32,6 +32,12 @@ def _ids_param(name: str) -> list[int]:
     return [int(p) for p in raw.split(",") if p.strip().isdigit()]
 
 
+unfinished = trees[~trees["complete"].astype(bool)] if not trees.empty else trees
+if not unfinished.empty:  # a tree without its root is still being built (or its job was killed): not a result yet
+    st.caption(f"{len(unfinished)} incomplete tree(s) not offered here (#"
+               + ", #".join(str(int(t)) for t in unfinished["tree_id"])
+               + "): their merge is still running or was interrupted; rerunning the same merge finishes them.")
+    trees = trees[trees["complete"].astype(bool)]
 tree_labels = dict(zip(trees["tree_id"].astype(int), trees["label"], strict=True))
 zoo_labels = {int(r.id): f"#{int(r.id)} {r.name} ({r.kind})" for r in zoos.itertuples()}
 zoo_kinds = dict(zip(zoos["id"].astype(int), zoos["kind"], strict=True))

@@ -26,7 +26,8 @@ if len(models) < 2:
     st.stop()
 
 trees = reads.trees()
-hierarchical = trees[trees["method"] == "hierarchical"] if not trees.empty else trees
+hierarchical = trees[(trees["method"] == "hierarchical") & trees["complete"].astype(bool)] if not trees.empty \
+    else trees  # an incomplete tree (merge running or interrupted) is not offered
 modes = ["Tree node", "Two models"] if not hierarchical.empty else ["Two models"]
 mode = st.radio("Pick", modes, horizontal=True, key="cn_mode")
 

@@ -7,7 +7,15 @@ import streamlit as st
 from app.ui import reads
 from app.ui.graphs import plan_dot
 from app.ui.text import md
-from app.ui.widgets import SELECTED_MODELS, eval_config_inputs, merge_option_input, parse_ints, start_job
+from app.ui.widgets import (
+    ESTIMATE_SOURCES,
+    SELECTED_MODELS,
+    estimate_text,
+    eval_config_inputs,
+    merge_option_input,
+    parse_ints,
+    start_job,
+)
 from backend.jobs.spec import MergeSpec
 from backend.merge.registry import (
     ALIGNMENT_OPTIONS,
@@ -141,7 +149,17 @@ if evaluate:
 st.subheader("4 · Start")
 for problem in problems:
     st.error(md(problem))
+spec = None
+if not problems:
+    try:
+        spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
+                         evaluate=eval_dict)
+        est = reads.spec_estimate(spec)
+    except ValueError:  # the start button says what is wrong
+        est = None
+    if est is not None:
+        st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
 if st.button("Start merge", type="primary", disabled=bool(problems), key="start_merge"):
-    spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
-                     evaluate=eval_dict)
+    spec = spec or MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
+                             evaluate=eval_dict)
     start_job(spec, f"merge of {len(leaf_ids)} models")

@@ -126,7 +126,7 @@ def _targets_links(table: pd.DataFrame) -> None:
 
 
 def _show_log(job_id: int) -> None:
-    path = log_path(job_id)
+    path = log_path(job_id, create=False)
     if not path.exists() or path.stat().st_size == 0:
         st.caption(f"Job #{job_id} wrote no log (`{path}`).")
         return
@@ -162,10 +162,11 @@ def _selected_actions(selected: pd.DataFrame) -> None:
             st.success(f"Started job(s) {', '.join(f'#{j}' for j in started)}.")
     show_log = c3.toggle("Show log", key="runs-log")
     for _, row in selected.iterrows():
+        error = row["error"] if isinstance(row["error"], str) and row["error"] else None  # NULL: None/NaN
         if row["status"] == JobStatus.FAILED:
-            st.error(f"#{int(row['id'])}: {md(row['error']) if row['error'] else 'the worker stopped without saying why'}")
-        elif row["status"] == JobStatus.CANCELLED and row["error"]:
-            st.warning(f"#{int(row['id'])}: {md(row['error'])}")
+            st.error(f"#{int(row['id'])}: {md(error) if error else 'the worker stopped without saying why'}")
+        elif row["status"] == JobStatus.CANCELLED:
+            st.warning(f"#{int(row['id'])}: {md(error) if error else 'cancelled'}")
     done = selected[selected["status"] == JobStatus.DONE]
     for _, row in done.iterrows():
         hits = row["cache_hits"]

@@ -27,6 +27,10 @@ ids = list(labels)
 tree_id = st.selectbox("Tree", ids, index=ids.index(default) if default in labels else 0,
                        format_func=labels.get, key="tv_tree")
 st.session_state[TREE_ID] = tree_id
+if not bool(trees.set_index("tree_id").loc[tree_id, "complete"]):
+    st.warning("This tree is incomplete: it has no root yet, because its merge job is still running or was "
+               "interrupted. Only the nodes stored so far are drawn; rerun the same merge (Merge builder or "
+               "`python -m backend merge`) to finish it — stored nodes are not recomputed.")
 
 eval_keys = reads.eval_keys((int(tree_id),))["eval_key"].tolist()
 eval_key = None

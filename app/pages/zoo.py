@@ -37,10 +37,11 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
             field(c2, TrainConfig, name)
         for name in ("optimizer", "lr", "batch_size"):
             field(c3, TrainConfig, name)
-        r1, r2, r3 = st.columns(3)
+        r1, r2, r3, r4 = st.columns(4)
         field(r1, TrainConfig, "reg")
         field(r2, TrainConfig, "reg_strength")
         field(r3, TrainSpec, "base_seed")
+        field(r4, TrainSpec, "curve_every")
         m1, m2, _ = st.columns(3)
         field(m1, TrainConfig, "momentum")
         field(m2, TrainConfig, "augment")
@@ -49,7 +50,7 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
     if submitted:
         try:
             values = {name: field_value(cls, name, value) for name, (cls, value) in raw.items()}
-            zoo = {name: values.pop(name) for name in ("name", "n_models", "base_seed")}
+            zoo = {name: values.pop(name) for name in ("name", "n_models", "base_seed", "curve_every")}
             reg = values["reg"]
             if reg == "none":
                 values["reg_strength"] = 0.0  # the strength box keeps its value for when a penalty is chosen
@@ -139,8 +140,8 @@ elif zoo_pick:
 else:
     points, scope = reads.train_curves(zoo_ids=list(zoo_names)), "every zoo"
 if points.empty:
-    st.info(f"No training curves for {scope}: curves are recorded per epoch by training jobs "
-            "(models trained before this lab recorded them have none).")
+    st.info(f"No training curves for {scope}: training jobs record them per epoch (and every N steps when "
+            "asked); models trained before this lab recorded them have none.")
 else:
     st.caption(f"Loss and accuracy per epoch of {scope}, {points['model_key'].nunique()} models, grouped by "
                "zoo kind: thin lines are models, the band spans each group's min..max, the thick line is its "

@@ -10,15 +10,17 @@ from store.db import STORE_ERRORS
 from store.paths import home_dir
 
 
-def sidebar_status() -> None:
+def sidebar_status(slot=None) -> None:
     """Counts of what the store holds and how many jobs run, plus where the store lives; refreshed every
-    few seconds while a job runs (a fragment: only the sidebar redraws)."""
+    few seconds while a job runs or waits (a fragment: only the sidebar redraws). The router draws it into
+    `slot` (a sidebar container) after the page ran, so a job the page just started already counts."""
     try:
-        running = int(reads.counts().get("running_jobs", 0))
+        c = reads.counts()
+        active = int(c.get("running_jobs", 0)) + int(c.get("queued_jobs", 0))
     except STORE_ERRORS:
-        running = 0
-    with st.sidebar:
-        st.fragment(_status, run_every=3.0 if running else None)()
+        active = 0
+    with slot if slot is not None else st.sidebar:
+        st.fragment(_status, run_every=3.0 if active else None)()
 
 
 def _status() -> None:
@@ -36,6 +38,11 @@ def _status() -> None:
     else:
         st.caption("No job running")
     st.caption(f"Home: `{home_dir()}`")
+    from store.db import read_only_reason
+
+    reason = read_only_reason()
+    if reason is not None:
+        st.caption(f"Read-only ({md(reason)}): results can be browsed, jobs cannot be started.")
 
 
 BUSY_RETRY_S = 3.0

@@ -247,6 +247,11 @@ def job_estimate(job_id: int, kind: str, spec) -> dict | None:
     return _job_estimate(_home(), int(job_id), kind, text)
 
 
+def spec_estimate(spec) -> dict | None:
+    """The estimate of a job spec not started yet (a builder's "this will take …"), as job_estimate."""
+    return job_estimate(0, spec.kind, spec.to_dict())
+
+
 def calibrate(presets: dict, *, fresh: bool = False) -> None:
     """Time this machine for every preset's architecture (seconds of compute; only on explicit request).
     fresh: forget the previous calibration first."""

@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         return err.code
     except expected_errors() as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        if isinstance(err, OSError):  # '<file>: No space left on device', not '[Errno 28] …'
+            from store.files import os_error_text
+
+            print(f"error: {os_error_text(err)}", file=sys.stderr)
+        else:
+            print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

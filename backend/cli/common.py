@@ -93,10 +93,10 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
     Returns (exit code, the job's result dict when it finished here and succeeded).
     """
     from backend.jobs import queue
+    from backend.jobs.preflight import check_inputs
     from store import jobs as store_jobs
 
-    spec.validate()
-    if args.background:
+    if args.background:  # submit_job checks the input before it records anything
         job_id, joined = queue.submit_job(spec)
         if joined:
             print(f"the same job is already queued or running as job {job_id}; not starting another "
@@ -108,6 +108,7 @@ def run_spec(spec, args: argparse.Namespace) -> tuple[int, dict | None]:
         return 0, None
     from backend.jobs.runner import run_job
 
+    check_inputs(spec)  # models, trees and datasets exist before any row is written
     running = store_jobs.find_active_job(spec.key())
     if running is not None:  # identical work at once would compute twice and race for the same rows
         raise ValueError(f"the same job is already queued or running as job {running}; wait for it "

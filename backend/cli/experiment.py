@@ -53,6 +53,9 @@ def run(args) -> int:
         if dataset_status(dataset) == "missing":
             raise DatasetUnavailable(f"{dataset} is neither on this machine nor downloadable; use "
                                      "--dataset fashion_mnist (Debian package dataset-fashion-mnist) offline")
+        from backend.jobs.preflight import check_inputs
+
+        check_inputs(spec)
         est = estimate_breakdown(plan)
     except json.JSONDecodeError as e:
         return _fail(f"--overrides is not valid JSON ({e.msg})")

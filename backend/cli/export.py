@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from backend.queries import comparison_table, level_metrics
 
     tree_ids, zoo_ids = flatten(args.tree), flatten(args.zoo)
+    check_selection(tree_ids, zoo_ids, None if args.table in ("curves", "barriers") else args.eval_key)
     if args.table in ("curves", "barriers"):
         table = _curve_table(args, tree_ids)
         out = Path(args.out)
@@ -62,6 +63,32 @@ def run(args: argparse.Namespace) -> int:
         path = atomic_write_bytes(out, export_bytes(table, args.format))
     print(f"wrote {len(table)} rows to {path}")
     return 0
+
+
+def check_selection(tree_ids, zoo_ids, eval_key: str | None) -> None:
+    """Every tree exists and is complete, every zoo exists, the evaluation config is stored: ValueError
+    with one sentence otherwise (an incomplete tree is never exported as if it were a result)."""
+    from store import evaluations as store_evals
+    from store import trees as store_trees
+    from store import zoos as store_zoos
+    from store.db import connect
+
+    with connect():
+        for tree_id in tree_ids:
+            tree = store_trees.get_tree(tree_id)
+            if tree is None:
+                raise ValueError(f"tree {tree_id} does not exist")
+            if tree.get("root_model_id") is None:
+                raise ValueError(f"tree {tree_id} is incomplete (no root yet): its merge is still running or was "
+                                 "interrupted; rerun the same merge to finish it, then export")
+        for zoo_id in zoo_ids:
+            if store_zoos.get_zoo(zoo_id) is None:
+                raise ValueError(f"zoo {zoo_id} does not exist")
+        if eval_key is not None:
+            known = [str(k) for k in store_evals.list_eval_configs()["key"]]
+            if eval_key not in known:
+                raise ValueError(f"there is no evaluation config {eval_key!r}; stored configs: "
+                                 + (", ".join(known) if known else "none yet (run `evaluate` first)"))
 
 
 def _curve_table(args: argparse.Namespace, tree_ids):

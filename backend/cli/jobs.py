@@ -29,6 +29,30 @@ def register(subparsers) -> None:
     actions.add_parser("reap", help="mark jobs whose worker process died as failed")
 
 
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return " ".join(str(value).split())
+
+
+def text_table(rows: list[dict]) -> str:
+    """Rows as aligned text columns (numbers right, text left), without pandas."""
+    columns = list(rows[0])
+    cells = [[_cell(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r[c], int | float) or r[c] is None for r in rows) for c in columns]
+
+    def line(values) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w)
+                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
+
+    return "\n".join([line(columns), *(line(row) for row in cells)])
+
+
 def run(args: argparse.Namespace) -> int:
     from backend.jobs import queue
     from backend.jobs.runner import log_path, run_job
@@ -37,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action in ("list", "show"):
         queue.reap()  # a worker killed without a word must not be listed as running forever
     if args.action == "list":
-        df = store_jobs.list_jobs(status=args.status, limit=args.limit)
-        cols = [c for c in ("id", "kind", "status", "progress", "stage", "message", "created_at") if c in df.columns]
-        print(df[cols].to_string(index=False) if not df.empty else "no jobs")
+        rows = store_jobs.job_records(status=args.status, limit=args.limit)
+        print(text_table(rows) if rows else "no jobs")
         return 0
     if args.action == "reap":
         ids = queue.reap()
@@ -50,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"job {args.id} does not exist")
     if args.action == "show":
         shown = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in job.items()}
-        shown["log"] = str(log_path(args.id))
+        shown["log"] = str(log_path(args.id, create=False))
         print(json.dumps(shown, indent=2, default=str))
         return 0
     if args.action == "cancel":

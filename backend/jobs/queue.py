@@ -42,9 +42,10 @@ def submit(spec) -> int:
 
 def submit_job(spec) -> tuple[int, bool]:
     """submit(), also saying whether an identical active job was joined instead of a new one recorded."""
+    from backend.jobs.preflight import check_inputs
     from store.db import transaction
 
-    spec.validate()
+    check_inputs(spec)  # the whole input, against the store and this machine: bad input writes nothing
     key = spec.key()
     with transaction():  # look-up and insert under one lock: two identical requests cannot both record
         existing = store_jobs.find_active_job(key)
@@ -66,10 +67,9 @@ def start_queued() -> list[int]:
 
     started = []
     with FileLock(str(home_dir() / "dispatch.lock"), timeout=60):  # one dispatcher at a time
-        running = len(store_jobs.list_jobs(status=JobStatus.RUNNING, limit=10_000))
-        queued = store_jobs.list_jobs(status=JobStatus.QUEUED, limit=10_000).sort_values("id")
-        queued = queued[queued["message"] == WAITING]
-        for job_id in queued["id"]:
+        running = store_jobs.count_jobs(JobStatus.RUNNING)
+        queued = store_jobs.job_records(status=JobStatus.QUEUED, limit=10_000, columns=("id", "message"))
+        for job_id in sorted(int(r["id"]) for r in queued if r["message"] == WAITING):
             if running >= max_workers():
                 break
             proc = spawn_worker(int(job_id))
@@ -90,37 +90,32 @@ def spawn_worker(job_id: int) -> subprocess.Popen:
 
 
 def is_alive(pid: int | None) -> bool:
-    """Whether a worker pid still runs: os.kill(pid, 0), treating our own exited children and zombies as dead."""
+    """Whether a worker pid still runs, treating our own exited children and zombies as dead."""
     if not pid:
         return False
     child = _children.get(pid)
     if child is not None:  # our own worker: poll() also reaps it, so it never lingers as a zombie
         return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    from store.files import pid_alive
+
+    return pid_alive(pid)
 
 
 def reap(*, dispatch: bool = True) -> list[int]:
     """Mark running jobs whose worker is gone as failed (and close their experiments); remove the temp
     files killed writers left behind; with dispatch, start queued jobs in the places that freed up.
     Returns the failed job ids."""
+    from store.db import read_only_reason
     from store.files import sweep_store_orphans
 
+    if read_only_reason() is not None:  # a read-only store is only browsed: nothing to mark, nothing to start
+        return []
     failed = store_jobs.fail_dead_jobs(is_alive)
     try:
         sweep_store_orphans()
     except OSError:
         pass
-    if dispatch and (failed or store_jobs.list_jobs(status=JobStatus.QUEUED, limit=1).shape[0]):
+    if dispatch and (failed or store_jobs.count_jobs(JobStatus.QUEUED)):
         start_queued()  # dead workers free their places for queued jobs
     return failed
 

@@ -28,15 +28,21 @@ EXPECTED_ERRORS = ("ValueError", "DatasetUnavailable", "WeightsCorrupt", "StoreB
                    "FileNotFoundError", "PermissionError")
 
 
-def log_path(job_id: int) -> Path:
+def log_path(job_id: int, *, create: bool = True) -> Path:
+    """<home>/logs/JOB_ID.log; create=False only names it (a listing must not write into the store folder)."""
     path = home_dir() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path / f"{job_id}.log"
 
 
 def one_line_error(exc: BaseException) -> str:
     """A readable single line: the message for errors users can act on, else 'Type: message'."""
     names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, OSError):  # a file problem the user can act on: '<file>: <what>', no '[Errno N]'
+        from store.files import os_error_text
+
+        return os_error_text(exc)
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if names & set(EXPECTED_ERRORS) else f"{type(exc).__name__}: {text}"
 

@@ -40,6 +40,11 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _train_samples(config) -> int:
+    """Training samples per epoch of a TrainConfig (its subset, else the split's size; no data loaded)."""
+    return config.train_subset or (50_000 if config.dataset == "cifar10" else 60_000)
+
+
 def _check_dataset(dataset: Any) -> None:
     from backend.data import DATASETS
 
@@ -95,6 +100,18 @@ class TrainSpec(_Spec):
                             what="the base seed", low=0)
     zoo_kind: str = option("plain", "the zoo's kind, from the training penalty", what="zoo kind", choices=ZOO_KINDS,
                            internal=True)
+    curve_every: int | None = option(None, "also record a training-curve point (loss and accuracy over the last N "
+                                     "steps) every N training steps", label="Curve point every N steps",
+                                     what="curve points every N steps", low=1, none="per epoch", step=10)
+
+    MAX_CURVE_POINTS: ClassVar[int] = 1000  # per model: more would only slow the store and the charts down
+
+    def to_dict(self) -> dict:
+        """Without curve_every when it is off, so specs (and their keys) from before it existed stay equal."""
+        d = super().to_dict()
+        if self.curve_every is None:
+            d.pop("curve_every")
+        return d
 
     def validate(self) -> None:
         from backend.train_config import TrainConfig
@@ -111,6 +128,12 @@ class TrainSpec(_Spec):
         reg = TrainConfig.from_dict(self.train).reg
         if self.zoo_kind != {"none": "plain"}.get(reg, reg):
             raise ValueError(f"zoo kind {self.zoo_kind!r} does not match the training penalty reg={reg!r}")
+        if self.curve_every is not None:  # its own range: checked with the other declared fields above
+            config = TrainConfig.from_dict(self.train)
+            points = config.epochs * -(-_train_samples(config) // config.batch_size) // self.curve_every
+            if points > self.MAX_CURVE_POINTS:
+                raise ValueError(f"a curve point every {self.curve_every} steps gives {points:,} points per model; "
+                                 f"at most {self.MAX_CURVE_POINTS:,} are kept: choose a larger N")
 
     def train_config(self):
         from backend.train_config import TrainConfig

@@ -12,6 +12,7 @@ ceil(log2(n)), so MergeMany of 2^k leaves sits next to hierarchical level k; its
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import torch
 
@@ -24,7 +25,8 @@ from store import models as store_models
 from store import trees as store_trees
 from store import weights as store_weights
 from store import zoos as store_zoos
-from store.db import connect
+from store.checkpoints import delete_checkpoint
+from store.db import connect, transaction
 from store.jsonutil import decoded
 
 
@@ -62,7 +64,8 @@ def train_chunk_size() -> int:
 def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
     """Create (or find) the zoo and train only its missing models, saving each as soon as it exists.
 
-    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains."""
+    Every epoch of every model adds a point to its training curve (store/train_curves.py) while it trains,
+    and with spec.curve_every = N every N training steps too (the mean over those steps)."""
     from backend.estimate import arch_key, layer_sizes, train_units
     from backend.train import seeds_for, train_models
     from store import train_curves as store_train_curves
@@ -93,12 +96,18 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
             def on_epoch(j, epoch, loss, acc, keys=keys, part=part):
                 store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1], job_id=ctx.job_id)
 
+            def on_step(first, epochs, step, losses, accs, keys=keys, part=part):
+                store_train_curves.add_points(  # one write for the whole stacked group
+                    [(keys[first + j], epochs, loss, acc, zoo_id, part[first + j][1], step)
+                     for j, (loss, acc) in enumerate(zip(losses, accs, strict=True))], job_id=ctx.job_id)
+
             first, last = part[0][0] + 1, part[-1][0] + 1
             label = f"model {first} of {spec.n_models}" if len(part) == 1 else \
                 f"models {first}-{last} of {spec.n_models}"
             t0 = time.perf_counter()
             with ctx.section(label):
                 trained = train_models(config, [s for _, s in part], on_epoch=on_epoch,
+                                       on_step=on_step if spec.curve_every else None, curve_every=spec.curve_every,
                                        progress=sub(lo, lo + len(part) / spec.n_models))
             seconds = time.perf_counter() - t0
             for (index, seed), model, key in zip(part, trained, keys, strict=True):
@@ -214,32 +223,82 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
                 record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)),
                             merge_units(method, len(leaf_ids), widths), time.perf_counter() - t0)
                 store_trees.set_tree_root(tree_id, root)  # last: a tree with a root is complete
+                delete_checkpoint(key)
                 ctx.progress(ProgressEvent(method, 1, 1, f"tree {tree_id} stored"), force=True)
     return tree_ids
 
 
 
-def _add_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
-              parents: list[int], seconds: float, carried: bool = False) -> tuple[int, bool]:
-    """Store one merged node (weights first, then its row); returns (model id, newly added)."""
-    existing = store_models.find_model(key)
-    if existing is not None:
-        row = store_models.get_model(existing)
-        if _damaged(row):  # recomputed because its file was lost: restore it
-            weights = store_weights.save_weights(params)
-            if weights != row["weights"]:
-                store_models.replace_weights(existing, weights)
-        return existing, False
+class _StoredWeights(Mapping):
+    """{node index: params} of the nodes an interrupted run stored; a file is read only when a node still to
+    build needs it as a parent."""
+
+    def __init__(self, hashes: dict[int, str]):
+        self._hashes = hashes
+
+    def __getitem__(self, index: int):
+        return store_weights.load_weights(self._hashes[index])
+
+    def __iter__(self):
+        return iter(self._hashes)
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+
+def _finished_nodes(tree_id: int, key: str) -> dict[int, dict]:
+    """{node index: models row} of the tree's nodes that are completely stored: the row under the node's key,
+    an intact weights file, and (for a node merged from two or more parents) its merge row. A node missing
+    any of these is built again (and only what is missing is written)."""
+    nodes = store_trees.tree_nodes(tree_id)
+    if nodes.empty:
+        return {}
+    nodes = nodes[~nodes["is_leaf"].astype(bool)]
+    merged = set(store_trees.list_merges(tree_id)["model_id"].astype(int))
+    finished = {}
+    for row in nodes.to_dict("records"):
+        index = int(row["node_index"])
+        if row["key"] != canonical_key({"tree": key, "node": index}) or _damaged(row):
+            continue
+        if _flag(row.get("carried")) or int(row["id"]) in merged:
+            finished[index] = row
+    return finished
+
+
+def _flag(value) -> bool:
+    """A BOOLEAN cell that may be NULL (pandas NA) as a plain bool."""
+    try:
+        return bool(value)
+    except TypeError:
+        return False
+
+
+def _store_node(key: str, kind: str, params, config: dict, common: dict, *, level: int, node_index: int,
+                parents: list[int], seconds: float, carried: bool, merge: dict | None) -> int:
+    """Store one node as soon as it is built: its weights file first, then its model row and (for a real
+    merge) its merge row in ONE transaction, so a kill leaves either both rows or neither. A row an earlier
+    run left (without its merge row, or with a lost file) is completed, never duplicated."""
     weights = store_weights.save_weights(params)
-    mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
-                                 node_index=node_index, parents=parents, seconds=seconds, carried=carried,
-                                 **common)
-    return mid, True
+    with transaction():
+        mid = store_models.find_model(key)
+        if mid is None:
+            mid = store_models.add_model(kind=kind, config=config, weights=weights, key=key, level=level,
+                                         node_index=node_index, parents=parents, seconds=seconds, carried=carried,
+                                         **common)
+        else:
+            row = store_models.get_model(mid)
+            if row["weights"] != weights and _damaged(row):  # its file was lost: point it at the rebuilt one
+                store_models.replace_weights(mid, weights)
+        if merge is not None and not store_trees.has_merge(common["tree_id"], mid):
+            store_trees.add_merge(common["tree_id"], mid, kind, **merge)
+    return mid
 
 
 def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
-    """Run the registry's method and store every node above the leaves; a node that merged two or more
-    parents also gets its merge row (λ when the method takes it, sweeps/rounds and objective trace)."""
+    """Run the registry's method and store every node above the leaves as soon as it is built (weights, model
+    row and, for a node that merged two or more parents, its merge row: λ when the method takes it,
+    sweeps/rounds and objective trace). A rerun after a kill passes the finished nodes to the method, which
+    builds only the others; MergeMany resumes from its last round's checkpoint (store/checkpoints.py)."""
     from backend.merge.registry import ALIGNMENT_OPTIONS, needs_images
 
     entry = get_method(method)
@@ -249,23 +308,50 @@ def _store_tree(spec, method, key, leaves, leaf_ids, common, progress) -> int:
         from backend.connectivity import image_batch
 
         images = image_batch(common["dataset"], values["n_images"], values["image_split"], values["image_seed"])
-    nodes = entry(leaves, progress=progress, images=images, **values)
     lam = values["lam"] if "lam" in entry.options else None
     tree_config = entry.tree_config(values)
     alignment = {name: tree_config[name] for name in ALIGNMENT_OPTIONS if name in tree_config}
-    ids = list(leaf_ids)
-    for node in nodes[len(leaves):]:
+    finished = _finished_nodes(common["tree_id"], key)
+    ids = {**dict(enumerate(leaf_ids)), **{i: int(row["id"]) for i, row in finished.items()}}
+
+    def on_node(node) -> None:
         config = {"method": method, "tree_key": key, **({"lam": lam} if lam is not None else {}), **alignment,
                   "node_index": node.index}
-        mid, new = _add_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config, common,
-                             level=node.level, node_index=node.index, parents=[ids[p] for p in node.parents],
-                             seconds=node.seconds, carried=len(node.parents) == 1)
-        ids.append(mid)
-        if new and len(node.parents) > 1:
+        merged = len(node.parents) > 1
+        merge = None
+        if merged:
             match = node.match
-            store_trees.add_merge(common["tree_id"], mid, method, lam, match.sweeps if match else 0,
-                                  list(match.objective_trace) if match else [], node.seconds)
-    return ids[-1]
+            merge = {"lam": lam, "sweeps": match.sweeps if match else 0,
+                     "objective": list(match.objective_trace) if match else [], "seconds": node.seconds}
+        ids[node.index] = _store_node(canonical_key({"tree": key, "node": node.index}), method, node.params, config,
+                                      common, level=node.level, node_index=node.index,
+                                      parents=[ids[p] for p in node.parents], seconds=node.seconds,
+                                      carried=not merged, merge=merge)
+
+    nodes = entry(leaves, progress=progress, images=images, stored=_StoredWeights(
+        {i: row["weights"] for i, row in finished.items()}), on_node=on_node, checkpoint=_round_state(key),
+        on_checkpoint=lambda state: _save_round_state(key, state), **values)
+    return ids[nodes[-1].index]
+
+
+def _round_state(key: str):
+    """The MergeMany round state an interrupted run of this tree left, or None."""
+    from backend.merge.merge_many import RoundState
+    from store.checkpoints import load_checkpoint
+
+    found = load_checkpoint(key)
+    if found is None:
+        return None
+    try:
+        return RoundState.from_tensors(*found)
+    except (KeyError, TypeError, ValueError):  # a checkpoint of another shape: start over
+        return None
+
+
+def _save_round_state(key: str, state) -> None:
+    from store.checkpoints import save_checkpoint
+
+    save_checkpoint(key, *state.to_tensors())
 
 
 def _tree_damaged(tree_id: int) -> bool:
@@ -406,7 +492,6 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
 
     config = eval_config if isinstance(eval_config, EvalConfig) else EvalConfig.from_dict(dict(eval_config or {}))
     eval_key = config.key()
-    store_evals.register_eval_config(eval_key, config.to_dict())
     with connect():  # one store open for all the look-ups
         rows = []
         for mid in model_ids:
@@ -414,6 +499,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
             if row is None:
                 raise ValueError(f"model {mid} does not exist")
             rows.append(row)
+        store_evals.register_eval_config(eval_key, config.to_dict())  # after the checks: bad ids write nothing
         done = store_evals.evaluated_model_ids(eval_key, [int(r["id"]) for r in rows])
         todo = [r for r in rows if int(r["id"]) not in done]
     from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from backend.matching import MatchResult, weight_matching
 from backend.merge.common import MergeError, Params
-from backend.permutation import apply_permutation, spec_for_params
+from backend.permutation import apply_permutation, identity_permutation, spec_for_params
 from backend.progress import ProgressFn, report
 
 MATCHERS = ("weight", "activation")
@@ -55,7 +55,7 @@ def repaired(merged: Params, endpoints: Sequence[Mapping[str, Tensor]], weights:
 
 @torch.no_grad()
 def activation_merge_many(models: Sequence[Mapping[str, Tensor]], images: Tensor, *, seed: int = 0,
-                          max_rounds: int = 100, progress: ProgressFn | None = None
+                          max_rounds: int = 100, progress: ProgressFn | None = None, start=None, on_round=None
                           ) -> tuple[list[Params], list[float], int]:
     """MergeMany with activation matching: each model in turn is permuted to maximise the summed correlation
     of its units with the matching units of every other (already aligned) model; rounds until a round changes
@@ -65,6 +65,8 @@ def activation_merge_many(models: Sequence[Mapping[str, Tensor]], images: Tensor
     activations of the others averaged, so each step is coordinate ascent on the objective
     Σ_layers Σ_{i≠j} mean_k corr(unit k of i, unit k of j) / n, which the trace records after each round.
     Permuting a model only reorders its activations, so they are computed once and re-indexed.
+    start: a merge_many.RoundState to resume from; on_round(perms, trace, rounds, rng state) after each round
+    that is followed by another.
     """
     from backend.activation_matching import (
         assignment,
@@ -78,6 +80,10 @@ def activation_merge_many(models: Sequence[Mapping[str, Tensor]], images: Tensor
     spec = spec_for_params(models[0])
     names = mlp_perm_names(spec)
     aligned = [dict(m) for m in models]
+    totals = [identity_permutation(spec, m) for m in models]  # aligned[i] = apply(totals[i], models[i])
+    if start is not None:  # resume after the rounds an interrupted run finished
+        totals = [{p: t.clone() for p, t in perm.items()} for perm in start.perms]
+        aligned = [apply_permutation(spec, totals[i], m) for i, m in enumerate(models)]
     n, count = len(models), images.shape[0]
     pre = [[standardize(z) for z in hidden_activations(m, images)] for m in aligned]  # [model][layer] [N, n]
     post = [[standardize(torch.relu(z)) for z in hidden_activations(m, images)] for m in aligned]
@@ -94,7 +100,11 @@ def activation_merge_many(models: Sequence[Mapping[str, Tensor]], images: Tensor
     trace: list[float] = []
     previous = objective()
     rounds = 0
-    for round_index in range(max_rounds):
+    if start is not None:
+        rng.bit_generator.state = start.rng
+        trace, rounds = list(start.trace), start.rounds
+        previous = trace[-1]
+    for round_index in range(rounds, max_rounds):
         rounds = round_index + 1
         changed = False
         for step, i in enumerate(rng.permutation(n)):
@@ -107,6 +117,7 @@ def activation_merge_many(models: Sequence[Mapping[str, Tensor]], images: Tensor
             if any(not torch.equal(p, torch.arange(len(p))) for p in perm.values()):
                 changed = True
                 aligned[i] = apply_permutation(spec, perm, aligned[i])
+                totals[i] = {p: totals[i][p][perm[p]] for p in totals[i]}
                 for acts in (pre, post):
                     acts[i] = [z[:, perm[name].to(z.device)] for z, name in zip(acts[i], names, strict=True)]
         trace.append(objective())
@@ -114,4 +125,6 @@ def activation_merge_many(models: Sequence[Mapping[str, Tensor]], images: Tensor
         previous = trace[-1]
         if not changed or not improved:
             break
+        if on_round is not None and rounds < max_rounds:
+            on_round([dict(p) for p in totals], list(trace), rounds, rng.bit_generator.state)
     return aligned, trace, rounds

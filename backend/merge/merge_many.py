@@ -8,8 +8,8 @@ sum of pairwise inner products), so rounds stop when one changes no permutation 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,6 +38,43 @@ class MergeManyResult:
     seconds: float
 
 
+@dataclass
+class RoundState:
+    """Where MergeMany stands after a finished round: enough to resume with the next round and end exactly
+    where an uninterrupted run ends (the per-model permutations, the trace and the order generator's state).
+
+    to_tensors()/from_tensors() turn it into int64 tensors plus JSON metadata, so a caller can keep it as a
+    checkpoint file between rounds (backend.jobs.steps keeps one per tree in the store)."""
+
+    perms: list[dict[str, Tensor]]  # per model: permutation from its input basis to the common one
+    trace: list[float]  # objective after each finished round
+    rounds: int  # rounds finished
+    rng: dict = field(default_factory=dict)  # numpy bit generator state after the last finished round
+    matcher: str = "weight"
+
+    def to_tensors(self) -> tuple[dict[str, Tensor], dict]:
+        tensors = {f"{i}.{name}": p.detach().to("cpu", torch.int64).contiguous()
+                   for i, perm in enumerate(self.perms) for name, p in perm.items()}
+        return tensors, {"n": len(self.perms), "trace": list(self.trace), "rounds": self.rounds,
+                         "rng": self.rng, "matcher": self.matcher}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, Tensor], meta: Mapping) -> RoundState:
+        perms: list[dict[str, Tensor]] = [{} for _ in range(int(meta["n"]))]
+        for key, value in tensors.items():
+            i, _, name = key.partition(".")
+            perms[int(i)][name] = value.to(torch.int64)
+        return cls(perms=perms, trace=[float(v) for v in meta["trace"]], rounds=int(meta["rounds"]),
+                   rng=dict(meta["rng"]), matcher=str(meta.get("matcher", "weight")))
+
+    def fits(self, spec: PermutationSpec, models: Sequence[Params], matcher: str) -> bool:
+        """Whether this state belongs to these models (count, permutation names and sizes) and matcher."""
+        if self.matcher != matcher or len(self.perms) != len(models) or self.rounds < 1 or not self.rng:
+            return False
+        sizes = identity_permutation(spec, models[0])
+        return all(set(p) == set(sizes) and all(p[k].shape == sizes[k].shape for k in p) for p in self.perms)
+
+
 def alignment_objective(spec: PermutationSpec, models: Sequence[Params]) -> float:
     """sum_i <θ_i, mean_{j≠i} θ_j> over every parameter a permutation touches, in float64."""
     keys = [k for k, axes in spec.axes_to_perm.items() if any(p is not None for p in axes)]
@@ -61,12 +98,17 @@ def merge_many(
     repair: bool = False,
     images: Tensor | None = None,
     device: str | torch.device | None = None,
+    checkpoint: RoundState | None = None,
+    on_checkpoint: Callable[[RoundState], None] | None = None,
 ) -> MergeManyResult:
     """Align all models into one basis with MergeMany and return their mean (plus the aligned models).
 
     matcher "activation": align each model's activations to the mean activations of the others (needs
     images); repair: REPAIR the mean towards the mean statistics of the aligned models on images.
     device: where weight matching computes its similarity matrices (default CUDA when available).
+    on_checkpoint(state) is called after every round that is followed by another; `checkpoint` (such a
+    state, from an interrupted run over the same models) resumes with the next round and gives the result
+    the uninterrupted run gives. A state that does not fit the models is ignored (the run starts over).
     """
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
         raise MergeError(f"max_rounds must be a positive integer, got {max_rounds!r}")
@@ -75,11 +117,18 @@ def merge_many(
         raise MergeError(f"MergeMany needs at least 2 models, got {len(models)}")
     check_alignment_options(matcher, repair, images)
     start = time.perf_counter()
+    if checkpoint is not None and not checkpoint.fits(spec_for_params(models[0]), models, matcher):
+        checkpoint = None
     if matcher == "activation":
+        def on_round(perms, trace, rounds, rng) -> None:
+            on_checkpoint(RoundState(perms, trace, rounds, rng, "activation"))
+
         aligned, trace, rounds = activation_merge_many(models, images, seed=seed, max_rounds=max_rounds,
-                                                       progress=progress)
+                                                       progress=progress, start=checkpoint,
+                                                       on_round=on_round if on_checkpoint is not None else None)
     else:
-        aligned, trace, rounds = _weight_rounds(models, seed, max_rounds, max_iter, progress, device)
+        aligned, trace, rounds = _weight_rounds(models, seed, max_rounds, max_iter, progress, device,
+                                                start=checkpoint, on_round=on_checkpoint)
     params = mean_params(aligned)
     if repair:
         params = repaired(params, aligned, [1 / len(aligned)] * len(aligned), images)
@@ -145,8 +194,8 @@ class _FixedTerms:
         return out
 
 
-def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None
-                   ) -> tuple[list[Params], list[float], int]:
+def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None, *, start: RoundState | None = None,
+                   on_round: Callable[[RoundState], None] | None = None) -> tuple[list[Params], list[float], int]:
     """Ainsworth et al.'s rounds with weight matching: (aligned models, objective per round, rounds).
 
     Each step matches model i (in its current basis, so the matching starts from where the last round
@@ -173,7 +222,14 @@ def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None
     trace: list[float] = []
     previous = objective()
     rounds = 0
-    for round_index in range(max_rounds):
+    if start is not None:  # resume after the rounds an interrupted run finished
+        total_perms = [{p: t.clone() for p, t in perm.items()} for perm in start.perms]
+        current = [apply_permutation(spec, total_perms[i], current[i]) for i in range(n)]
+        total = {k: torch.stack([c[k] for c in current]).sum(0) for k in keys}
+        rng.bit_generator.state = start.rng
+        trace, rounds = list(start.trace), start.rounds
+        previous = trace[-1]
+    for round_index in range(rounds, max_rounds):
         rounds = round_index + 1
         changed = False
         for step, i in enumerate(rng.permutation(n)):
@@ -196,15 +252,21 @@ def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None
         previous = trace[-1]
         if not changed or not improved:
             break
+        if on_round is not None and rounds < max_rounds:
+            on_round(RoundState([dict(p) for p in total_perms], list(trace), rounds, rng.bit_generator.state, "weight"))
     aligned = [apply_permutation(spec, total_perms[i], models[i]) for i in range(n)]  # exact gathers, input dtype
     return aligned, trace, rounds
 
 
 def merge_many_nodes(models: Sequence[Mapping[str, Tensor]], *, seed: int = 0, max_iter: int = 100,
-                     progress: ProgressFn | None = None, **options) -> list[TreeNode]:
+                     progress: ProgressFn | None = None, checkpoint: RoundState | None = None,
+                     on_checkpoint: Callable[[RoundState], None] | None = None, **options) -> list[TreeNode]:
     """The registry's face of MergeMany: the leaves, then one root whose `match` holds the objective trace
-    (perm empty, since every model has its own; `sweeps` counts rounds). `options`: merge_many's own."""
-    result = merge_many(models, seed=seed, max_iter=max_iter, progress=progress, **options)
+    (perm empty, since every model has its own; `sweeps` counts rounds). `options`: merge_many's own
+    (checkpoint / on_checkpoint included: a job keeps a checkpoint per round, so a killed merge resumes)."""
+    result = merge_many(models, seed=seed, max_iter=max_iter, progress=progress, checkpoint=checkpoint,
+                        on_checkpoint=on_checkpoint, **options)
     summary = MatchResult(perm={}, objective_trace=result.objective_trace, sweeps=result.rounds,
                           seconds=result.seconds)
     return flat_nodes(models, result.params, summary, result.seconds)
+

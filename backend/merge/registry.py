@@ -170,9 +170,16 @@ class MergeMethod:
             config["version"] = self.version
         return config
 
-    def __call__(self, leaves: Sequence, *, progress=None, max_iter: int = 100, images=None, **values) -> list:
+    def __call__(self, leaves: Sequence, *, progress=None, max_iter: int = 100, images=None, stored=None,
+                 on_node=None, checkpoint=None, on_checkpoint=None, **values) -> list:
         """Run on state dicts; options this method does not take are checked, then ignored. `images`: the
-        batch for activation matching / REPAIR (passed to methods that take "matcher" or "repair")."""
+        batch for activation matching / REPAIR (passed to methods that take "matcher" or "repair").
+
+        Resuming, for the methods whose function takes these keywords (the others simply run again):
+        `stored` {node index: params} of nodes an interrupted run stored, `checkpoint` a state the method
+        handed to `on_checkpoint` (MergeMany: after each round). `on_node(node)` is called for every node
+        built here (above the leaves) as soon as it exists; for a function that does not take it, after
+        it returns."""
         for name, value in values.items():
             if name not in OPTIONS:
                 raise MergeError(f"unknown merge option {name!r}; options are {', '.join(OPTIONS)}")
@@ -180,7 +187,21 @@ class MergeMethod:
         taken = {name: values.get(name, OPTIONS[name].default) for name in self.options if OPTIONS[name].to_function}
         if images is not None and {"matcher", "repair"} & set(self.options):
             taken["images"] = images
-        return self.function()(leaves, progress=progress, max_iter=max_iter, **taken)
+        function, accepts = self.function(), self.resume_keywords()
+        resume = {name: value for name, value in (("stored", stored), ("on_node", on_node),
+                                                  ("checkpoint", checkpoint), ("on_checkpoint", on_checkpoint))
+                  if value is not None and name in accepts}
+        nodes = function(leaves, progress=progress, max_iter=max_iter, **taken, **resume)
+        if on_node is not None and "on_node" not in accepts:
+            for node in nodes[len(leaves):]:
+                on_node(node)
+        return nodes
+
+    def resume_keywords(self) -> set[str]:
+        """Which of stored / on_node / checkpoint / on_checkpoint the method's function takes."""
+        import inspect
+
+        return {"stored", "on_node", "checkpoint", "on_checkpoint"} & set(inspect.signature(self.function()).parameters)
 
 
 MERGE_METHODS: dict[str, MergeMethod] = {m.name: m for m in (

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +37,7 @@ class TreeNode:
     index: int  # position in the returned node list
     level: int  # 0 = leaf
     parents: tuple[int, ...]  # node indices; () for leaves, one index for a carried-up node
-    params: Params
+    params: Params  # None only for a node an earlier run stored that no node built here needed (resume)
     match: MatchResult | None  # weight matching of parents[1] onto parents[0]; None unless merged
     seconds: float  # time to build this node (0 for leaves and carried nodes)
 
@@ -125,33 +125,59 @@ def hierarchical_merge(
     matcher: str = "weight",
     repair: bool = False,
     images: Tensor | None = None,
+    stored: Mapping[int, Params] | None = None,
+    on_node: Callable[[TreeNode], None] | None = None,
 ) -> list[TreeNode]:
     """Merge `leaves` along plan_tree(len(leaves), pairing, seed); every merge is merge_pair(A, B, lam)
-    with the given matcher (and REPAIR, towards the two parents' interpolated statistics)."""
+    with the given matcher (and REPAIR, towards the two parents' interpolated statistics).
+
+    Resuming: `stored` maps node indices already built (by an earlier, interrupted run) to their params;
+    those nodes are not recomputed (their `match` is None) and their params are read only when a node still
+    to build needs them as a parent, so `stored` may load lazily. `on_node(node)` is called with every node
+    built here, as soon as it exists (before the next merge starts), so a caller can store it at once.
+    """
     lam = check_lam(lam)
     check_compatible(leaves)
     levels = plan_tree(len(leaves), pairing, seed)
+    stored = stored or {}
     nodes = leaf_nodes(leaves)
     below = list(range(len(leaves)))  # node indices of the level below
     total = sum(len(g) == 2 for level in levels for g in level)
     done = 0
+
+    def params_of(index: int) -> Params:
+        node = nodes[index]
+        if node.params is None:  # a stored node, needed now as a parent
+            node.params = dict(stored[index])
+        return node.params
+
     for k, level in enumerate(levels, start=1):
         current = []
         for group in level:
             parents = tuple(below[i] for i in group)
+            index = len(nodes)
+            if index in stored:  # built by an earlier run: read lazily, never recomputed
+                node = TreeNode(index, k, parents, None, None, 0.0)  # type: ignore[arg-type]
+                done += len(parents) == 2
+                nodes.append(node)
+                current.append(index)
+                continue
             if len(parents) == 1:
-                node = TreeNode(len(nodes), k, parents, dict(nodes[parents[0]].params), None, 0.0)
+                node = TreeNode(index, k, parents, dict(params_of(parents[0])), None, 0.0)
             else:
                 report(progress, "merge", done, total, f"level {k} · merge {done + 1} of {total}")
                 start = time.perf_counter()
-                a, b = nodes[parents[0]].params, nodes[parents[1]].params
+                a, b = params_of(parents[0]), params_of(parents[1])
                 pair = merge_pair(a, b, lam=lam, seed=seed, max_iter=max_iter, matcher=matcher, repair=repair,
                                   images=images)
-                node = TreeNode(len(nodes), k, parents, pair.params, pair.match, time.perf_counter() - start)
+                node = TreeNode(index, k, parents, pair.params, pair.match, time.perf_counter() - start)
                 done += 1
             nodes.append(node)
-            current.append(node.index)
+            current.append(index)
+            if on_node is not None:
+                on_node(node)
         below = current
+    params_of(nodes[-1].index)  # the root's params are always there for the caller
     report(progress, "merge", done, total, f"tree done: root is node {nodes[-1].index}")
     return nodes
 

@@ -22,6 +22,11 @@ def spawned(monkeypatch):
         return SimpleNamespace(pid=os.getpid())
 
     monkeypatch.setattr(queue, "spawn_worker", fake_spawn)
+    # these tests are about joining and the worker cap, not about input: their models need not exist
+    # (backend.jobs.preflight, tested in test_preflight.py, would refuse them before any row)
+    from backend.jobs import preflight
+
+    monkeypatch.setattr(preflight, "check_inputs", lambda spec: spec.validate())
     return started
 
 

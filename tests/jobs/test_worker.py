@@ -51,7 +51,10 @@ def assert_store_consistent():
 
 
 def test_failing_job_is_recorded_with_a_one_line_error_and_a_log():
-    job_id = queue.submit(EvaluateSpec(model_ids=(999,), eval={"metrics": ["accuracy"]}))
+    spec = EvaluateSpec(model_ids=(999,), eval={"metrics": ["accuracy"]})  # submit() would refuse it up front:
+    job_id = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())  # record it as submit_job does,
+    store_jobs.update_progress(job_id, 0.0, "queued", queue.WAITING)  # then let a real worker fail on it
+    assert queue.start_queued() == [job_id]
     wait_for(lambda: finished(job_id), what="the job to finish")
     job = store_jobs.get_job(job_id)
     assert job["status"] == "failed" and job["error"] == "model 999 does not exist"

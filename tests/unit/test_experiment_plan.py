@@ -42,6 +42,16 @@ def test_estimate_grows_with_the_preset(monkeypatch):
     assert estimate.describe(30) == "about 30 s" and estimate.describe(7200) == "about 2.0 h"
 
 
+def test_a_range_is_rounded_outward_so_it_still_holds_what_it_held():
+    def shown(total, low, high):
+        return estimate.describe_range({"total": total, "low": low, "high": high})
+
+    assert shown(6, 3.7, 8.2) == "about 6 s (3–9 s)"
+    assert shown(100, 89, 150) == "about 2 min (1–3 min)"
+    assert shown(100, 40, 150) == "about 2 min (<1–3 min)"
+    assert shown(7200, 5500, 9100) == "about 2.0 h (1.5–2.6 h)"
+
+
 def test_measured_rates_are_cached_on_disk():
     r = estimate.rates("cpu", (16, 8, 3), 64)
     assert r["train_step_s"] > 0 and r["forward_sample_s"] > 0
