@@ -154,19 +154,27 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("pgd_linf", "PGD L∞", (
         Row("pgd_linf_acc", "PGD L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps", "PGD ε",
             "L∞", symbol="DeepFool L∞ ε", bound="upper"),
-    ), "backend.evaluate.suite:pgd_linf_rows", logits_only=True, default=False),
+        Row("pgd_linf_median", "PGD L∞ median perturbation (upper bound)", "L∞ distance (pixel units)",
+            "adversarial", short_unit="L∞, pixel units"),
+    ), "backend.evaluate.suite:pgd_linf_rows", logits_only=True, default=False, version=2),
     Metric("pgd_l2", "PGD L2", (
         Row("pgd_l2_acc", "PGD L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps", "PGD ε", "L2",
             symbol="DeepFool L2 ε", bound="upper"),
-    ), "backend.evaluate.suite:pgd_l2_rows", logits_only=True, default=False),
+        Row("pgd_l2_median", "PGD L2 median perturbation (upper bound)", "L2 distance (pixel units)",
+            "adversarial", short_unit="L2, pixel units"),
+    ), "backend.evaluate.suite:pgd_l2_rows", logits_only=True, default=False, version=2),
     Metric("apgd_linf", "APGD L∞ (CE + DLR)", (
         Row("apgd_linf_acc", "APGD L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
             "APGD ε", "L∞", symbol="DeepFool L∞ ε", bound="upper"),
-    ), "backend.evaluate.suite:apgd_linf_rows", logits_only=True, default=False),
+        Row("apgd_linf_median", "APGD L∞ median perturbation (upper bound)", "L∞ distance (pixel units)",
+            "adversarial", short_unit="L∞, pixel units"),
+    ), "backend.evaluate.suite:apgd_linf_rows", logits_only=True, default=False, version=2),
     Metric("apgd_l2", "APGD L2 (CE + DLR)", (
         Row("apgd_l2_acc", "APGD L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps", "APGD ε",
             "L2", symbol="DeepFool L2 ε", bound="upper"),
-    ), "backend.evaluate.suite:apgd_l2_rows", logits_only=True, default=False),
+        Row("apgd_l2_median", "APGD L2 median perturbation (upper bound)", "L2 distance (pixel units)",
+            "adversarial", short_unit="L2, pixel units"),
+    ), "backend.evaluate.suite:apgd_l2_rows", logits_only=True, default=False, version=2),
     Metric("certified_linf", "Certified L∞ (IBP/CROWN)", (
         Row("certified_linf_acc", "Certified L∞ accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
             "Certified ε", "L∞", symbol="DeepFool L∞ ε", bound="lower"),

@@ -312,6 +312,9 @@ def _builders(study: Study) -> dict[str, Callable[[Study], Section]]:
     for metric, x_title in CURVES.items():
         if metric in in_refs:
             out[f"Robustness: {x_title}"] = lambda s, m=metric: _robustness(s, m)
+    from backend.report_bracket import builders as bracket_builders  # issue 12: certified ≤ true ≤ attacked
+
+    out.update(bracket_builders(study))
     for metric, what in NORMS.items():
         if metric in present:
             out[what] = lambda s, m=metric: _norm(s, m)
