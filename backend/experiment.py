@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from backend.merge.registry import STUDY_METHODS
+from backend.metrics import ALL_METRICS
 from backend.progress import Cancelled
 
 METHODS = STUDY_METHODS  # every tree group is merged with each of these (backend.merge.registry: in_study)
@@ -116,6 +117,10 @@ class ExperimentPlan:
         return cls(**d)
 
 
+# The bracket preset (issue 12) adds a strong attack and a certificate under L∞ to the default protocol; any other
+# preset takes them as an override: --overrides '{"eval": {"metrics": [...default..., "apgd_linf", "certified_linf"]}}'.
+BRACKET_METRICS = ("apgd_linf", "certified_linf")
+
 # The small presets evaluate a recorded test subset with the full metric set; "paper" uses the protocol's
 # defaults (whole test split, 11-point grids). Regularisation strengths are penalty weights on the loss.
 PRESETS: dict[str, ExperimentPlan] = {
@@ -139,6 +144,11 @@ PRESETS: dict[str, ExperimentPlan] = {
                       "repair": True, "images": 2048, "test_subset": 1000},
         note="why merges lose accuracy: hierarchical trees with and without REPAIR, with each matcher, over the "
              "same leaves, and the loss barrier of every merged node's parents"),
+    "bracket": ExperimentPlan(
+        preset="bracket", widths=(256, 128), epochs=2, trees=((2, 4), (1, 8)), reg_models=2,
+        eval={"subset": 300, "lipschitz_points": 20, "metrics": [*ALL_METRICS, *BRACKET_METRICS]},
+        note="robustness claims from both sides: the demo-sized study plus APGD (CE + DLR, 100 steps) and CROWN "
+             "certification under L∞, so the report states per level a certified ≤ true ≤ attacked bracket"),
     "paper": ExperimentPlan(
         preset="paper", dataset="cifar10", widths=(512, 512, 512, 256), epochs=10,
         trees=((100, 4), (100, 8)), reg_models=200,

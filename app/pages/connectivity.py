@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
-from app.ui.charts import interpolation_chart
 from app.ui.text import md
 from app.ui.widgets import TREE_ID, download_buttons, field_input, field_value, start_job
+from backend.charts import interpolation_chart
 from backend.connectivity import ConnectivityConfig
 from backend.curve_queries import barrier_table, curve_keys, variant_label
 from backend.jobs.spec import InterpolateSpec

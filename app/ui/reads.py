@@ -76,15 +76,13 @@ def _eval_keys(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        members = queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
-        return queries.level_summary(queries.stat_members(members, split), eval_key)
+        return queries.selection_summary(tree_ids, zoo_ids, eval_key, split)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        members = queries.stat_members(queries.level_members(tree_ids=list(tree_ids)), split)
-        return queries.level_points(members, eval_key, list(metrics))
+        return queries.selection_points(tree_ids, eval_key, metrics, split)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)

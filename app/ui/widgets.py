@@ -28,12 +28,12 @@ def download_buttons(df: pd.DataFrame, basename: str, *, key: str) -> None:
                             key=f"{key}-{fmt}", on_click="ignore", width="stretch")
 
 
-def chart_with_downloads(container, spec: dict, basename: str, *, key: str) -> None:
-    """Draw a Vega-Lite chart with SVG / PNG / PDF download buttons under it; the file is rendered (by
-    vl-convert) only when its button is clicked."""
-    from app.ui.charts import FIGURE_FORMATS, figure_bytes
+def chart_with_downloads(container, spec: dict, basename: str, *, key: str, width: str = "stretch") -> None:
+    """Draw a Vega-Lite chart with SVG / PNG / PDF download buttons under it (Compare and the Report page
+    alike); the file is rendered (backend.figures, vl-convert) only when its button is clicked."""
+    from backend.figures import FIGURE_FORMATS, figure_bytes
 
-    container.vega_lite_chart(spec=spec, width="stretch")
+    container.vega_lite_chart(spec=spec, width=width)
     cols = container.columns(len(FIGURE_FORMATS))
     for col, (fmt, mime) in zip(cols, FIGURE_FORMATS.items(), strict=True):
         col.download_button(fmt.upper(), data=lambda fmt=fmt: figure_bytes(spec, fmt), file_name=f"{basename}.{fmt}",

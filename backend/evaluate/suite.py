@@ -53,11 +53,14 @@ def _strong_rows(metric: str, model: nn.Module, x: Tensor, y: Tensor, config: Ev
         curve = (certified_linf_curve(model, x, y, grid, method=config.certify_method, batch_size=small)
                  if p == "linf" else certified_l2_curve(model, x, y, grid, batch_size=small))
     else:
-        from backend.evaluate.strong import strong_curve
+        from backend.evaluate.strong import curve_from_first, median_perturbation, strong_search
 
         steps = config.pgd_steps if kind == "pgd" else config.apgd_steps
-        curve = strong_curve(model, x, y, grid, attack=kind, norm=p, steps=steps,
-                             restarts=config.attack_restarts, batch_size=bs, seed=config.attack_seed)
+        result = strong_search(model, x, y, grid, attack=kind, norm=p, steps=steps,
+                               restarts=config.attack_restarts, batch_size=bs, seed=config.attack_seed)
+        curve = curve_from_first(result.first, grid)
+        return [*(EvalRow(f"{metric}_acc", e, v) for e, v in zip(grid, curve, strict=True)),
+                EvalRow(f"{metric}_median", None, median_perturbation(result))]
     return [EvalRow(f"{metric}_acc", e, v) for e, v in zip(grid, curve, strict=True)]
 
 

@@ -188,6 +188,25 @@ def _select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:
     return _ok(at.run())
 
 
+def test_runs_plots_a_running_zoo_every_n_steps(no_workers):
+    """A zoo started with a curve point every N steps: Runs' live chart of the running job draws those points
+    (one line per model), not only the finished epochs."""
+    from backend.jobs.queue import submit
+    from backend.jobs.spec import TrainSpec
+    from store import train_curves
+
+    train = {"dataset": "fashion_mnist", "widths": [16, 8], "epochs": 2, "train_subset": 1024, "batch_size": 128}
+    job_id = submit(TrainSpec(name="stepped", train=train, n_models=2, curve_every=2))
+    for seed in (0, 1):
+        train_curves.add_points([(f"model-{seed}", step / 8, 2.0 - step / 10, 0.1 * step, None, seed, step)
+                                 for step in (2, 4, 6, 8, 10)], job_id=job_id)
+        train_curves.add_point(f"model-{seed}", 1, 1.5, 0.5, seed=seed, job_id=job_id)
+    at = _ok(_app("pages/runs.py"))
+    specs = _specs(at)
+    assert [s["title"]["text"] for s in specs] == ["Training loss", "Training accuracy"]
+    assert all(s["title"]["subtitle"] == "every few training steps, one line per model" for s in specs)
+
+
 def test_runs_shows_live_progress_and_a_table_to_filter_select_and_cancel(populated_store, no_workers):
     from backend.jobs.queue import submit
     from backend.jobs.spec import EvaluateSpec

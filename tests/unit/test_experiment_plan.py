@@ -69,3 +69,22 @@ def test_cli_errors_are_one_line(capsys, overrides, out, needle):
     assert run(args) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
+
+
+def test_bracket_preset_adds_a_strong_attack_and_a_certificate_and_costs_what_was_measured():
+    from backend.experiment import BRACKET_METRICS
+    from backend.metrics import ALL_METRICS
+
+    bracket, demo = plan_for("bracket", "fashion_mnist"), plan_for("demo", "fashion_mnist")
+    ev = bracket.eval_config()
+    assert ev.metrics == (*ALL_METRICS, *BRACKET_METRICS) and demo.eval_config().metrics == ALL_METRICS
+    assert (bracket.widths, bracket.epochs, ev.subset) == (demo.widths, demo.epochs, demo.eval_config().subset)
+    # the cost model reproduces the measured ratios (README preset table): APGD L∞ ≈ 15x, CROWN ≈ 1.3x the default
+    sizes = estimate.layer_sizes("fashion_mnist", bracket.widths)
+    base = estimate.eval_units(sizes, demo.eval_config(), 1, 10000)
+    for metric, measured in (("apgd_linf", 914.2 / 60.3), ("certified_linf", 76.1 / 60.3)):
+        alone = ExperimentPlan.from_dict({**bracket.to_dict(), "eval": {**bracket.eval, "metrics": [metric]}})
+        ratio = estimate.eval_units(sizes, alone.eval_config(), 1, 10000) / base
+        assert ratio == pytest.approx(measured, rel=0.15), metric
+    low, high = (estimate.estimate_breakdown(p, "cpu", measure=False)["evaluate"] for p in (demo, bracket))
+    assert high > 10 * low
