@@ -291,8 +291,8 @@ def compare_figures(summary: pd.DataFrame, points: pd.DataFrame, *, log: bool = 
     present = set(summary["metric"])
     out = {name: metric_chart(summary, points, name, log=log, zero=zero, models=models)
            for name in (*metrics.SCALAR_ROWS, *metrics.CURVE_ROWS) if name in present}
-    for norm in BRACKET_ATTACKS:
-        if f"certified_{norm}_acc" in present:
+    for norm in BRACKET_NORMS:
+        if bracket_rows(norm)[1] in present:
             out[f"bracket-{norm}"] = bracket_chart(summary, norm)
     merged = points[points["method"] != "zoo"] if not points.empty else points
     for name in metrics.SCALAR_ROWS:
@@ -301,15 +301,21 @@ def compare_figures(summary: pd.DataFrame, points: pd.DataFrame, *, log: bool = 
     return out
 
 
-BRACKET_ATTACKS = {"linf": ("apgd_linf_acc", "pgd_linf_acc", "deepfool_linf_acc", "fgsm_acc"),
-                   "l2": ("apgd_l2_acc", "pgd_l2_acc", "deepfool_l2_acc")}
+BRACKET_NORMS = {"linf": "L∞", "l2": "L2"}  # a bracket per norm; its rows come from the metric catalogue
+
+
+def bracket_rows(norm: str) -> tuple[list[str], str]:
+    """(attack rows: upper bounds, certified row: the lower bound) of one norm, from the catalogue's `bound`."""
+    label = BRACKET_NORMS[norm]
+    rows = [(name, row) for name, row in metrics.ROWS.items() if row.bound and row.norm == label]
+    return [n for n, r in rows if r.bound == "upper"], next(n for n, r in rows if r.bound == "lower")
 
 
 def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
     """Per series and ε: certified (lower) and attacked (upper: the lowest mean robust accuracy of any attack
     measured, each being an upper bound) accuracy, FGSM/DeepFool for reference, and the robust/clean ratio."""
-    attacks = [m for m in BRACKET_ATTACKS[norm] if m in set(summary["metric"])]
-    cert = f"certified_{norm}_acc"
+    upper, cert = bracket_rows(norm)
+    attacks = [m for m in upper if m in set(summary["metric"])]
     rows = summary[summary["metric"].isin([*attacks, cert])]
     if rows.empty or cert not in set(rows["metric"]) or not attacks:
         return pd.DataFrame(columns=["series", "param", "certified", "attacked", "ratio"])
@@ -327,12 +333,12 @@ def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
 def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
     """Robust accuracy as a band per series: certified (lower bound) to the strongest attack (upper bound)."""
     data = bracket_frame(summary, norm)
-    label = "L∞" if norm == "linf" else "L2"
+    label, cert = BRACKET_NORMS[norm], metrics.ROWS[bracket_rows(norm)[1]]
     if data.empty:
         return empty_chart(f"No certified and attacked {label} results for this selection")
     order = series_order(data["series"])
-    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, pixel units)"}
-    y_title = "robust accuracy · share correct (0–1)"
+    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, {cert.param_unit})"}
+    y_title = f"robust accuracy · {cert.unit}"
     color = {"field": "series", "type": "nominal", "scale": _colors(order),
              "legend": legend("Group · merge level", order)}
     tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},

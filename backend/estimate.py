@@ -459,7 +459,7 @@ def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | Non
             return estimate_breakdown(plan_for(spec["preset"], spec.get("dataset"), spec.get("overrides")),
                                       device, measure=False)
         if kind == "train":
-            from backend.train import TrainConfig
+            from backend.train_config import TrainConfig
 
             return train_estimate(TrainConfig.from_dict(spec["train"]), int(spec["n_models"]), device)
         if kind in ("merge", "evaluate"):

@@ -93,7 +93,7 @@ class ExperimentPlan:
         raw = {"dataset": self.dataset, "widths": list(self.widths), "epochs": self.epochs,
                "batch_size": self.batch_size, "optimizer": "adam", "lr": self.lr, "reg": reg,
                "reg_strength": strength, "augment": self.augment, "train_subset": self.train_subset}
-        from backend.train import TrainConfig
+        from backend.train_config import TrainConfig
 
         return TrainConfig.from_dict(raw).to_dict()
 
@@ -238,13 +238,6 @@ def validate_plan(plan: ExperimentPlan) -> None:
 
 def spec_plan(spec) -> ExperimentPlan:
     return plan_for(spec.preset, spec.dataset, spec.overrides)
-
-
-def estimate_seconds(plan: ExperimentPlan, device: str | None = None) -> float:
-    """Honest wall-clock estimate from rates measured on this machine (see backend/estimate.py)."""
-    from backend.estimate import estimate_breakdown
-
-    return estimate_breakdown(plan, device)["total"]
 
 
 # -- the job ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from backend.merge.registry import alignment_suffix
-from backend.metrics import CURVE_ROWS, ROWS
+from backend.metrics import CURVE_ROWS, METRICS, ROWS, grid_rows
 from store import evaluations as store_evals
 from store import models as store_models
 from store import reads as store_reads
@@ -323,11 +323,14 @@ def eval_config_label(config: dict | None, n_models: int | None = None, when=Non
     if not config:
         return "unregistered config" + (f" · {n_models} models" if n_models is not None else "")
     subset = config.get("subset")
-    parts = [f"test subset {subset}" if subset else "whole test split",
-             f"FGSM ε {_grid_text(config.get('fgsm_eps'))}",
-             f"DeepFool {config.get('deepfool_steps')} steps, L2 ε {_grid_text(config.get('deepfool_l2_eps'))}",
-             f"noise σ {_grid_text(config.get('noise_sigma'))}"]
     metrics = config.get("metrics")
+    asked = set(metrics) if metrics is not None else set(METRICS)
+    parts = [f"test subset {subset}" if subset else "whole test split"]
+    # each parameter grid a requested metric uses, named as the catalogue names it ("FGSM ε", "noise σ")
+    parts += [f"{row.symbol or row.budget} {_grid_text(config.get(grid))}" for grid, row in grid_rows().items()
+              if any(METRICS[m].grid == grid for m in asked if m in METRICS) and config.get(grid) is not None]
+    if asked & {"deepfool_linf", "deepfool_l2"} and config.get("deepfool_steps") is not None:
+        parts.append(f"DeepFool {config.get('deepfool_steps')} steps")
     if metrics is not None and len(metrics) < 8:
         parts.append("metrics " + ", ".join(metrics))
     if n_models is not None:

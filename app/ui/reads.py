@@ -237,11 +237,6 @@ def preset_estimate_detail(preset: str, dataset: str) -> dict:
     return _preset_estimate(_home(), preset, dataset, _calibration_mtime())
 
 
-def preset_estimate(preset: str, dataset: str) -> float:
-    """Seconds the preset should take here (see preset_estimate_detail)."""
-    return preset_estimate_detail(preset, dataset)["seconds"]
-
-
 def job_estimate(job_id: int, kind: str, spec) -> dict | None:
     """{"seconds", "low", "high", "source"} the job should take (None when it cannot be estimated)."""
     import json

@@ -20,8 +20,6 @@ from backend.metrics import METRICS, EvalRow
 from backend.models import MLP, mlp_from_state_dict
 from backend.progress import ProgressFn, report
 
-ENSEMBLE_METRICS = tuple(name for name, m in METRICS.items() if m.logits_only)  # need only the logits
-
 
 def _as_model(model: nn.Module | Mapping[str, Tensor], x: Tensor) -> nn.Module:
     if isinstance(model, Mapping):
@@ -141,23 +139,3 @@ def evaluate_model(model: nn.Module | Mapping[str, Tensor], x: Tensor, y: Tensor
     if needs_mlp and not isinstance(model, MLP):
         raise ValueError(f"metrics {needs_mlp} need a backend.models.MLP, got {type(model).__name__}")
     return _run(model, x, y, config, config.metrics, progress)
-
-
-def evaluate_ensemble(models: Sequence[nn.Module | Mapping[str, Tensor]], x: Tensor, y: Tensor,
-                      config: EvalConfig, progress: ProgressFn | None = None) -> list[EvalRow]:
-    """The logit-only metrics (accuracy/loss, FGSM, noise) of the mean-of-logits ensemble of `models`.
-
-    Metrics that need one MLP (DeepFool, weight norm, Lipschitz bounds: not `logits_only` in the catalogue)
-    are left out here.
-    """
-    if not isinstance(config, EvalConfig):
-        raise ValueError(f"config must be an EvalConfig, got {type(config).__name__}")
-    config.validate()
-    if len(models) == 0:
-        raise ValueError("an ensemble needs at least one model")
-    from backend.merge.ensemble import EnsembleModel
-
-    model = EnsembleModel([_as_model(m, x) for m in models]).eval()
-    x, y = _take_subset(x, y, config.subset)
-    metrics = [m for m in config.metrics if m in ENSEMBLE_METRICS]
-    return _run(model, x, y, config, metrics, progress)

@@ -122,7 +122,7 @@ def test_zoo_form_starts_a_training_job(no_workers):
     at.text_input[0].set_value("my-zoo")
     at.text_input[1].set_value("16, 8")
     at.number_input[0].set_value(3)  # models
-    at.number_input(key="zoo-curve-every").set_value(10)  # a curve point every 10 steps too
+    at.number_input(key="train-curve_every").set_value(10)  # a curve point every 10 steps too
     at.button[0].click().run()
     _ok(at)
     jobs = _jobs()
@@ -155,8 +155,8 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
     assert "Tree:" in _texts(at.error) and at.button(key="start_merge").disabled
     at.text_input(key="leaf_ids").set_value(ids.rsplit(",", 1)[0]).run()  # 3 leaves: a new valid default
     assert not at.error and at.text_area(key="pairs-3").value == "0-1, 2\n0-1"
-    at.text_input(key="merge_eval-fgsm").set_value("0, x").run()
-    at.text_input(key="merge_eval-noise").set_value("-1").run()
+    at.text_input(key="merge_eval-fgsm_eps").set_value("0, x").run()
+    at.text_input(key="merge_eval-noise_sigma").set_value("-1").run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("The FGSM ε grid") for e in errors) and any(e.startswith("The noise σ grid") for e in errors)
     assert at.button(key="start_merge").disabled
@@ -168,7 +168,7 @@ def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
     at.radio(key="leaf_source").set_value("From a zoo").run()
     at.selectbox(key="leaf_zoo").set_value(populated_store["zoo_id"]).run()
     at.radio(key="pairing_mode").set_value("random (seeded)").run()
-    at.text_input(key="merge_eval-fgsm").set_value("0, 0.01").run()
+    at.text_input(key="merge_eval-fgsm_eps").set_value("0, 0.01").run()
     assert not at.error, _texts(at.error)
     estimate = next(c.value for c in at.caption if c.value.startswith("Estimated time here: about"))
     assert "–" in estimate and "no job measured here yet" in estimate  # a range, from the one estimate source

@@ -233,3 +233,35 @@ def test_cli_split_choices_are_compares():
     from backend.queries import SETTINGS
 
     assert SPLIT_SETTINGS == SPLITS == tuple(k for k in SETTINGS if k != "method")
+
+
+def test_report_numbers_on_the_awkward_store_equal_the_hand_computation(awkward):
+    """The Report's per-level and robustness tables (the numbers its charts draw) over an experiment on the
+    awkward store: leaves once, each level's merges, the zoos, all equal to the raw rows' statistics."""
+    from backend.report import build_report
+    from tests.awkward_store import add_reference_zoo, expected_zoo, record_experiment
+
+    t = awkward["trees"]
+    l2 = add_reference_zoo("l2")
+    tables = {name: table for s in build_report(record_experiment(awkward, l2)).sections
+              for name, table in s.tables.items()}
+    want = expected_levels([t["A"], t["E"]])
+    acc = want[want["metric"] == "accuracy"].set_index(["group", "level"])
+    got = tables["accuracy_per_level"].set_index(["series", "level"])
+    pairs = {("hierarchical · 4 leaves", 0): ("unmerged leaves", 0), ("hierarchical · 4 leaves", 1): ("hierarchical", 1),
+             ("hierarchical · 4 leaves", 2): ("hierarchical", 2), ("MergeMany · 4 leaves", 2): ("merge_many", 2)}
+    assert sorted(got.index) == sorted(pairs)
+    for key, ref in pairs.items():
+        assert got.loc[key, "n"] == acc.loc[ref, "n"] and got.loc[key, "mean"] == pytest.approx(acc.loc[ref, "mean"])
+    curves = tables["fgsm_acc_curves"]
+    fgsm = want[want["metric"] == "fgsm_acc"]
+    refs = {"unmerged": expected_zoo(awkward["zoo"], "unmerged"), "L2-regularised": expected_zoo(l2, "L2-regularised"),
+            "hierarchical level 1 (2 models)": fgsm[(fgsm["group"] == "hierarchical") & (fgsm["level"] == 1)],
+            "hierarchical level 2 (4 models)": fgsm[(fgsm["group"] == "hierarchical") & (fgsm["level"] == 2)],
+            "MergeMany": fgsm[fgsm["group"] == "merge_many"]}
+    assert set(curves["series"]) == set(refs)
+    for series, ref in refs.items():
+        ref = ref[ref["metric"] == "fgsm_acc"].sort_values("param")
+        mine = curves[curves["series"] == series].sort_values("param")
+        assert list(mine["n"]) == list(ref["n"]) and list(mine["param"]) == pytest.approx(list(ref["param"]))
+        assert list(mine["mean"]) == pytest.approx(list(ref["mean"]), abs=1e-12)
