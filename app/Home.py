@@ -31,10 +31,12 @@ if (HERE / "pages" / "report.py").exists():  # written by the experiment/report 
     pages.append(st.Page("pages/report.py", title="Report", icon=":material/description:", url_path="report"))
 
 page = st.navigation(pages)
-sidebar_status()
+status_slot = st.sidebar.container()  # on top of the sidebar, filled once the page ran (see sidebar_status)
 try:
     page.run()
 except StoreBusy as err:  # another process held the store past the timeout: a notice, then a retry
     store_busy(err)
 except StoreError as err:  # damaged store file or full disk: what to do, not a traceback
     st.error(md(err))
+finally:  # also after st.stop() in a page
+    sidebar_status(status_slot)

@@ -5,12 +5,14 @@ backend.connectivity re-exports everything here."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+
+from backend.options import Config, internal, option
 
 ALIGNMENTS = ("none", "weight", "activation")
 MATCHERS = ("weight", "activation")
 SPLITS = ("train", "test")
+ALIGN_LABELS = {"none": "naive (no alignment)", "weight": "weight matching", "activation": "activation matching"}
 VERSION = 1  # bump when the curve computation changes: it is part of the config key
 DEFAULT_GRID = tuple(round(i / 20, 4) for i in range(21))
 
@@ -45,67 +47,34 @@ def parse_grid(text: str) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class ConnectivityConfig:
+class ConnectivityConfig(Config):
     """What a curve is computed with; key() names the stored rows (with the two model ids)."""
 
-    lam_grid: tuple = DEFAULT_GRID
-    aligns: tuple = ALIGNMENTS
-    repair: bool = False  # also compute every alignment followed by REPAIR
-    images: int = 4096  # batch for activation matching and REPAIR statistics
-    image_split: str = "train"
-    data_seed: int = 0  # which images
-    seed: int = 0  # weight matching's sweep order
-    max_iter: int = 100
-    test_subset: int | None = None  # None = the whole test split
-    train_subset: int | None = None  # also evaluate on the first k training images; None = test only
-    batch_size: int = 1000
-    version: int = field(default=VERSION)
+    config_name = "connectivity"
 
-    def __post_init__(self):
-        object.__setattr__(self, "lam_grid", tuple(float(v) for v in self.lam_grid))
-        aligns = (self.aligns,) if isinstance(self.aligns, str) else tuple(self.aligns)
-        object.__setattr__(self, "aligns", aligns)
-        self.validate()
+    lam_grid: tuple[float, ...] = option(DEFAULT_GRID, "λ grid: a point count (21 = 0, 0.05, …, 1) or a comma list",
+                                         label="λ grid (a point count or a comma list)", what="the λ grid",
+                                         low=0.0, high=1.0, parse=parse_grid)
+    aligns: tuple[str, ...] = option(ALIGNMENTS, "comma list of alignments π of B onto A", label="Alignments",
+                                     what="alignments", flag="--align", choices=ALIGNMENTS, nonempty=True,
+                                     distinct=True, show=ALIGN_LABELS.get)
+    repair: bool = option(False, "also compute every alignment followed by REPAIR", label="Also with REPAIR")
+    images: int = option(4096, "images for activation matching and REPAIR statistics",
+                         label="Images for activation matching / REPAIR", low=2, step=512)
+    image_split: str = option("train", "where those images come from", label="Split of those images", choices=SPLITS)
+    data_seed: int = option(0, "which images (seeded draw)", label="Seed of the image draw", low=0)
+    seed: int = option(0, "weight matching's seed (sweep order)", label="Weight matching seed", low=0)
+    max_iter: int = option(100, "weight matching's sweeps at most", label="Weight matching sweeps (at most)", low=1)
+    test_subset: int | None = option(None, "evaluate the curve on the first N test images", label="Test images",
+                                     flag="--subset", low=1, none="the whole test split", step=500)
+    train_subset: int | None = option(None, "also evaluate the curve on the first N training images",
+                                      label="Training images", low=1, none="test split only", step=500)
+    batch_size: int = option(1000, "evaluation batch size", label="Batch size", low=1)
+    version: int = internal(VERSION, "the curve computation's version: part of the key")
 
-    def validate(self) -> None:
+    def check(self) -> None:
         check_grid(self.lam_grid)
-        if not self.aligns or any(a not in ALIGNMENTS for a in self.aligns) or len(set(self.aligns)) != len(self.aligns):
-            raise ValueError(f"alignments must be distinct values from {', '.join(ALIGNMENTS)}, got {list(self.aligns)}")
-        if not isinstance(self.repair, bool):
-            raise ValueError(f"repair must be true or false, got {self.repair!r}")
-        for name in ("images", "max_iter", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "images" else 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.image_split not in SPLITS:
-            raise ValueError(f"image_split must be one of {', '.join(SPLITS)}, got {self.image_split!r}")
-        for name in ("data_seed", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        for name in ("test_subset", "train_subset"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
     def variants(self) -> list[tuple[str, bool]]:
         """(alignment, repaired) pairs this config computes, in display order."""
         return [(a, r) for a in self.aligns for r in ((False, True) if self.repair else (False,))]
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["lam_grid"], d["aligns"] = list(self.lam_grid), list(self.aligns)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> ConnectivityConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown connectivity option(s): {', '.join(sorted(unknown))}")
-        return cls(**dict(d))
-
-    def key(self) -> str:
-        from backend.jobs.spec import canonical_key
-
-        return canonical_key(self.to_dict())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from backend.connectivity_config import ALIGN_LABELS  # noqa: F401 - the labels, declared with the alignments
 from store import curves as store_curves
 from store import trees as store_trees
 from store.jsonutil import decoded
@@ -15,7 +16,6 @@ from store.jsonutil import decoded
 NODE_COLUMNS = ["tree_id", "node_id", "level", "model_a", "model_b"]
 BARRIER_COLUMNS = ["model_a", "model_b", "curve_key", "align", "repair", "split", "loss_barrier",
                    "accuracy_barrier", "midpoint_accuracy", "midpoint_loss"]
-ALIGN_LABELS = {"none": "naive (no alignment)", "weight": "weight matching", "activation": "activation matching"}
 
 
 def variant_label(align: str, repair: bool) -> str:

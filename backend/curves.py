@@ -1,5 +1,7 @@
 """Training curves for charts: per-model points (store/train_curves.py) grouped by zoo kind with a band.
 
+Points are epoch means (`step` missing) or means over every N training steps (`step` set, `epoch` a
+fraction); `epoch_points` keeps the first (bands compare them), `live_points` the finest per model.
 `curve_groups` labels every point with the group a chart colours it by ("plain zoo", "L1 zoo", "L2 zoo",
 or the zoo's name when several zoos of one kind are shown); `curve_bands` gives per group and epoch the
 mean, min and max over the group's models and how many there are, so one diverging seed stands out as a
@@ -27,6 +29,21 @@ def curve_groups(points: pd.DataFrame) -> pd.DataFrame:
     out["model"] = [f"#{int(m)}" if pd.notna(m) else f"seed {int(s)}" if pd.notna(s) else str(k)[:8]
                     for m, s, k in zip(out["model_id"], out["seed"], out["model_key"], strict=True)]
     return out
+
+
+def epoch_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Only the epoch means (what bands compare: every model has one per epoch), not the step points."""
+    return points[points["step"].isna()] if "step" in points.columns else points
+
+
+def live_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Per model its step points (every N steps) when it has any, else its epoch means: the finest curve
+    a running job offers, one kind per model so a line never mixes window and epoch means."""
+    if "step" not in points.columns or points["step"].isna().all():
+        return points
+    stepped = set(points.loc[points["step"].notna(), "model_key"])
+    keep = points["model_key"].isin(stepped) == points["step"].notna()
+    return points[keep]
 
 
 def curve_bands(points: pd.DataFrame) -> pd.DataFrame:

@@ -9,8 +9,8 @@ A cost model counts the work a job implies in three phases, each in its own unit
 
 plus a fixed `overhead` per experiment (data loading, the report). Every job step records the work it did
 and how long it took in the store (store/rates.py: `work_rates`), so the seconds per unit come first from
-what jobs *measured on this machine* (the median of the newest measurements, preferring the same
-architecture), then from a calibration timed here (`<home>/calibration.json`: a few Adam steps, forward
+what jobs *measured on this machine* (total seconds over total work of the newest measurements,
+preferring the same architecture), then from a calibration timed here (`<home>/calibration.json`: a few Adam steps, forward
 passes and one LAP of a stand-in MLP, on request only), then from DEFAULT_RATES (measured on the 2-core
 development machine). Each estimate is a range: measured rates give the spread of the recent
 measurements widened by MEASURED_SPREAD; calibration and defaults give wide fixed factors. The pass counts per
@@ -218,12 +218,16 @@ def eval_passes(ev, classes: int) -> float:
     return passes
 
 
+# Calibrated on the bracket preset's model (benchmarks/bench_bracket_preset.py, Fashion-MNIST, 256-128, 300 images):
+# measured APGD L∞ (CE + DLR, 100 steps, bisecting grid search) = 15.2x the default protocol's evaluation time
+# (this model: 16.3x); CROWN L∞ over the 11-point grid = 1.26x (this model: 1.25x).
 STRONG_ATTACKED_SHARE = 0.5  # of the (grid eps × samples) pairs a strong attack still has to run on, roughly
+CROWN_PASSES_PER_EPS = 3  # plus 2 per class
 
 
 def strong_passes(ev, classes: int) -> float:
     """Forward-equivalent passes per sample of the optional strong attacks and certificates (rough: attacks
-    cost 3 passes per step (forward + backward) on the samples not fooled yet; CROWN about 2·classes + 40
+    cost 3 passes per step (forward + backward) on the samples not fooled yet; CROWN about 2·classes + 3
     per eps, IBP 2; the L2 certificate a local Lipschitz bound per eps)."""
     passes = 0.0
     for metric in getattr(ev, "metrics", ()):
@@ -235,7 +239,7 @@ def strong_passes(ev, classes: int) -> float:
         elif kind == "apgd":
             passes += 2 * 3 * ev.apgd_steps * ev.attack_restarts * k * STRONG_ATTACKED_SHARE
         elif metric == "certified_linf":
-            passes += k * (2 if ev.certify_method == "ibp" else 2 * classes + 40)
+            passes += k * (2 if ev.certify_method == "ibp" else 2 * classes + CROWN_PASSES_PER_EPS)
         elif metric == "certified_l2":
             passes += k * (1 + classes) * 10
     return passes
@@ -271,8 +275,13 @@ def _train_fallback(fb: dict, n_models: int, epochs: int, samples: int, n_test: 
 
 
 def measured_rate(phase: str, device: str, arch: str | None = None) -> dict | None:
-    """{"median", "low", "high", "n"} seconds per unit of `phase` from the newest measurements on this
-    device and thread count (the same architecture's when there are any), or None when none exist."""
+    """{"rate", "low", "high", "n"} seconds per unit of `phase` from the RECENT newest measurements on this
+    device and thread count (the same architecture's when there are any), or None when none exist.
+
+    "rate" is their total seconds over their total units, so a job's one-off costs inside a measured step
+    (the first model's warm-up, loading the test split for the first evaluation batch) count at the weight
+    they had, and an estimate from one run's rates adds up to that run's time; low/high are the slowest and
+    fastest single measurements."""
     from store import rates as store_rates
 
     try:
@@ -284,9 +293,10 @@ def measured_rate(phase: str, device: str, arch: str | None = None) -> dict | No
         return None
     if arch is not None and (df["arch"] == arch).any():
         df = df[df["arch"] == arch]
-    values = df["seconds_per_unit"].head(RECENT).to_numpy(dtype=float)
-    return {"median": float(np.median(values)), "low": float(values.min()), "high": float(values.max()),
-            "n": int(len(values))}
+    df = df.head(RECENT)
+    values = df["seconds_per_unit"].to_numpy(dtype=float)
+    rate = float(df["seconds"].sum() / df["units"].sum())
+    return {"rate": rate, "low": float(values.min()), "high": float(values.max()), "n": int(len(values))}
 
 
 def _phase(phase: str, units: float, device: str, arch: str, fallback_seconds: float, fallback_source: str
@@ -297,7 +307,7 @@ def _phase(phase: str, units: float, device: str, arch: str, fallback_seconds: f
     m = measured_rate(phase, device, arch)
     if m is not None:
         lo, hi = MEASURED_SPREAD
-        return {"seconds": units * m["median"], "low": units * m["low"] * lo, "high": units * m["high"] * hi,
+        return {"seconds": units * m["rate"], "low": units * m["low"] * lo, "high": units * m["high"] * hi,
                 "source": "measured"}
     lo, hi = FALLBACK_SPREAD[fallback_source]
     return {"seconds": fallback_seconds, "low": fallback_seconds * lo, "high": fallback_seconds * hi,
@@ -309,7 +319,7 @@ def _overhead(device: str) -> dict:
     if m is None:
         return {"seconds": FIXED_SECONDS, "low": 0.0, "high": 4 * FIXED_SECONDS, "source": "default"}
     lo, hi = MEASURED_SPREAD
-    return {"seconds": m["median"], "low": m["low"] * lo, "high": m["high"] * hi, "source": "measured"}
+    return {"seconds": m["rate"], "low": m["low"] * lo, "high": m["high"] * hi, "source": "measured"}
 
 
 def _combine(phases: dict, device: str, **extra) -> dict:
@@ -407,14 +417,37 @@ def connectivity_units(plan, sizes: tuple[int, ...], n_test: int) -> tuple[float
     conn = getattr(plan, "connectivity", None)
     if not conn:
         return 0.0, 0.0
-    from backend.connectivity import ConnectivityConfig
-
-    cc = ConnectivityConfig.from_dict(conn)
     variants = len(getattr(plan, "variants", ()))
     pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
-    points = len(cc.lam_grid) * len(cc.variants()) * min(cc.test_subset or n_test, n_test)
-    cube = float(sum(int(w) ** 3 for w in plan.widths))
-    return float(pairs * points * _macs(sizes)), float(pairs * len(cc.aligns) * cube)
+    return interpolation_units(conn, sizes, plan.widths, pairs, n_test)
+
+
+def interpolation_units(config: dict, sizes: tuple[int, ...], widths, n_pairs: int, n_test: int,
+                        n_train: int = 0) -> tuple[float, float]:
+    """(forward units, merge units) of interpolation curves (a ConnectivityConfig dict) for n_pairs pairs:
+    grid points × variants × images (test subset, plus the train subset when asked) forward per pair, and
+    one matching per alignment and pair."""
+    from backend.connectivity_config import ConnectivityConfig
+
+    cc = ConnectivityConfig.from_dict(dict(config))
+    images = min(cc.test_subset or n_test, n_test) + min(cc.train_subset or 0, n_train)
+    points = len(cc.lam_grid) * len(cc.variants()) * images
+    cube = float(sum(int(w) ** 3 for w in widths))
+    return float(n_pairs * points * _macs(sizes)), float(n_pairs * len(cc.aligns) * cube)
+
+
+def interpolate_estimate(n_pairs: int, dataset: str, widths, config: dict, device: str | None = None) -> dict:
+    """Seconds to compute the interpolation curves of n_pairs model pairs of one architecture: the forward
+    passes at the evaluation rate, the matchings at the merge rate (as estimate_breakdown counts them)."""
+    device = _device(device)
+    n_train, n_test, _, _ = _split_sizes(dataset)
+    sizes = layer_sizes(dataset, widths)
+    arch = arch_key(sizes)
+    fb = _fallback_rates(device, sizes, 512, False)
+    forward, match = interpolation_units(config, sizes, widths, n_pairs, n_test, n_train)
+    return _combine({"evaluate": _phase("evaluate", forward, device, arch, forward * fb["evaluate"], fb["source"]),
+                     "merge": _phase("merge", match, device, arch, match * fb["merge"], fb["source"]),
+                     "overhead": _overhead(device)}, device)
 
 
 def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | None:
@@ -426,7 +459,7 @@ def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | Non
             return estimate_breakdown(plan_for(spec["preset"], spec.get("dataset"), spec.get("overrides")),
                                       device, measure=False)
         if kind == "train":
-            from backend.train import TrainConfig
+            from backend.train_config import TrainConfig
 
             return train_estimate(TrainConfig.from_dict(spec["train"]), int(spec["n_models"]), device)
         if kind in ("merge", "evaluate"):
@@ -443,9 +476,33 @@ def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | Non
                 return merge_estimate(spec.get("methods", ()), len(ids), first["dataset"], widths, ev, device)
             return evaluate_estimate(len(ids), first["dataset"], widths, EvalConfig.from_dict(dict(spec.get("eval")
                                                                                                   or {})), device)
+        if kind == "interpolate":
+            return _interpolate_job_estimate(spec, device)
     except (KeyError, ValueError, TypeError, IndexError):
         return None
     return None
+
+
+def _interpolate_job_estimate(spec: dict, device: str | None) -> dict | None:
+    """An interpolate job's pairs (its own plus every two-parent node of its trees) priced as above."""
+    from store import models as store_models
+    from store import trees as store_trees
+    from store.jsonutil import decoded
+
+    pairs = [tuple(int(m) for m in p) for p in spec.get("pairs", [])]
+    for tree_id in spec.get("tree_ids", []):
+        nodes = store_trees.tree_nodes(int(tree_id))
+        for parents in nodes["parents"] if not nodes.empty else []:
+            parents = [int(m) for m in decoded(parents) or []]
+            if len(parents) == 2 and tuple(parents) not in pairs:
+                pairs.append((int(parents[0]), int(parents[1])))
+    if not pairs:
+        return None
+    first = store_models.get_model(pairs[0][0])
+    if first is None:
+        return None
+    return interpolate_estimate(len(pairs), first["dataset"], decoded(first["widths"]), spec.get("config") or {},
+                                device)
 
 
 def describe_range(est: dict) -> str:
@@ -455,13 +512,14 @@ def describe_range(est: dict) -> str:
 
 
 def _span_text(low: float, high: float) -> str:
+    """The range rounded outward (low down, high up), so what it shows still holds every time it holds."""
     if high < 90:
-        return f"{max(1, round(low))}–{max(1, round(high))} s"
+        return f"{max(1, math.floor(low))}–{max(1, math.ceil(high))} s"
     if high < 5400:
-        return f"{max(1, round(low / 60)) if low >= 60 else '<1'}–{round(high / 60)} min"
+        return f"{math.floor(low / 60) if low >= 60 else '<1'}–{math.ceil(high / 60)} min"
     if high < 2 * 86400:
-        return f"{low / 3600:.1f}–{high / 3600:.1f} h"
-    return f"{low / 86400:.1f}–{high / 86400:.1f} days"
+        return f"{math.floor(low / 360) / 10:.1f}–{math.ceil(high / 360) / 10:.1f} h"
+    return f"{math.floor(low / 8640) / 10:.1f}–{math.ceil(high / 8640) / 10:.1f} days"
 
 
 def describe(seconds: float) -> str:

@@ -3,6 +3,10 @@
 Formats are chosen so a researcher can paste them anywhere: CSV and Parquet for analysis, Markdown for
 notes and READMEs, LaTeX (booktabs) for papers. Floats keep full precision in CSV/Parquet and are
 rounded to 4 significant digits in the human formats.
+
+Markdown and LaTeX are written here, not by pandas: `DataFrame.to_markdown` (tabulate) pads every cell to
+its column's width, and `Styler.to_latex` refuses duplicate column names (which exported tables may have) and
+escapes ~, ^ and backslashes differently; the exact, compact output here is what tests/unit/test_queries_export.py pins.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ class Row:
         return self.param_symbol or (str(self.param).split()[-1] if self.param else "param")
     compared: bool = True  # scalar rows drawn per level and paired in the report (False: a spread, e.g. std)
     source: str = "evaluation"  # evaluation (a metric's row) | connectivity (a barrier of interpolation curves)
+    bound: str | None = None  # robust-accuracy curves: "upper" (an attack) or "lower" (certified): the bracket
 
     @property
     def curve(self) -> bool:
@@ -89,7 +90,7 @@ class Metric:
     rows: tuple[Row, ...]
     run: str  # "module:function" with (model, x, y, config) -> list[EvalRow]
     version: int = 1
-    logits_only: bool = False  # needs only the logits (so an ensemble can be evaluated with it)
+    logits_only: bool = False  # needs only the logits (any nn.Module will do, not only an MLP)
     stacked: str | None = None  # "module:function" (stack, x, y, config) -> rows per model; None = model by model
     default: bool = True  # part of the default protocol (EvalConfig's default metrics); False = opt-in
     description: str = ""
@@ -116,18 +117,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
        stacked="backend.evaluate.stacked:_rows_accuracy"),
     Metric("fgsm", "FGSM", (
         Row("fgsm_acc", "FGSM robust accuracy", ACCURACY_UNIT, "adversarial", "fgsm_eps", "FGSM ε", "L∞",
-            symbol="FGSM ε"),
+            symbol="FGSM ε", bound="upper"),
     ), "backend.evaluate.fgsm:fgsm_rows", logits_only=True, stacked="backend.evaluate.stacked:_rows_fgsm"),
     Metric("deepfool_linf", "DeepFool L∞", (
         Row("deepfool_linf_acc", "DeepFool L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
-            "DeepFool ε", "L∞", symbol="DeepFool L∞ ε"),
+            "DeepFool ε", "L∞", symbol="DeepFool L∞ ε", bound="upper"),
         Row("deepfool_linf_median", "DeepFool L∞ median perturbation", "L∞ distance (pixel units)", "adversarial",
             short_unit="L∞, pixel units"),
     ), "backend.evaluate.deepfool:deepfool_linf_rows",
        stacked="backend.evaluate.stacked:_rows_deepfool_linf"),
     Metric("deepfool_l2", "DeepFool L2", (
         Row("deepfool_l2_acc", "DeepFool L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
-            "DeepFool ε", "L2", symbol="DeepFool L2 ε"),
+            "DeepFool ε", "L2", symbol="DeepFool L2 ε", bound="upper"),
         Row("deepfool_l2_median", "DeepFool L2 median perturbation", "L2 distance (pixel units)", "adversarial",
             short_unit="L2, pixel units"),
     ), "backend.evaluate.deepfool:deepfool_l2_rows",
@@ -152,27 +153,35 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     # grids so each bracket lines up with DeepFool's curve (backend/evaluate/{pgd,apgd,strong,certify}.py).
     Metric("pgd_linf", "PGD L∞", (
         Row("pgd_linf_acc", "PGD L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps", "PGD ε",
-            "L∞", symbol="DeepFool L∞ ε"),
-    ), "backend.evaluate.suite:pgd_linf_rows", logits_only=True, default=False),
+            "L∞", symbol="DeepFool L∞ ε", bound="upper"),
+        Row("pgd_linf_median", "PGD L∞ median perturbation (upper bound)", "L∞ distance (pixel units)",
+            "adversarial", short_unit="L∞, pixel units"),
+    ), "backend.evaluate.suite:pgd_linf_rows", logits_only=True, default=False, version=2),
     Metric("pgd_l2", "PGD L2", (
         Row("pgd_l2_acc", "PGD L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps", "PGD ε", "L2",
-            symbol="DeepFool L2 ε"),
-    ), "backend.evaluate.suite:pgd_l2_rows", logits_only=True, default=False),
+            symbol="DeepFool L2 ε", bound="upper"),
+        Row("pgd_l2_median", "PGD L2 median perturbation (upper bound)", "L2 distance (pixel units)",
+            "adversarial", short_unit="L2, pixel units"),
+    ), "backend.evaluate.suite:pgd_l2_rows", logits_only=True, default=False, version=2),
     Metric("apgd_linf", "APGD L∞ (CE + DLR)", (
         Row("apgd_linf_acc", "APGD L∞ robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
-            "APGD ε", "L∞", symbol="DeepFool L∞ ε"),
-    ), "backend.evaluate.suite:apgd_linf_rows", logits_only=True, default=False),
+            "APGD ε", "L∞", symbol="DeepFool L∞ ε", bound="upper"),
+        Row("apgd_linf_median", "APGD L∞ median perturbation (upper bound)", "L∞ distance (pixel units)",
+            "adversarial", short_unit="L∞, pixel units"),
+    ), "backend.evaluate.suite:apgd_linf_rows", logits_only=True, default=False, version=2),
     Metric("apgd_l2", "APGD L2 (CE + DLR)", (
         Row("apgd_l2_acc", "APGD L2 robust accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps", "APGD ε",
-            "L2", symbol="DeepFool L2 ε"),
-    ), "backend.evaluate.suite:apgd_l2_rows", logits_only=True, default=False),
+            "L2", symbol="DeepFool L2 ε", bound="upper"),
+        Row("apgd_l2_median", "APGD L2 median perturbation (upper bound)", "L2 distance (pixel units)",
+            "adversarial", short_unit="L2, pixel units"),
+    ), "backend.evaluate.suite:apgd_l2_rows", logits_only=True, default=False, version=2),
     Metric("certified_linf", "Certified L∞ (IBP/CROWN)", (
         Row("certified_linf_acc", "Certified L∞ accuracy", ACCURACY_UNIT, "adversarial", "deepfool_linf_eps",
-            "Certified ε", "L∞", symbol="DeepFool L∞ ε"),
+            "Certified ε", "L∞", symbol="DeepFool L∞ ε", bound="lower"),
     ), "backend.evaluate.suite:certified_linf_rows", default=False),
     Metric("certified_l2", "Certified L2 (Lipschitz)", (
         Row("certified_l2_acc", "Certified L2 accuracy", ACCURACY_UNIT, "adversarial", "deepfool_l2_eps",
-            "Certified ε", "L2", symbol="DeepFool L2 ε"),
+            "Certified ε", "L2", symbol="DeepFool L2 ε", bound="lower"),
     ), "backend.evaluate.suite:certified_l2_rows", default=False),
 )}
 

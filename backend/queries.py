@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from backend.merge.registry import alignment_suffix
-from backend.metrics import CURVE_ROWS, ROWS
+from backend.metrics import CURVE_ROWS, METRICS, ROWS, grid_rows
 from store import evaluations as store_evals
 from store import models as store_models
 from store import reads as store_reads
@@ -237,7 +237,8 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
     """Members with one text column per setting in SETTINGS ('' where a setting does not apply), read from
     the trees' and zoos' recorded configs: a tree's zoo settings are those of its leaves ('mixed' if they differ)."""
     out = members.copy()
-    for name in SETTINGS:
+    names = [n for n in SETTINGS if n != "method"]  # the members' own method column is the method setting
+    for name in names:
         out[name] = ""
     if out.empty:
         return out
@@ -270,7 +271,7 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
         elif not pd.isna(z):
             info.update(zoo_info.get(int(z), {}))
         rows.append(info)
-    for name in SETTINGS:
+    for name in names:
         out[name] = [r.get(name, "") for r in rows]
     return out
 
@@ -322,11 +323,14 @@ def eval_config_label(config: dict | None, n_models: int | None = None, when=Non
     if not config:
         return "unregistered config" + (f" · {n_models} models" if n_models is not None else "")
     subset = config.get("subset")
-    parts = [f"test subset {subset}" if subset else "whole test split",
-             f"FGSM ε {_grid_text(config.get('fgsm_eps'))}",
-             f"DeepFool {config.get('deepfool_steps')} steps, L2 ε {_grid_text(config.get('deepfool_l2_eps'))}",
-             f"noise σ {_grid_text(config.get('noise_sigma'))}"]
     metrics = config.get("metrics")
+    asked = set(metrics) if metrics is not None else set(METRICS)
+    parts = [f"test subset {subset}" if subset else "whole test split"]
+    # each parameter grid a requested metric uses, named as the catalogue names it ("FGSM ε", "noise σ")
+    parts += [f"{row.symbol or row.budget} {_grid_text(config.get(grid))}" for grid, row in grid_rows().items()
+              if any(METRICS[m].grid == grid for m in asked if m in METRICS) and config.get(grid) is not None]
+    if asked & {"deepfool_linf", "deepfool_l2"} and config.get("deepfool_steps") is not None:
+        parts.append(f"DeepFool {config.get('deepfool_steps')} steps")
     if metrics is not None and len(metrics) < 8:
         parts.append("metrics " + ", ".join(metrics))
     if n_models is not None:
@@ -385,6 +389,20 @@ def level_points(members: pd.DataFrame, eval_key: str, metrics=None) -> pd.DataF
     out["level"] = out["level"].astype(int)
     out["param"] = out["param"].astype(float)
     return out
+
+
+def selection_summary(tree_ids=(), zoo_ids=(), eval_key: str = "", split=(), metrics=None) -> pd.DataFrame:
+    """What Compare, its Table tab and `export --table comparison|wide` show for a selection: level_summary
+    of stat_members (leaves as one group, carried nodes out, n = distinct models), split by `split`."""
+    members = level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
+    return level_summary(stat_members(members, split), eval_key, metrics)
+
+
+def selection_points(tree_ids=(), eval_key: str = "", metrics=None, split=()) -> pd.DataFrame:
+    """Per-model values of the selected trees' nodes, grouped as selection_summary groups them (the dots of
+    Compare's level charts and the thin per-model lines of its curve charts)."""
+    members = stat_members(level_members(tree_ids=list(tree_ids)), split)
+    return level_points(members, eval_key, None if metrics is None else list(metrics))
 
 
 def level_metrics(*, tree_ids=None, zoo_ids=None, eval_key: str | None = None) -> pd.DataFrame:

@@ -1,12 +1,13 @@
 """The results report of one experiment: the study's figures (Vega-Lite) and tables, read back from DuckDB.
 
 `build_report(experiment_id)` returns sections (title, text, chart, tables) that the Report page draws and
-`write_report` serialises into ONE file that works offline:
-- `.md`:   Markdown with every figure as an embedded PNG (data URI) and tables as Markdown — diffable text
-           that pandoc, VS Code and Typora render without network;
-- `.html`: the same content as a standalone page (PNG inline) — opens in any browser, no CDN needed.
-PNGs are rendered from the Vega-Lite specs with vl-convert-python (no browser, no network), which is why
-we do not ship vega-embed HTML (it loads vega from a CDN and breaks offline).
+`write_report` serialises into files that work offline:
+- `.md`:   Markdown with every figure as a PNG file in `<stem>-figures/` beside it (common renderers do not
+           show base64 images) and tables as Markdown — diffable text;
+- `.zip`:  the same Markdown and its figure files in one archive (the Report page's download);
+- `.html`: one standalone page, its Markdown rendered, PNGs inline — opens in any browser, no CDN needed.
+PNGs are rendered from the Vega-Lite specs by backend.figures (vl-convert: no browser, no network), which is
+why we do not ship vega-embed HTML (it loads vega from a CDN and breaks offline).
 
 Charts are plain Vega-Lite dicts with their (small, aggregated) data inline: Altair validates every
 encoding against the schema (~100 ms a chart), and a dict draws with st.vega_lite_chart and converts
@@ -27,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from backend import stats
+from backend.charts import axis_title
+from backend.figures import figure_bytes, figure_name
 from backend.merge.registry import method_short
 from backend.metrics import CURVE_ROWS, ROWS, SCALAR_ROWS, family_rows
 from store.files import atomic_write_bytes
@@ -158,17 +161,19 @@ def _field(name: str, kind: str, **extra) -> dict:
 
 def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, color: str, title: str,
                   x_type: str = "Q") -> dict:
-    """Mean per series as a line with points, bootstrap CI as error bars."""
+    """Mean per series as a line with points, bootstrap CI as error bars. Like Compare's charts it fills its
+    column's width (a file: 640 px) while `height` stays the plot's own, so title, axes and legend never
+    squash the plot; the legend is Compare's (charts.legend), never cut off."""
+    from backend.charts import AUTOSIZE, PADDING, legend
     from backend.colors import color_scale
 
     x_enc = _field(x, x_type, title=x_title, axis={"labelAngle": 0})
     order = list(dict.fromkeys(summary[color])) if color in summary.columns else []
-    # the same colour per group as in Compare; the legend under the plot, in two columns, never cut off
-    color_enc = _field(color, "N", title=None, scale=color_scale(order),
-                       legend={"orient": "bottom", "columns": 2, "labelLimit": 320})
+    # the same colour per group as in Compare; the legend under the plot
+    color_enc = _field(color, "N", title=None, scale=color_scale(order), legend=legend(None, order, "circle"))
     tooltip = [_field(color, "N"), _field(x, x_type)] + [_field(c, "Q") for c in ("mean", "std", "ci_lo",
                                                                                   "ci_hi", "n")]
-    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "width": 420, "height": 260,
+    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
             "data": {"values": _records(summary)},
             "layer": [
                 {"mark": {"type": "errorbar"},
@@ -238,7 +243,7 @@ def _accuracy(study: Study) -> Section:
     return Section("Accuracy per level", (
         "Test accuracy of every tree node by level (level k merges 2^k models); MergeMany and naive "
         "averaging over the same leaves sit at the root's level."),
-        _line_with_ci(acc, "level", "tree level", "test accuracy", "series", "Accuracy per level", "O"),
+        _line_with_ci(acc, "level", "tree level", axis_title("accuracy"), "series", "Accuracy per level", "O"),
         {"accuracy_per_level": acc})
 
 
@@ -263,7 +268,7 @@ def _robustness(study: Study, metric: str) -> Section:
     df = study.frame
     refs = _reference_rows(df[df["metric"] == metric])
     curves = stats.robust_curves(refs, metric, by=("series",))
-    chart = _line_with_ci(curves, "param", x_title, "robust accuracy", "series",
+    chart = _line_with_ci(curves, "param", ROWS[metric].axis, axis_title(metric), "series",
                           f"{x_title}: robust accuracy per level vs unmerged, L1, L2")
     wide = curves.pivot_table(index="series", columns="param", values="mean").reset_index()
     wide.columns = [c if isinstance(c, str) else f"{c:g}" for c in wide.columns]
@@ -283,7 +288,7 @@ def _norm(study: Study, metric: str) -> Section:
     df = study.frame
     per_level = _per_level(df, metric)
     zoo = stats.summarize(stats.select(df[df["method"] == "zoo"], metric), ["series"]).assign(level=0)
-    chart = _line_with_ci(pd.concat([per_level, zoo], ignore_index=True), "level", "tree level", what,
+    chart = _line_with_ci(pd.concat([per_level, zoo], ignore_index=True), "level", "tree level", axis_title(metric),
                           "series", f"{what} per level", "O")
     return Section(what, (
         f"{what} of every node by level, with the L1/L2 zoos at level 0 for reference. The trend table "
@@ -307,6 +312,9 @@ def _builders(study: Study) -> dict[str, Callable[[Study], Section]]:
     for metric, x_title in CURVES.items():
         if metric in in_refs:
             out[f"Robustness: {x_title}"] = lambda s, m=metric: _robustness(s, m)
+    from backend.report_bracket import builders as bracket_builders  # issue 12: certified ≤ true ≤ attacked
+
+    out.update(bracket_builders(study))
     for metric, what in NORMS.items():
         if metric in present:
             out[what] = lambda s, m=metric: _norm(s, m)
@@ -340,20 +348,12 @@ def build_report(experiment_id: int) -> Report:
 
 
 def chart_png(spec: dict, scale: float = 1.5) -> bytes:
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_png(json.dumps(spec), scale=scale)
+    """A section's figure as PNG (backend.figures, the helper every chart download uses)."""
+    return figure_bytes(spec, "png", scale=scale)
 
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def figure_name(index: int, title: str) -> str:
-    """'01-accuracy-per-level.png': a stable, portable file name for a section's figure."""
-    slug = "".join(ch if ch.isalnum() else "-" for ch in title.lower())
-    slug = "-".join(part for part in slug.split("-") if part)[:60] or "figure"
-    return f"{index:02d}-{slug}.png"
 
 
 def render_markdown(report: Report, figures: dict[str, bytes] | None = None, *, folder: str = "figures") -> str:

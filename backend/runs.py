@@ -3,8 +3,8 @@
 Pure functions over store frames so the Runs page stays thin: `runs_table(jobs)` flattens each job's spec
 into the columns a person filters and sorts by (dataset, widths, epochs, methods, λ, pairing, leaves,
 eval config), `filter_runs` applies the page's filters and search, `result_targets` says which trees,
-zoos, experiment and evaluation config a finished job's results live under, and `progress_text` /
-`eta_seconds` say how far a running job is and how long it should still take.
+zoos, experiment and evaluation config a finished job's results live under, and `duration_seconds` /
+`eta_seconds` say how long a job ran and how long a running one should still take.
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ Speed: a report summarises hundreds of groups (every series × level × eps). Th
 resampling indices once per (group size, n_boot, seed) and turns them into a count matrix C [B, n], so a
 group's bootstrap means are one matrix-vector product C @ x / n. The draws are those that
 `default_rng(seed).integers(0, n, (B, n))` makes for every group, as before; only the summation order of
-the means changes (differences ~1e-16). scipy.stats takes about 1 s to import, so the t-test and the
-regression use linregress's / ttest_rel's formulas here with t-distribution functions from scipy.special
-(0.2 s); scipy.stats is imported only for a Wilcoxon test (n ≥ 5 pairs).
+the means changes (differences ~1e-16). The tests are scipy.stats' own (ttest_rel, linregress with its t-based
+slope interval, wilcoxon), imported when first used (about 1 s, once per process).
 """
 
 from __future__ import annotations
@@ -152,14 +151,12 @@ def paired_difference(df: pd.DataFrame, *, a: str = "hierarchical", b: str = "me
     lo, hi = bootstrap_ci(diff, seed=seed)
     out.update(mean_a=float(xa.mean()), mean_b=float(xb.mean()), mean_diff=float(diff.mean()),
                std_diff=float(diff.std(ddof=1)) if n > 1 else 0.0, ci_lo=lo, ci_hi=hi)
+    from scipy import stats as sps
+
     if n >= 2 and np.ptp(diff) > 0:
-        from scipy.special import stdtr
-
-        t = float(diff.mean() / math.sqrt(diff.var(ddof=1) / n))  # scipy.stats.ttest_rel, two-sided
-        out.update(t=t, t_p=float(2.0 * stdtr(n - 1, -abs(t))))
+        test = sps.ttest_rel(xa, xb)  # two-sided
+        out.update(t=float(test.statistic), t_p=float(test.pvalue))
     if n >= MIN_WILCOXON_N and np.any(diff != 0):
-        from scipy import stats as sps
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scipy warns about ties/zeros; the result is still defined
             w = sps.wilcoxon(xa, xb)
@@ -185,29 +182,13 @@ def trend(df: pd.DataFrame, metric: str, param: float | None = None, *, x: str =
     xs = rows[x].astype(float).to_numpy()
     if n < 3 or np.ptp(xs) == 0:
         return out  # a line through two points has no uncertainty estimate; say nothing rather than lie
-    from scipy.special import stdtr, stdtrit
+    from scipy import stats as sps
 
-    fit = _linregress(xs, rows["value"].astype(float).to_numpy())
-    half = float(stdtrit(n - 2, 0.5 + level / 2.0) * fit["stderr"])  # t.ppf(0.5 + level / 2, n - 2)
-    p = float(2.0 * stdtr(n - 2, -abs(fit["t"])))
-    out.update(slope=fit["slope"], intercept=fit["intercept"], slope_lo=fit["slope"] - half,
-               slope_hi=fit["slope"] + half, r=fit["r"], p=p)
+    fit = sps.linregress(xs, rows["value"].astype(float).to_numpy())
+    half = float(sps.t.ppf(0.5 + level / 2.0, n - 2) * fit.stderr)
+    out.update(slope=float(fit.slope), intercept=float(fit.intercept), slope_lo=float(fit.slope) - half,
+               slope_hi=float(fit.slope) + half, r=float(fit.rvalue), p=float(fit.pvalue))
     return out
-
-
-def _linregress(x: np.ndarray, y: np.ndarray) -> dict:
-    """scipy.stats.linregress's arithmetic (n ≥ 3, x not constant): slope, intercept, r, t, stderr."""
-    n = x.size
-    ssxm, ssxym, _, ssym = np.cov(x, y, bias=True).flat
-    r_den = math.sqrt(ssxm * ssym)
-    r = 0.0 if r_den == 0.0 else min(max(ssxym / r_den, -1.0), 1.0)
-    slope = ssxym / ssxm
-    dof = n - 2
-    tiny = 1.0e-20  # as scipy: keeps t finite when r = ±1
-    t = r * math.sqrt(dof / ((1.0 - r + tiny) * (1.0 + r + tiny)))
-    stderr = math.sqrt((1.0 - r * r) * ssym / ssxm / dof)
-    return {"slope": float(slope), "intercept": float(y.mean() - slope * x.mean()), "r": float(r),
-            "t": float(t), "stderr": float(stderr)}
 
 
 def trend_table(df: pd.DataFrame, metrics: Sequence[tuple[str, float | None]], *,

@@ -14,17 +14,15 @@ K = 1 (one model at a time with the big batch); on CUDA K = len(seeds), capped b
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from backend.data import (
-    DATASETS,
     DatasetInfo,
     crop_flip,
     crop_flip_params,
@@ -32,6 +30,14 @@ from backend.data import (
     load_split,
 )
 from backend.progress import ProgressFn, report
+from backend.train_config import (  # noqa: F401 - re-exported: the declaration lives without torch
+    MAX_LAYERS,
+    MAX_PARAMS,
+    MAX_WIDTH,
+    TRAIN_VERSION,
+    TrainConfig,
+    _param_count,
+)
 
 MAX_STACK = 64  # models per stacked group on CUDA
 REPORT_EVERY = 20  # steps between progress reports
@@ -41,105 +47,9 @@ EVAL_BATCH = 2000
 # on_epoch(model index in the seeds list, epoch (1-based), mean training loss, training accuracy) after every
 # epoch of every model: what the store's training curves record
 EpochFn = Callable[[int, int, float, float], None]
-
-
-TRAIN_VERSION = 1  # bump when training's numbers change for the same config and seed
-
-
-MAX_WIDTH = 16_384  # units per hidden layer; bigger MLPs would exhaust memory before they train
-MAX_LAYERS = 32
-MAX_PARAMS = 100_000_000  # per model (400 MiB of float32): checked before anything is allocated
-_IN_FEATURES = {"cifar10": 3 * 32 * 32, "fashion_mnist": 28 * 28, "mnist": 28 * 28}
-
-
-def _param_count(dataset: str, widths) -> int:
-    sizes = (_IN_FEATURES.get(dataset, 3 * 32 * 32), *widths, 10)
-    return sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    dataset: str = "cifar10"
-    widths: tuple[int, ...] = (512, 512, 512, 256)
-    epochs: int = 10
-    batch_size: int = 512
-    optimizer: str = "adam"  # "adam" | "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9  # SGD only
-    reg: str = "none"  # "none" | "l1" | "l2"
-    reg_strength: float = 0.0
-    augment: bool | None = None  # None: crop + flip for CIFAR-10 only
-    train_subset: int | None = None  # first N training samples; None = the whole split
-
-    def __post_init__(self):
-        if isinstance(self.widths, list):
-            object.__setattr__(self, "widths", tuple(self.widths))
-        self.validate()
-
-    def validate(self) -> None:
-        def fail(msg: str):
-            raise ValueError(msg)
-
-        if self.dataset not in DATASETS:
-            fail(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
-        if not isinstance(self.widths, tuple) or not self.widths or \
-                not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths):
-            fail(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
-        if max(self.widths) > MAX_WIDTH or len(self.widths) > MAX_LAYERS:
-            fail(f"at most {MAX_LAYERS} hidden layers of at most {MAX_WIDTH} units each, got {list(self.widths)}")
-        if _param_count(self.dataset, self.widths) > MAX_PARAMS:
-            fail(f"widths {list(self.widths)} give {_param_count(self.dataset, self.widths):,} parameters per model, "
-                 f"more than the {MAX_PARAMS:,} this lab allows (about {MAX_PARAMS * 4 // 2**20} MiB)")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            fail(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            fail(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.optimizer not in ("adam", "sgd"):
-            fail(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            fail(f"lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.momentum, int | float) and 0 <= self.momentum < 1):
-            fail(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.reg not in ("none", "l1", "l2"):
-            fail(f"reg must be 'none', 'l1' or 'l2', got {self.reg!r}")
-        if not (isinstance(self.reg_strength, int | float) and math.isfinite(self.reg_strength)
-                and self.reg_strength >= 0):
-            fail(f"reg_strength must be a non-negative number, got {self.reg_strength!r}")
-        if self.reg == "none" and self.reg_strength != 0:
-            fail(f"reg_strength is {self.reg_strength} but reg is 'none'; choose reg 'l1' or 'l2'")
-        if self.augment is not None and not isinstance(self.augment, bool):
-            fail(f"augment must be true, false or null, got {self.augment!r}")
-        if self.train_subset is not None and (not isinstance(self.train_subset, int) or self.train_subset < 1):
-            fail(f"train_subset must be a positive integer or null, got {self.train_subset!r}")
-
-    @property
-    def use_augment(self) -> bool:
-        return self.augment if self.augment is not None else self.dataset == "cifar10"
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
-        d = dict(d)
-        if "widths" in d and isinstance(d["widths"], list | tuple):
-            d["widths"] = tuple(d["widths"])
-        return cls(**d)
-
-    def key(self) -> str:
-        """sha256 of the config, plus TRAIN_VERSION when above 1 (a bump renames every zoo and model, so a
-        rerun retrains; version 1 adds nothing, so keys stored before versions existed stay valid)."""
-        d = self.to_dict()
-        if TRAIN_VERSION != 1:
-            d["version"] = TRAIN_VERSION
-        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+# on_step(first model index, epochs done (a fraction), step, losses [K], accuracies [K]) every `curve_every`
+# training steps of a group of K models: their mean loss and accuracy over the steps since the last call
+StepFn = Callable[[int, float, int, list[float], list[float]], None]
 
 
 @dataclass(frozen=True)
@@ -304,7 +214,8 @@ def _stack_size(n_models: int, layer_sizes: tuple[int, ...], batch: int, device:
 
 def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device: torch.device,
                  progress: ProgressFn | None, step_offset: int, total_steps: int, first_model: int,
-                 n_models: int, on_epoch: EpochFn | None = None) -> list[TrainedModel]:
+                 n_models: int, on_epoch: EpochFn | None = None, on_step: StepFn | None = None,
+                 curve_every: int | None = None) -> list[TrainedModel]:
     t0 = time.perf_counter()
     info = data.info
     sizes = (math.prod(info.in_shape), *config.widths, info.num_classes)
@@ -326,6 +237,9 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
     k = len(seeds)
     step = 0
     window_t, window_samples = time.perf_counter(), 0
+    step_points = on_step is not None and curve_every is not None and curve_every >= 1
+    if step_points:
+        win_loss, win_correct, win_n = torch.zeros(k, device=device), torch.zeros(k, device=device), 0
     for epoch in range(config.epochs):
         plan = epoch_plan(generators, n, config.use_augment, device)
         loss_sum = torch.zeros(k, device=device)  # [K] summed over samples this epoch
@@ -346,8 +260,19 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
             with torch.no_grad():
                 b = y.shape[1]
                 loss_sum += ce.detach() * b
-                correct += (logits.argmax(-1) == y).sum(1)
+                hits = (logits.argmax(-1) == y).sum(1)
+                correct += hits
+                if step_points:
+                    win_loss += ce.detach() * b
+                    win_correct += hits
+                    win_n += b
             step += 1
+            if step_points and step % curve_every == 0:
+                on_step(first_model, epoch + (s + 1) / steps_per_epoch, step, (win_loss / win_n).tolist(),
+                        (win_correct / win_n).tolist())
+                win_loss.zero_()
+                win_correct.zero_()
+                win_n = 0
             window_samples += k * y.shape[1]
             if step % REPORT_EVERY == 0 or s == steps_per_epoch - 1:
                 now = time.perf_counter()
@@ -387,9 +312,11 @@ def _train_group(config: TrainConfig, seeds: list[int], data: TrainData, device:
 
 def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.device | None = None,
                  progress: ProgressFn | None = None, data: TrainData | None = None,
-                 stack: int | None = None, on_epoch: EpochFn | None = None) -> list[TrainedModel]:
+                 stack: int | None = None, on_epoch: EpochFn | None = None, on_step: StepFn | None = None,
+                 curve_every: int | None = None) -> list[TrainedModel]:
     """Train one model per seed. `data` defaults to the config's dataset; `stack` overrides K (tests);
-    `on_epoch` receives every model's loss and accuracy after each epoch (see EpochFn)."""
+    `on_epoch` receives every model's loss and accuracy after each epoch (see EpochFn), `on_step` their
+    means over every `curve_every` training steps (see StepFn; the models' numbers are unchanged)."""
     config.validate()
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -407,6 +334,9 @@ def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.d
                          f"({data.x_train.shape[0]} samples)")
     if stack is not None and stack < 1:
         raise ValueError(f"stack must be >= 1, got {stack}")
+    if curve_every is not None and (isinstance(curve_every, bool) or not isinstance(curve_every, int)
+                                    or curve_every < 1):
+        raise ValueError(f"curve points every N steps needs a whole N >= 1, got {curve_every!r}")
     sizes = (math.prod(data.info.in_shape), *config.widths, data.info.num_classes)
     k = stack or _stack_size(len(seeds), sizes, config.batch_size, device)
     n = data.x_train.shape[0] if config.train_subset is None else config.train_subset
@@ -416,5 +346,5 @@ def train_models(config: TrainConfig, seeds: list[int], *, device: str | torch.d
     results: list[TrainedModel] = []
     for g, group in enumerate(groups):
         results += _train_group(config, group, data, device, progress, g * steps_per_model, total_steps,
-                                g * k, len(seeds), on_epoch)
+                                g * k, len(seeds), on_epoch, on_step, curve_every)
     return results

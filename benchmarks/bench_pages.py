@@ -171,9 +171,9 @@ def _warm_imports() -> None:
     import altair  # noqa: F401
     import streamlit  # noqa: F401
 
-    import app.ui.charts  # noqa: F401
     import app.ui.frame  # noqa: F401
     import app.ui.widgets  # noqa: F401
+    import backend.charts  # noqa: F401
     import backend.experiment  # noqa: F401
     import backend.jobs.queue  # noqa: F401
     import backend.merge.tree  # noqa: F401

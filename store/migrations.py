@@ -180,12 +180,20 @@ _RATES_AND_CURVES = (
     "CREATE INDEX train_curves_key_idx ON train_curves (model_key)",
 )
 
+_CURVE_STEPS = (  # DuckDB alters no column of a table with an index: drop it, alter, rebuild it
+    "DROP INDEX train_curves_key_idx",
+    "ALTER TABLE train_curves ALTER epoch TYPE DOUBLE",  # epochs done: 1.0, 2.0 at epoch ends; 0.25 within
+    "ALTER TABLE train_curves ADD COLUMN step BIGINT",  # NULL: an epoch's mean; else the model's training step
+    "CREATE INDEX train_curves_key_idx ON train_curves (model_key)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "zoos, models, trees, merges, eval_configs, evaluations, jobs, experiments", _TABLES_V1),
     Migration(2, "interpolation curves and barriers (curves, curve_configs)", _CURVES),
     Migration(3, "models.carried: nodes carried up unchanged in odd-count trees", _CARRIED),
     Migration(4, "work_rates (measured time per unit of work) and train_curves (loss/accuracy per epoch)",
               _RATES_AND_CURVES),
+    Migration(5, "train_curves: points every N training steps (epoch as a fraction, step)", _CURVE_STEPS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -64,6 +64,36 @@ def build_awkward_store() -> dict:
     return {"leaves": leaves, "zoo": zoo, "trees": {"A": a, "B": b, "C": c, "D": d, "E": e}}
 
 
+def add_reference_zoo(kind: str = "l2", n: int = 3) -> int:
+    """A regularised reference zoo of `n` models outside every tree, evaluated like the rest; returns its id."""
+    from store import evaluations, models, weights, zoos
+
+    train = {**TRAIN, "reg": kind, "reg_strength": 1e-3} if kind in ("l1", "l2") else TRAIN
+    zoo = zoos.create_zoo(f"awkward-{kind}", "fashion_mnist", kind, train, n, key=f"zoo-awkward-{kind}")
+    rng = np.random.default_rng(11)
+    for s in range(n):
+        mid = models.add_model(kind="trained", dataset="fashion_mnist", widths=[8, 6], config=train,
+                               weights=weights.save_weights(_tiny(100 + s)), key=f"awkward-{kind}-{s}", zoo_id=zoo,
+                               seed=s, node_index=s)
+        acc = float(rng.uniform(0.5, 0.9))
+        rows = [("accuracy", None, acc), ("weight_norm", None, float(rng.uniform(3, 5)))]
+        rows += [("fgsm_acc", eps, acc * (1 - 10 * eps)) for eps in FGSM]
+        evaluations.save_evaluations(int(mid), EVAL_KEY, rows)
+    return zoo
+
+
+def expected_zoo(zoo_id: int, group: str, eval_key: str = EVAL_KEY) -> pd.DataFrame:
+    """mean, std, n per (metric, param) of a reference zoo's models, from the raw rows, as `group` level 0."""
+    from store import evaluations, models
+
+    ids = sorted(models.list_models()[lambda d: d["zoo_id"] == zoo_id]["id"].astype(int))
+    ev = evaluations.evaluations(model_ids=ids, eval_key=eval_key)
+    out = [{"group": group, "level": 0, "metric": metric, "param": param, "mean": float(np.mean(part["value"])),
+            "std": float(np.std(part["value"], ddof=1)), "n": len(part)}
+           for (metric, param), part in ev.groupby(["metric", "param"], dropna=False)]
+    return pd.DataFrame(out)
+
+
 def expected_levels(tree_ids, eval_key: str = EVAL_KEY) -> pd.DataFrame:
     """mean, std (ddof 1), n per (group, level, metric, param) straight from the store's rows.
 
@@ -109,3 +139,20 @@ def assert_matches(got: pd.DataFrame, want: pd.DataFrame) -> None:
     np.testing.assert_allclose(merged["mean_got"], merged["mean_want"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(merged["std_got"].astype(float), merged["std_want"].astype(float), rtol=0,
                                atol=1e-12, equal_nan=True)
+
+
+def record_experiment(info: dict, l2_zoo: int) -> int:
+    """Tree A (hierarchical) and E (MergeMany over A's leaves) with the plain and an L2 zoo recorded as one
+    finished experiment, as run_experiment records it (nothing trained), so the Report page has sections."""
+    from backend.experiment import PRESETS
+    from store import evaluations, experiments
+
+    t = info["trees"]
+    trees = {"hierarchical": t["A"], "merge_many": t["E"]}
+    result = {"plan": PRESETS["demo"].to_dict(), "eval_key": EVAL_KEY, "eval": evaluations.get_eval_config(EVAL_KEY),
+              "zoos": {"plain": info["zoo"], "l2": l2_zoo},
+              "groups": [{"pair": 0, "leaves": 4, "leaf_ids": info["leaves"][:4], "trees": trees}],
+              "tree_ids": list(trees.values())}
+    exp = experiments.create_experiment("awkward", "demo", "fashion_mnist", {"preset": "demo"}, key="awkward-exp")
+    experiments.update_experiment(exp, status="done", result={"experiment_id": exp, **result})
+    return exp

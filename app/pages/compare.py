@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import charts, reads
+from app.ui import reads
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
+from backend import charts
 from backend.metrics import SCALAR_ROWS, family_rows, title
 from backend.queries import SETTINGS, comparison_display, paper_table
 
@@ -67,16 +68,19 @@ if wanted and wanted not in key_list:
                "results in it; showing the config with the most models instead.")
 if st.session_state.get("cmp_eval") not in key_list:
     st.session_state["cmp_eval"] = wanted if wanted in key_list else key_list[0]
-o1, o2, o3 = st.columns([5, 1, 1], vertical_alignment="bottom")
+o1, o2, o3, o4 = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
 eval_key = o1.selectbox("Evaluation config (results of different configs are never mixed)", key_list,
                         key="cmp_eval", format_func=lambda k: labels.get(k, k),
                         help="Test subset, attack grids and settings, how many of the selected models have "
                              "results in it, and when it was first run.")
-for flag in ("log", "zero"):  # a shared link restores the scale options once
+for flag in ("log", "zero", "models"):  # a shared link restores the chart options once
     if f"cmp_{flag}" not in st.session_state:
         st.session_state[f"cmp_{flag}"] = st.query_params.get(flag) == "1"
 log = o2.toggle("Log-scale y", key="cmp_log")
 zero = o3.toggle("Include 0", key="cmp_zero", help="Start every y-axis at zero.")
+models = o4.toggle("Each model", key="cmp_models",
+                   help="Draw every tree model's own robustness curve as a thin line behind its series' mean "
+                        "(per-level charts always show each model as a dot).")
 split_default = [v for v in st.query_params.get("split", "").split(",") if v in SETTINGS]
 split = st.multiselect("Split and colour series by", [k for k in SETTINGS if k != "method"],
                        default=split_default, format_func=SETTINGS.get, key="cmp_split",
@@ -115,23 +119,31 @@ present = set(summary["metric"])
 SCALARS = SCALAR_ROWS  # per-level scalars (catalogue order); every other row is a curve over its grid
 
 
-def _points():
-    return reads.points(tree_ids, eval_key, SCALARS, split)
+def _points(metrics=SCALARS):
+    return reads.points(tree_ids, eval_key, tuple(metrics), split)
 
 
 def _grid(metrics: list[str], tab_name: str = "") -> None:
-    """Charts of `metrics` (those present), two per row."""
+    """Charts of `metrics` (those present), two per row; a chart whose legend needs more than half the page
+    (long split labels) gets a row of its own, so no legend is cut off."""
     shown = [m for m in metrics if m in present]
     if not shown:
         st.info("No results for these metrics in this evaluation config.")
         return
-    cols = st.columns(2)
-    for i, metric in enumerate(shown):
+    cols, half = None, 0
+    for metric in shown:
         if metric in SCALARS:
-            chart = charts.level_chart(summary, _points(), metric, log=log, zero=zero)
+            points = _points()
+        else:  # a curve reads per-model values only to draw each model's own line
+            points = _points([metric]) if models and tree_ids else None
+        chart = charts.metric_chart(summary, points, metric, log=log, zero=zero, models=models)
+        if charts.wants_full_row(chart):
+            where = st.container()
         else:
-            chart = charts.curve_chart(summary, metric, log=log, zero=zero)
-        chart_with_downloads(cols[i % 2], chart, f"{metric}-{eval_key}", key=f"fig-{tab_name}-{metric}")
+            if half % 2 == 0:
+                cols = st.columns(2)
+            where, half = cols[half % 2], half + 1
+        chart_with_downloads(where, chart, f"{metric}-{eval_key}", key=f"fig-{tab_name}-{metric}")
 
 
 TABS = ["Overview", "Adversarial", "Noise", "Weights & Lipschitz", "Merge methods", "Barriers", "Table"]
@@ -139,7 +151,7 @@ if "cmp_tab" not in st.session_state and st.query_params.get("tab") in TABS:
     st.session_state["cmp_tab"] = st.query_params["tab"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="cmp_tab", on_change="rerun"), strict=True))
 st.query_params.update({"tab": st.session_state.get("cmp_tab") or TABS[0], "log": "1" if log else "0",
-                        "zero": "1" if zero else "0"})
+                        "zero": "1" if zero else "0", "models": "1" if models else "0"})
 with tabs["Overview"]:
     if tabs["Overview"].open:
         _grid(["accuracy", "fgsm_acc", "weight_norm", "lipschitz_global"], "Overview")
@@ -163,8 +175,12 @@ with tabs["Merge methods"]:
         if not tree_ids or not scalar:
             st.info("Pick at least one tree with evaluated nodes to compare merge methods.")
         else:
+            if st.session_state.get("cmp_method_metric") not in scalar:  # a shared link's metric, once
+                wanted_metric = st.query_params.get("metric")
+                st.session_state["cmp_method_metric"] = wanted_metric if wanted_metric in scalar else scalar[0]
             m = st.selectbox("Metric", scalar, format_func=title,
                              key="cmp_method_metric")
+            st.query_params["metric"] = m
             chart_with_downloads(st, charts.method_chart(_points(), m, log=log, zero=zero), f"methods-{m}-{eval_key}",
                                  key="fig-methods")
 with tabs["Barriers"]:
@@ -179,7 +195,8 @@ with tabs["Barriers"]:
                        f"`{curve_key}`, test split): does the barrier grow as merged models merge again?")
             cols = st.columns(2)
             for col, metric in zip(cols, ("loss_barrier", "accuracy_barrier"), strict=True):
-                col.vega_lite_chart(spec=charts.level_chart(b_summary, b_points, metric), width="stretch")
+                chart_with_downloads(col, charts.level_chart(b_summary, b_points, metric), f"{metric}-{curve_key}",
+                                     key=f"fig-barriers-{metric}")
 with tabs["Table"]:
     if tabs["Table"].open:
         table = summary

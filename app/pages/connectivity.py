@@ -5,12 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
-from app.ui.charts import interpolation_chart
 from app.ui.text import md
-from app.ui.widgets import TREE_ID, download_buttons, start_job
-from backend.connectivity import ALIGNMENTS, ConnectivityConfig, parse_grid
-from backend.curve_queries import ALIGN_LABELS, barrier_table, curve_keys, variant_label
+from app.ui.widgets import TREE_ID, download_buttons, field_input, field_value, start_job
+from backend.charts import interpolation_chart
+from backend.connectivity import ConnectivityConfig
+from backend.curve_queries import barrier_table, curve_keys, variant_label
 from backend.jobs.spec import InterpolateSpec
+from backend.options import user_fields
 
 st.title("Connectivity")
 st.caption("Accuracy and loss of θ(λ) = (1−λ)·θ_A + λ·π(θ_B) along the straight path between two models, for "
@@ -109,23 +110,27 @@ if tree_id is not None:
             levels.columns = [" ".join(c) for c in levels.columns]
             st.dataframe(levels.reset_index(), hide_index=True)
 
+# this page's starting point: REPAIR on, a 2000-image test subset, 21 λ points
+CN_DEFAULTS = {"repair": {"default": True}, "test_subset": {"default": 2000}, "lam_grid": {"default": "21"}}
+
 with st.form("cn_form"):
     st.subheader("Compute curves")
-    c1, c2, c3 = st.columns(3)
-    aligns = c1.multiselect("Alignments", list(ALIGNMENTS), default=list(ALIGNMENTS), format_func=ALIGN_LABELS.get)
-    repair = c1.checkbox("Also with REPAIR", value=True)
-    grid = c2.text_input("λ grid (a point count or a comma list)", "21")
-    subset = c2.number_input("Test images (0 = the whole test split)", min_value=0, value=2000, step=500)
-    images = c3.number_input("Images for activation matching / REPAIR (training split, seeded)", min_value=2,
-                             value=4096, step=512)
+    c1, c2, c3 = st.columns(3)  # every field's widget from ConnectivityConfig's declaration
+    raw = {name: field_input(ConnectivityConfig, name, key="cn", container=column, **CN_DEFAULTS.get(name, {}))
+           for column, names in ((c1, ("aligns", "repair")), (c2, ("lam_grid", "test_subset")), (c3, ("images",)))
+           for name in names}
     whole_tree = c3.checkbox("Every node of this tree", value=False, disabled=tree_id is None)
+    with st.expander("More settings"):
+        m1, m2, m3 = st.columns(3)
+        for i, name in enumerate(n for n in user_fields(ConnectivityConfig) if n not in raw):
+            raw[name] = field_input(ConnectivityConfig, name, key="cn", container=(m1, m2, m3)[i % 3])
     if st.form_submit_button("Compute", type="primary"):
         if problem and not (whole_tree and tree_id is not None):
             st.error(problem)
             st.stop()
         try:
-            config = ConnectivityConfig(lam_grid=parse_grid(grid), aligns=tuple(aligns), repair=repair,
-                                        images=int(images), test_subset=int(subset) or None)
+            config = ConnectivityConfig(**{name: field_value(ConnectivityConfig, name, value)
+                                           for name, value in raw.items()})
         except ValueError as err:
             st.error(md(err))
         else:

@@ -22,9 +22,8 @@ st.markdown(
 
 
 
-@st.fragment(run_every=3.0 if reads.counts().get("running_jobs", 0) else None)
 def _counters() -> None:
-    """The store's counts; refreshed every few seconds while a job runs."""
+    """The store's counts; refreshed every few seconds while a job runs or waits."""
     c = reads.counts()
     cols = st.columns(5)
     for col, (label, key) in zip(cols, [("Zoos", "zoos"), ("Models", "models"), ("Trees", "trees"),
@@ -33,7 +32,7 @@ def _counters() -> None:
         col.metric(label, int(c.get(key, 0)), border=True)
 
 
-_counters()
+counters = st.container()  # filled at the end of the page: a preset started below already counts as active
 
 st.subheader("Start with a preset")
 details = {name: reads.preset_estimate_detail(name, plan.dataset) for name, plan in PRESETS.items()}
@@ -87,3 +86,7 @@ steps[0].page_link("pages/zoo.py", label="1 · Train a zoo", icon=":material/sci
 steps[1].page_link("pages/merge_builder.py", label="2 · Build merges", icon=":material/account_tree:")
 steps[2].page_link("pages/runs.py", label="3 · Watch the runs", icon=":material/timer:")
 steps[3].page_link("pages/compare.py", label="4 · Compare levels", icon=":material/bar_chart:")
+
+with counters:
+    active = reads.counts()
+    st.fragment(_counters, run_every=3.0 if active.get("running_jobs", 0) + active.get("queued_jobs", 0) else None)()

@@ -8,7 +8,9 @@ from app.ui import reads
 from app.ui.graphs import plan_dot
 from app.ui.text import md
 from app.ui.widgets import (
+    ESTIMATE_SOURCES,
     SELECTED_MODELS,
+    estimate_text,
     eval_config_inputs,
     executor_input,
     merge_option_input,
@@ -148,8 +150,18 @@ if evaluate:
 st.subheader("4 · Start")
 for problem in problems:
     st.error(md(problem))
+spec = None
+if not problems:
+    try:
+        spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
+                         evaluate=eval_dict)
+        est = reads.spec_estimate(spec)
+    except ValueError:  # the start button says what is wrong
+        est = None
+    if est is not None:
+        st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
 executor = executor_input("merge")
 if st.button("Start merge", type="primary", disabled=bool(problems), key="start_merge"):
-    spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
-                     evaluate=eval_dict)
+    spec = spec or MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
+                             evaluate=eval_dict)
     start_job(spec, f"merge of {len(leaf_ids)} models", executor)

@@ -14,6 +14,7 @@ from app.ui import reads, widgets
 from app.ui.text import md
 from backend.data import DATASETS
 from backend.experiment import PRESETS
+from backend.figures import slug
 from store.jobs import JobStatus
 from store.paths import home_dir
 
@@ -112,7 +113,8 @@ def draw_section(section, experiment_id: int) -> None:
     st.caption(section.text)
     if section.chart is not None:
         faceted = "facet" in section.chart  # a faceted spec keeps its own panel widths
-        st.vega_lite_chart(spec=section.chart, width="content" if faceted else "stretch")
+        widgets.chart_with_downloads(st, section.chart, f"experiment-{experiment_id}-{slug(section.title)}",
+                                     key=f"fig-report-{slug(section.title)}", width="content" if faceted else "stretch")
     for name, table in section.tables.items():
         with st.expander(name):
             st.dataframe(table, hide_index=True)

@@ -7,58 +7,73 @@ import streamlit as st
 from app.ui import reads
 from app.ui.curves import curve_chart
 from app.ui.text import md
-from app.ui.widgets import SELECTED_MODELS, download_buttons, executor_input, parse_ints, start_job
-from backend.data import DATASETS
+from app.ui.widgets import (
+    SELECTED_MODELS,
+    download_buttons,
+    executor_input,
+    field_input,
+    field_value,
+    start_job,
+)
 from backend.jobs.spec import TrainSpec
-from backend.train import TrainConfig
+from backend.train_config import TrainConfig
 
 st.title("Zoo")
 st.caption("A zoo is n models of one architecture and training config that differ only in their seed. "
            "Regularised zoos (L1/L2) serve as references on Compare.")
 
 STATUS_MARK = {"available": "on disk", "downloadable": "will download", "missing": "missing"}
+# this page's starting point (a small, fast first zoo); everything else starts at the declared defaults
+PAGE_DEFAULTS = {"name": "fmnist-small", "dataset": "fashion_mnist", "n_models": 4, "widths": (128, 64), "epochs": 1,
+                 "train_subset": 12000, "reg_strength": 1e-4}
 
 with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 0):
-    with st.form("train_zoo"):
+    with st.form("train_zoo"):  # every field's widget from the declarations of TrainConfig and TrainSpec
+        raw = {}
+
+        def field(container, cls, name, **kw):
+            if name in PAGE_DEFAULTS:
+                kw["default"] = PAGE_DEFAULTS[name]
+            raw[name] = (cls, field_input(cls, name, key="train", container=container, **kw))
+
         c1, c2, c3 = st.columns(3)
-        name = c1.text_input("Zoo name", value="fmnist-small")
-        dataset = c1.selectbox("Dataset", DATASETS, index=DATASETS.index("fashion_mnist"),
-                               format_func=lambda d: f"{d} ({STATUS_MARK[reads.dataset_status(d)]})")
-        n_models = c1.number_input("Number of models", min_value=1, max_value=10000, value=4, step=1)
-        widths_text = c2.text_input("Hidden widths", value="128, 64",
-                                    help="Comma-separated hidden layer widths; the paper uses 512, 512, 512, 256.")
-        epochs = c2.number_input("Epochs", min_value=1, max_value=1000, value=1, step=1)
-        train_subset = c2.number_input("Train subset (0 = whole split)", min_value=0, value=12000, step=1000,
-                                       help="Train on the first N samples only: much faster for a first look.")
-        optimizer = c3.selectbox("Optimizer", ("adam", "sgd"))
-        lr = c3.number_input("Learning rate", min_value=0.0, value=1e-3, format="%.5f", step=1e-4)
-        batch_size = c3.number_input("Batch size", min_value=1, value=512, step=64)
-        r1, r2, r3 = st.columns(3)
-        reg = r1.selectbox("Regularisation", ("none", "l1", "l2"),
-                           format_func={"none": "none (plain zoo)", "l1": "L1", "l2": "L2"}.get)
-        reg_strength = r2.number_input("Strength (λ of the penalty)", min_value=0.0, value=1e-4, format="%.6f",
-                                       help="Ignored for 'none'. Added to the loss as λ·Σ|w| (L1) or λ·Σw² (L2).")
-        base_seed = r3.number_input("Base seed", min_value=0, value=0, step=1)
+        field(c1, TrainSpec, "name")
+        field(c1, TrainConfig, "dataset", show=lambda d: f"{d} ({STATUS_MARK[reads.dataset_status(d)]})")
+        field(c1, TrainSpec, "n_models")
+        for name in ("widths", "epochs", "train_subset"):
+            field(c2, TrainConfig, name)
+        for name in ("optimizer", "lr", "batch_size"):
+            field(c3, TrainConfig, name)
+        r1, r2, r3, r4 = st.columns(4)
+        field(r1, TrainConfig, "reg")
+        field(r2, TrainConfig, "reg_strength")
+        field(r3, TrainSpec, "base_seed")
+        field(r4, TrainSpec, "curve_every")
+        m1, m2, _ = st.columns(3)
+        field(m1, TrainConfig, "momentum")
+        field(m2, TrainConfig, "augment")
         executor = executor_input("train_zoo")
         submitted = st.form_submit_button("Train zoo", type="primary")
 
     if submitted:
         try:
-            config = TrainConfig(
-                dataset=dataset, widths=parse_ints(widths_text, "Hidden widths"), epochs=int(epochs),
-                batch_size=int(batch_size), optimizer=optimizer, lr=float(lr), reg=reg,
-                reg_strength=float(reg_strength) if reg != "none" else 0.0,
-                train_subset=int(train_subset) or None)
-            if reg != "none" and reg_strength <= 0:
+            values = {name: field_value(cls, name, value) for name, (cls, value) in raw.items()}
+            zoo = {name: values.pop(name) for name in ("name", "n_models", "base_seed", "curve_every")}
+            reg = values["reg"]
+            if reg == "none":
+                values["reg_strength"] = 0.0  # the strength box keeps its value for when a penalty is chosen
+            config = TrainConfig(**values)
+            if reg != "none" and config.reg_strength <= 0:
                 raise ValueError(f"an {reg.upper()} zoo needs a positive regularisation strength")
-            if reads.dataset_status(dataset) == "missing":
-                raise ValueError(f"{dataset} is not on disk and cannot be downloaded here; choose fashion_mnist")
+            if reads.dataset_status(config.dataset) == "missing":
+                raise ValueError(f"{config.dataset} is not on disk and cannot be downloaded here; choose fashion_mnist")
+            name = zoo["name"].strip()
+            spec = TrainSpec(train=config.to_dict(), zoo_kind={"none": "plain"}.get(reg, reg), **{**zoo, "name": name})
+            spec.validate()
         except ValueError as err:
             st.error(f"Cannot train this zoo: {md(err)}")
         else:
-            spec = TrainSpec(name=name.strip(), train=config.to_dict(), n_models=int(n_models),
-                             base_seed=int(base_seed), zoo_kind={"none": "plain"}.get(reg, reg))
-            start_job(spec, f"zoo '{name.strip()}'", executor)
+            start_job(spec, f"zoo '{name}'", executor)
 
 st.subheader("All models")
 zoos = reads.zoos()
@@ -133,8 +148,8 @@ elif zoo_pick:
 else:
     points, scope = reads.train_curves(zoo_ids=list(zoo_names)), "every zoo"
 if points.empty:
-    st.info(f"No training curves for {scope}: curves are recorded per epoch by training jobs "
-            "(models trained before this lab recorded them have none).")
+    st.info(f"No training curves for {scope}: training jobs record them per epoch (and every N steps when "
+            "asked); models trained before this lab recorded them have none.")
 else:
     st.caption(f"Loss and accuracy per epoch of {scope}, {points['model_key'].nunique()} models, grouped by "
                "zoo kind: thin lines are models, the band spans each group's min..max, the thick line is its "

@@ -10,15 +10,17 @@ from store.db import STORE_ERRORS
 from store.paths import home_dir
 
 
-def sidebar_status() -> None:
+def sidebar_status(slot=None) -> None:
     """Counts of what the store holds and how many jobs run, plus where the store lives; refreshed every
-    few seconds while a job runs (a fragment: only the sidebar redraws)."""
+    few seconds while a job runs or waits (a fragment: only the sidebar redraws). The router draws it into
+    `slot` (a sidebar container) after the page ran, so a job the page just started already counts."""
     try:
-        running = int(reads.counts().get("running_jobs", 0))
+        c = reads.counts()
+        active = int(c.get("running_jobs", 0)) + int(c.get("queued_jobs", 0))
     except STORE_ERRORS:
-        running = 0
-    with st.sidebar:
-        st.fragment(_status, run_every=3.0 if running else None)()
+        active = 0
+    with slot if slot is not None else st.sidebar:
+        st.fragment(_status, run_every=3.0 if active else None)()
 
 
 def _status() -> None:

@@ -76,15 +76,13 @@ def _eval_keys(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        members = queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
-        return queries.level_summary(queries.stat_members(members, split), eval_key)
+        return queries.selection_summary(tree_ids, zoo_ids, eval_key, split)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        members = queries.stat_members(queries.level_members(tree_ids=list(tree_ids)), split)
-        return queries.level_points(members, eval_key, list(metrics))
+        return queries.selection_points(tree_ids, eval_key, metrics, split)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
@@ -239,17 +237,17 @@ def preset_estimate_detail(preset: str, dataset: str) -> dict:
     return _preset_estimate(_home(), preset, dataset, _calibration_mtime())
 
 
-def preset_estimate(preset: str, dataset: str) -> float:
-    """Seconds the preset should take here (see preset_estimate_detail)."""
-    return preset_estimate_detail(preset, dataset)["seconds"]
-
-
 def job_estimate(job_id: int, kind: str, spec) -> dict | None:
     """{"seconds", "low", "high", "source"} the job should take (None when it cannot be estimated)."""
     import json
 
     text = spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True)
     return _job_estimate(_home(), int(job_id), kind, text)
+
+
+def spec_estimate(spec) -> dict | None:
+    """The estimate of a job spec not started yet (a builder's "this will take …"), as job_estimate."""
+    return job_estimate(0, spec.kind, spec.to_dict())
 
 
 def calibrate(presets: dict, *, fresh: bool = False) -> None:

@@ -28,12 +28,12 @@ def download_buttons(df: pd.DataFrame, basename: str, *, key: str) -> None:
                             key=f"{key}-{fmt}", on_click="ignore", width="stretch")
 
 
-def chart_with_downloads(container, spec: dict, basename: str, *, key: str) -> None:
-    """Draw a Vega-Lite chart with SVG / PNG / PDF download buttons under it; the file is rendered (by
-    vl-convert) only when its button is clicked."""
-    from app.ui.charts import FIGURE_FORMATS, figure_bytes
+def chart_with_downloads(container, spec: dict, basename: str, *, key: str, width: str = "stretch") -> None:
+    """Draw a Vega-Lite chart with SVG / PNG / PDF download buttons under it (Compare and the Report page
+    alike); the file is rendered (backend.figures, vl-convert) only when its button is clicked."""
+    from backend.figures import FIGURE_FORMATS, figure_bytes
 
-    container.vega_lite_chart(spec=spec, width="stretch")
+    container.vega_lite_chart(spec=spec, width=width)
     cols = container.columns(len(FIGURE_FORMATS))
     for col, (fmt, mime) in zip(cols, FIGURE_FORMATS.items(), strict=True):
         col.download_button(fmt.upper(), data=lambda fmt=fmt: figure_bytes(spec, fmt), file_name=f"{basename}.{fmt}",
@@ -112,68 +112,120 @@ def parse_ints(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
-def parse_floats(text: str, what: str) -> tuple[float, ...]:
-    """'0, 0.01, 0.02' -> (0.0, 0.01, 0.02); the grids of the evaluation forms."""
-    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+# ---- widgets derived from a config's declaration (backend/options.py) ---------------------------------------
+
+_UNSET = object()
+
+
+def field_input(cls, name: str, *, key: str, container=st, default=_UNSET, show=None):
+    """The widget of one declared config field, keyed `{key}-{name}`: a checkbox for a flag, a select box for
+    choices (multiselect for a list of names), a number box for a number (0 = None where None is allowed),
+    a text box for a list. Label, help, bounds, step and format come from the declaration; `default`
+    overrides the declared default (a page's own starting point), `show` the choice labels. Returns the raw
+    value (field_value parses it)."""
+    from backend.options import declared_field, show_default
+
+    d = declared_field(cls, name)
+    value = d.default if default is _UNSET else default
+    opt, wkey = d.opt, f"{key}-{name}"
+    show = show or opt.show or str
+    if d.kind == "bool" and not d.nullable:
+        return container.checkbox(d.label, value=bool(value), key=wkey, help=opt.help)
+    if d.kind == "bool":
+        states = [None, True, False]
+        return container.selectbox(d.label, states, index=states.index(value), key=wkey, help=opt.help,
+                                   format_func=lambda v: opt.none if v is None else ("on" if v else "off"))
+    if d.kind == "str" and opt.choices:
+        return container.selectbox(d.label, opt.choices, index=list(opt.choices).index(value), key=wkey,
+                                   help=opt.help, format_func=show)
+    if d.kind == "strs" and opt.choices:
+        return container.multiselect(d.label, opt.choices, default=list(value), key=wkey, help=opt.help,
+                                     format_func=show)
+    if d.kind in ("int", "float"):
+        number = int if d.kind == "int" else float
+        low = opt.low if opt.low is not None else (opt.above if opt.above is not None else None)
+        label = f"{d.label} (0 = {opt.none})" if d.nullable else d.label
+        if d.nullable:
+            low, value = 0, 0 if value is None else value
+        kwargs = {"min_value": None if low is None else number(low),
+                  "max_value": None if opt.high is None else number(opt.high)}
+        if opt.step is not None:
+            kwargs["step"] = number(opt.step)
+        if opt.format is not None:
+            kwargs["format"] = opt.format
+        return container.number_input(label, value=number(value), key=wkey, help=opt.help, **kwargs)
+    text = value if isinstance(value, str) else show_default(d).replace(",", ", ")
+    return container.text_input(d.label, value=text, key=wkey, help=opt.help)
+
+
+def field_value(cls, name: str, raw):
+    """A widget's raw value as the config field's value (ValueError, in the declaration's words, when the
+    field alone is wrong: a bad list, a number out of bounds)."""
+    from backend.options import check_field, declared_field, parse_text
+
+    d = declared_field(cls, name)
+    if isinstance(raw, str) and (d.kind in ("ints", "floats", "strs") or d.opt.parse is not None):
+        value = parse_text(d, raw, d.what[:1].upper() + d.what[1:])  # a text box
+    elif d.kind == "strs":
+        value = tuple(raw)  # a multiselect
+    elif d.kind in ("int", "float") and raw is not None:
+        value = int(raw) if d.kind == "int" else float(raw)
+        value = None if d.nullable and value == 0 else value
+    else:
+        value = raw
     try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"{what} must be numbers separated by commas, got {text!r}") from None
-    if not values:
-        raise ValueError(f"{what} needs at least one number")
-    if min(values) < 0:
-        raise ValueError(f"{what} must not contain negative numbers, got {text!r}")
-    return values
+        check_field(d, value)
+    except ValueError as err:
+        text = str(err)
+        raise ValueError(text[:1].upper() + text[1:]) from None
+    return value
 
 
-def grid_text(values) -> str:
-    return ", ".join(f"{v:g}" for v in values)
+def config_inputs(cls, key: str, *, defaults: dict | None = None, names=None, more=(), columns: int = 3,
+                  container=st) -> dict:
+    """Widgets for a declared config (every user option, or `names`), `columns` per row, the `more` ones in a
+    "More settings" expander; each field's error is shown under it. Returns {name: value}, or raises
+    ValueError naming every field that needs fixing (the config's own cross-field check is the caller's,
+    by constructing it)."""
+    from backend.options import declared
 
-
-def eval_config_inputs(key: str, *, subset_default: int = 1000):
-    """Widgets for an EvalConfig; returns the config, or raises ValueError with what is wrong."""
-    from backend.evaluate.config import EvalConfig
-    from backend.metrics import ALL_METRICS, METRICS, ROW_METRIC, grid_rows
-
-    c1, c2 = st.columns(2)
-    metrics = c1.multiselect("Metrics", ALL_METRICS, default=list(ALL_METRICS), key=f"{key}-metrics",
-                             format_func=lambda m: METRICS[m].label)
-    subset = c2.number_input("Test subset (0 = whole test split)", min_value=0, value=subset_default,
-                             step=100, key=f"{key}-subset",
-                             help="The first N test samples, in a fixed order, for every model.")
-    defaults = EvalConfig()
-    texts = {}  # one text box per curve metric's grid (catalogue order, two per row); parsed after all widgets
-    columns = st.columns(2)
-    for i, (name, row) in enumerate(grid_rows().items()):
-        column = columns[i % 2]
-        texts[name] = (row.symbol or row.budget, column.text_input(
-            f"{row.budget} grid ({row.param_unit})", grid_text(getattr(defaults, name)),
-            key=f"{key}-{ROW_METRIC[row.name]}"), column)
-    o1, o2, o3 = st.columns(3)
-    steps = o1.number_input("DeepFool steps", min_value=1, value=defaults.deepfool_steps, key=f"{key}-steps")
-    points = o2.number_input("Local Lipschitz points", min_value=1, value=defaults.lipschitz_points,
-                             key=f"{key}-lpoints")
-    radius = o3.number_input("Local Lipschitz radius (L2)", min_value=0.0, value=defaults.lipschitz_radius,
-                             format="%.3f", key=f"{key}-lradius")
-    errors = []
-
-    def grid(text: str, what: str, column):
-        """Parse one grid; a bad one shows its error right under its field (all of them at once)."""
+    defaults = defaults or {}
+    wanted = [d.name for d in declared(cls) if not d.opt.internal and (names is None or d.name in names)]
+    main = [n for n in wanted if n not in more]
+    raws = {}
+    for group, place in ((main, container), ([n for n in wanted if n in more], None)):
+        if not group:
+            continue
+        if place is None:
+            place = container.expander("More settings")
+        cols = place.columns(columns)
+        for i, name in enumerate(group):
+            column = cols[i % columns]
+            raws[name] = (column, field_input(cls, name, key=key, container=column,
+                                              default=defaults.get(name, _UNSET)))
+    values, errors = {}, []
+    for name, (column, raw) in raws.items():
         try:
-            return parse_floats(text, what)
+            values[name] = field_value(cls, name, raw)
         except ValueError as err:
             column.error(md(err))
             errors.append(str(err))
-            return None
-
-    grids = {name: grid(text, f"The {budget} grid", column) for name, (budget, text, column) in texts.items()}
-    if not metrics:
-        c1.error("Choose at least one metric.")
-        errors.append("choose at least one metric")
     if errors:
         raise ValueError(f"{len(errors)} field(s) need fixing (see above): " + "; ".join(errors))
-    return EvalConfig(metrics=tuple(metrics), subset=int(subset) or None, **grids, deepfool_steps=int(steps),
-                      lipschitz_points=int(points), lipschitz_radius=float(radius))
+    return values
+
+
+EVAL_MORE = ("deepfool_candidates", "deepfool_overshoot", "noise_seed", "lipschitz_radius", "batch_size",
+             "pgd_steps", "apgd_steps", "attack_restarts", "attack_seed", "certify_method")
+
+
+def eval_config_inputs(key: str, *, subset_default: int = 1000):
+    """Widgets for an EvalConfig (derived from its declaration); returns the config, or raises ValueError with
+    what is wrong."""
+    from backend.evaluate.config import EvalConfig
+
+    return EvalConfig(**config_inputs(EvalConfig, key, defaults={"subset": subset_default}, more=EVAL_MORE,
+                                      columns=2))
 
 
 def merge_option_input(option, container=st):

@@ -19,12 +19,7 @@ def build_parser() -> tuple[ArgParser, dict[str, object]]:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     handlers: dict[str, object] = {}
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"backend.cli.{name}")
-        except ModuleNotFoundError as err:  # a subcommand module not installed yet: the others still work
-            if err.name != f"backend.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"backend.cli.{name}")
         before = set(subparsers.choices)
         module.register(subparsers)
         for added in set(subparsers.choices) - before:

@@ -29,26 +29,11 @@ class ArgParser(argparse.ArgumentParser):
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors the user can act on: printed as one line, never as a traceback."""
-    errors: list[type[BaseException]] = [ValueError, OSError]
-    try:
-        from backend.jobs.executors import ExecutorError
+    from backend.datasets import DatasetUnavailable
+    from backend.jobs.executors import ExecutorError
+    from store.db import StoreBusy, StoreError
 
-        errors.append(ExecutorError)
-    except ImportError:
-        pass
-    try:
-        from backend.datasets import DatasetUnavailable
-
-        errors.append(DatasetUnavailable)
-    except ImportError:
-        pass
-    try:
-        from store.db import StoreBusy, StoreError
-
-        errors += [StoreBusy, StoreError]
-    except ImportError:
-        pass
-    return tuple(errors)
+    return ValueError, OSError, DatasetUnavailable, StoreBusy, StoreError, ExecutorError
 
 
 def positive_int(text: str) -> int:
@@ -72,16 +57,6 @@ def int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def float_list(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        values = ()
-    if not values:
-        raise argparse.ArgumentTypeError(f"must be comma-separated numbers, got {text!r}")
-    return values
-
-
 def name_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -92,51 +67,19 @@ def flatten(groups) -> list:
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from backend.evaluate.config import CERTIFY_METHODS, STRONG_METRICS, EvalConfig
-    from backend.metrics import ALL_METRICS, grid_rows
+    """One option per EvalConfig field, derived from its declaration (backend/evaluate/config.py)."""
+    from backend.evaluate.config import EvalConfig
+    from backend.options import add_arguments
 
-    group = parser.add_argument_group("evaluation")
-    group.add_argument("--metrics", type=name_list, default=None,
-                       help=f"comma list of metrics (default: all of {','.join(ALL_METRICS)}; optional strong "
-                            f"attacks and certification, on the DeepFool grids: {','.join(STRONG_METRICS)})")
-    group.add_argument("--subset", type=positive_int, default=None,
-                       help="evaluate on the first N test samples (default: the whole test split)")
-    d = EvalConfig()
-
-    def grid(values) -> str:
-        return ",".join(f"{v:g}" for v in values)
-
-    for name, row in grid_rows().items():  # one option per parameter grid of the catalogue's curves
-        group.add_argument(f"--{name.replace('_', '-')}", type=float_list, default=None,
-                           help=f"comma list of {row.budget} ({row.param_unit}; default {grid(getattr(d, name))})")
-    group.add_argument("--deepfool-steps", type=positive_int, default=None,
-                       help=f"DeepFool iterations (default {d.deepfool_steps})")
-    group.add_argument("--lipschitz-points", type=positive_int, default=None,
-                       help=f"points for the local bound (default {d.lipschitz_points})")
-    group.add_argument("--eval-batch-size", type=positive_int, default=None,
-                       help=f"evaluation batch size (default {d.batch_size})")
-    group.add_argument("--pgd-steps", type=positive_int, default=None,
-                       help=f"PGD iterations per eps (default {d.pgd_steps})")
-    group.add_argument("--apgd-steps", type=positive_int, default=None,
-                       help=f"APGD iterations per eps and loss (default {d.apgd_steps})")
-    group.add_argument("--attack-restarts", type=positive_int, default=None,
-                       help=f"random restarts of PGD/APGD (default {d.attack_restarts})")
-    group.add_argument("--certify-method", choices=CERTIFY_METHODS, default=None,
-                       help=f"L-inf certification bound (default {d.certify_method})")
+    add_arguments(parser, EvalConfig, title="evaluation")
 
 
 def eval_config_from_args(args: argparse.Namespace) -> dict:
     """The EvalConfig dict the options ask for (validated; unset options keep the protocol's defaults)."""
     from backend.evaluate.config import EvalConfig
-    from backend.metrics import GRIDS
+    from backend.options import values_from_args
 
-    chosen = {"metrics": args.metrics, "subset": args.subset, **{g: getattr(args, g) for g in GRIDS},
-              "deepfool_steps": args.deepfool_steps, "lipschitz_points": args.lipschitz_points,
-              "batch_size": args.eval_batch_size,
-              "pgd_steps": getattr(args, "pgd_steps", None), "apgd_steps": getattr(args, "apgd_steps", None),
-              "attack_restarts": getattr(args, "attack_restarts", None),
-              "certify_method": getattr(args, "certify_method", None)}
-    return EvalConfig.from_dict({k: v for k, v in chosen.items() if v is not None}).to_dict()
+    return EvalConfig.from_dict(values_from_args(args, EvalConfig)).to_dict()
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

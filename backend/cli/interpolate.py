@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli.common import add_run_options, int_list, name_list, positive_int, run_spec
+from backend.cli.common import add_run_options, int_list, run_spec
 
 
 def register(subparsers) -> None:
@@ -18,28 +18,18 @@ def register(subparsers) -> None:
                    help="a pair of model ids A,B (repeatable)")
     p.add_argument("--tree", type=int_list, action="append", default=None,
                    help="tree ids: every merged node's two parents (repeatable)")
-    p.add_argument("--align", type=name_list, default=None,
-                   help="comma list of none,weight,activation (default: all three)")
-    p.add_argument("--repair", action="store_true", help="also compute every alignment followed by REPAIR")
-    p.add_argument("--lam-grid", default="21", help="a point count (21 = 0, 0.05, …, 1) or a comma list of λ")
-    p.add_argument("--images", type=positive_int, default=4096,
-                   help="images for activation matching and REPAIR statistics (default 4096)")
-    p.add_argument("--image-split", choices=("train", "test"), default="train", help="where those images come from")
-    p.add_argument("--data-seed", type=int, default=0, help="which images (seeded draw)")
-    p.add_argument("--seed", type=int, default=0, help="weight matching's seed")
-    p.add_argument("--subset", type=positive_int, default=None, help="first N test images (default: all)")
-    p.add_argument("--train-subset", type=positive_int, default=None,
-                   help="also evaluate the curve on the first N training images")
+    from backend.connectivity_config import ConnectivityConfig
+    from backend.options import add_arguments
+
+    add_arguments(p, ConnectivityConfig)  # one option per declared field (backend/connectivity_config.py)
     add_run_options(p)
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
-    from backend.connectivity import ALIGNMENTS, ConnectivityConfig, parse_grid
+    from backend.connectivity_config import ConnectivityConfig
+    from backend.options import values_from_args
 
-    return ConnectivityConfig(
-        lam_grid=parse_grid(args.lam_grid), aligns=tuple(args.align or ALIGNMENTS), repair=args.repair,
-        images=args.images, image_split=args.image_split, data_seed=args.data_seed, seed=args.seed,
-        test_subset=args.subset, train_subset=args.train_subset).to_dict()
+    return ConnectivityConfig(**values_from_args(args, ConnectivityConfig)).to_dict()
 
 
 def run(args: argparse.Namespace) -> int:

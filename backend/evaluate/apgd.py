@@ -10,9 +10,9 @@ the paper's Algorithm 1:
   of the steps since the last checkpoint, or (2) its step was not halved at the last checkpoint and its best
   loss has not improved since.
 
-A sample is fooled as soon as any iterate is misclassified and then leaves the batch (see backend.evaluate.pgd:
-every quantity is per sample, so the others' trajectories do not change). Restarts re-attack only the samples
-not fooled yet, from a fresh random start.
+The loop (starts, restarts, early exit of fooled samples) is backend.evaluate.ascent.run_attack, shared with
+PGD; this module is APGD's step rule: PGD's step z (ascent_step) with a per-sample size, momentum, and the
+checkpoint schedule.
 """
 
 from __future__ import annotations
@@ -20,14 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from backend.evaluate.pgd import (
-    LOSSES,
-    check_attack_args,
-    loss_and_grad,
-    project,
-    random_start,
-    step_direction,
-)
+from backend.evaluate.ascent import ascent_step, check_attack_args, project, run_attack
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -41,75 +34,56 @@ def checkpoints(steps: int) -> list[int]:
     return out
 
 
+class APGDRule:
+    """APGD's per-sample state over the n samples of one restart."""
+
+    def __init__(self, n: int, xs: Tensor, eps: float, norm: str, checks: set[int], rho: float, momentum: float):
+        self.eps, self.norm, self.checks, self.rho, self.momentum = eps, norm, checks, rho, momentum
+        self.eta = torch.full((n, 1), 2.0 * eps, dtype=xs.dtype, device=xs.device)
+        self.increases = torch.zeros(n, dtype=torch.long, device=xs.device)  # loss increases since last checkpoint
+        self.halved_at_check = torch.zeros(n, dtype=torch.bool, device=xs.device)
+        self.last_check = 0
+
+    def start(self, xa: Tensor, f: Tensor, grad: Tensor) -> None:
+        self.x_prev = xa.clone()
+        self.x_best, self.f_best, self.grad_best = xa.clone(), f.clone(), grad.clone()
+        self.f_last = f.clone()  # loss at the previous iterate
+        self.f_best_at_check = f.clone()
+
+    def step(self, i: int, a: Tensor, xa: Tensor, xs: Tensor, grad: Tensor) -> Tensor:
+        xk, xs_a = xa[a], xs[a]
+        z = ascent_step(xk, grad, self.eta[a], xs_a, self.eps, self.norm)
+        alpha = 1.0 if i == 0 else self.momentum
+        x_new = project(xk + alpha * (z - xk) + (1 - alpha) * (xk - self.x_prev[a]), xs_a, self.eps, self.norm)
+        self.x_prev[a] = xk
+        return x_new
+
+    def observe(self, i: int, a: Tensor, xa: Tensor, f: Tensor, grad: Tensor, keep: Tensor) -> Tensor:
+        self.increases[a] += (f > self.f_last[a]).long()
+        self.f_last[a] = f
+        better = f > self.f_best[a]
+        b = a[better]
+        self.x_best[b], self.f_best[b], self.grad_best[b] = xa[b], f[better], grad[better]
+        if i + 1 not in self.checks:
+            return grad
+        osc = self.increases[a] < self.rho * (i + 1 - self.last_check)
+        stalled = ~self.halved_at_check[a] & (self.f_best_at_check[a] >= self.f_best[a])
+        reduce = (osc | stalled) & keep  # a fooled sample leaves as it is
+        self.halved_at_check[a] = reduce
+        self.f_best_at_check[a] = self.f_best[a]
+        self.increases[a] = 0
+        self.last_check = i + 1
+        r = a[reduce]
+        self.eta[r] /= 2.0
+        xa[r], self.x_prev[r], self.f_last[r] = self.x_best[r], self.x_best[r], self.f_best[r]
+        return torch.where(reduce[:, None], self.grad_best[a], grad)
+
+
 def apgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, norm: str = "linf", steps: int = 100,
          restarts: int = 1, loss: str = "ce", rho: float = 0.75, momentum: float = 0.75,
-         generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+         x_init: Tensor | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """(adversarial inputs shaped like x, fooled [B] bool); same conventions as backend.evaluate.pgd.pgd."""
-    check_attack_args(eps, norm, steps, restarts)
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    shape = tuple(x.shape[1:])
-    if x.shape[0] == 0:
-        return x.detach().clone(), torch.zeros(0, dtype=torch.bool, device=x.device)
-    x0 = x.detach().reshape(x.shape[0], -1)
-    out = x0.clone()
-    with torch.no_grad():
-        fooled = model(x).argmax(dim=1) != y
-    if eps == 0:
-        return out.reshape(x.shape), fooled
+    check_attack_args(eps, norm, steps, restarts, loss)
     checks = set(checkpoints(steps))
-    for _ in range(restarts):
-        (idx,) = (~fooled).nonzero(as_tuple=True)
-        if idx.numel() == 0:
-            break
-        n = idx.numel()
-        xs, ys = x0[idx], y[idx]
-        xa = random_start(xs, eps, norm, generator)
-        logits, f, grad = loss_and_grad(model, xa, ys, loss, shape)
-        x_prev = xa.clone()
-        x_best, f_best, grad_best = xa.clone(), f.clone(), grad.clone()
-        f_last = f.clone()  # loss at the previous iterate
-        eta = torch.full((n, 1), 2.0 * eps, dtype=x0.dtype, device=x0.device)
-        increases = torch.zeros(n, dtype=torch.long, device=x0.device)  # loss increases since last checkpoint
-        f_best_at_check = f.clone()
-        halved_at_check = torch.zeros(n, dtype=torch.bool, device=x0.device)
-        last_check = 0
-        active = torch.arange(n, device=x0.device)
-        keep = logits.argmax(dim=1) == ys
-        for i in range(steps + 1):
-            # record the samples fooled at the current iterate and drop them
-            gone = active[~keep]
-            fooled[idx[gone]] = True
-            out[idx[gone]] = xa[gone]
-            active, grad = active[keep], grad[keep]
-            if active.numel() == 0:
-                break
-            if i == steps:
-                out[idx[active]] = xa[active]
-                break
-            a = active
-            xk, xs_a = xa[a], xs[a]
-            z = project(xk + eta[a] * step_direction(grad, norm), xs_a, eps, norm)
-            alpha = 1.0 if i == 0 else momentum
-            x_new = project(xk + alpha * (z - xk) + (1 - alpha) * (xk - x_prev[a]), xs_a, eps, norm)
-            x_prev[a], xa[a] = xk, x_new
-            logits, f, grad = loss_and_grad(model, x_new, ys[a], loss, shape)
-            keep = logits.argmax(dim=1) == ys[a]
-            increases[a] += (f > f_last[a]).long()
-            f_last[a] = f
-            better = f > f_best[a]
-            b = a[better]
-            x_best[b], f_best[b], grad_best[b] = x_new[better], f[better], grad[better]
-            if i + 1 in checks:
-                osc = increases[a] < rho * (i + 1 - last_check)
-                stalled = ~halved_at_check[a] & (f_best_at_check[a] >= f_best[a])
-                reduce = (osc | stalled) & keep  # a fooled sample leaves as it is
-                halved_at_check[a] = reduce
-                f_best_at_check[a] = f_best[a]
-                increases[a] = 0
-                last_check = i + 1
-                r = a[reduce]
-                eta[r] /= 2.0
-                xa[r], x_prev[r], f_last[r] = x_best[r], x_best[r], f_best[r]
-                grad = torch.where(reduce[:, None], grad_best[a], grad)
-    return out.reshape(x.shape), fooled
+    return run_attack(model, x, y, eps, lambda n, xs: APGDRule(n, xs, eps, norm, checks, rho, momentum),
+                      norm=norm, steps=steps, restarts=restarts, loss=loss, x_init=x_init, generator=generator)

@@ -15,13 +15,10 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def expected_in_shape(model: nn.Module) -> tuple[int, ...] | None:
-    """(C, H, W) of an MLP, or of the first member of an ensemble; None when the model does not say."""
+    """(C, H, W) of an MLP; None when the model does not say."""
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "in_shape"):
         return tuple(config.in_shape)
-    members = getattr(model, "members", None) or getattr(model, "models", None)
-    if members:
-        return expected_in_shape(members[0])
     return None
 
 
@@ -29,8 +26,7 @@ def num_classes(model: nn.Module) -> int | None:
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "num_classes"):
         return int(config.num_classes)
-    members = getattr(model, "members", None) or getattr(model, "models", None)
-    return num_classes(members[0]) if members else None
+    return None
 
 
 def check_inputs(model: nn.Module, x: Tensor, y: Tensor | None = None) -> Tensor:

@@ -20,8 +20,6 @@ from backend.metrics import METRICS, EvalRow
 from backend.models import MLP, mlp_from_state_dict
 from backend.progress import ProgressFn, report
 
-ENSEMBLE_METRICS = tuple(name for name, m in METRICS.items() if m.logits_only)  # need only the logits
-
 
 def _as_model(model: nn.Module | Mapping[str, Tensor], x: Tensor) -> nn.Module:
     if isinstance(model, Mapping):
@@ -55,11 +53,14 @@ def _strong_rows(metric: str, model: nn.Module, x: Tensor, y: Tensor, config: Ev
         curve = (certified_linf_curve(model, x, y, grid, method=config.certify_method, batch_size=small)
                  if p == "linf" else certified_l2_curve(model, x, y, grid, batch_size=small))
     else:
-        from backend.evaluate.strong import strong_curve
+        from backend.evaluate.strong import curve_from_first, median_perturbation, strong_search
 
         steps = config.pgd_steps if kind == "pgd" else config.apgd_steps
-        curve = strong_curve(model, x, y, grid, attack=kind, norm=p, steps=steps,
-                             restarts=config.attack_restarts, batch_size=bs, seed=config.attack_seed)
+        result = strong_search(model, x, y, grid, attack=kind, norm=p, steps=steps,
+                               restarts=config.attack_restarts, batch_size=bs, seed=config.attack_seed)
+        curve = curve_from_first(result.first, grid)
+        return [*(EvalRow(f"{metric}_acc", e, v) for e, v in zip(grid, curve, strict=True)),
+                EvalRow(f"{metric}_median", None, median_perturbation(result))]
     return [EvalRow(f"{metric}_acc", e, v) for e, v in zip(grid, curve, strict=True)]
 
 
@@ -138,23 +139,3 @@ def evaluate_model(model: nn.Module | Mapping[str, Tensor], x: Tensor, y: Tensor
     if needs_mlp and not isinstance(model, MLP):
         raise ValueError(f"metrics {needs_mlp} need a backend.models.MLP, got {type(model).__name__}")
     return _run(model, x, y, config, config.metrics, progress)
-
-
-def evaluate_ensemble(models: Sequence[nn.Module | Mapping[str, Tensor]], x: Tensor, y: Tensor,
-                      config: EvalConfig, progress: ProgressFn | None = None) -> list[EvalRow]:
-    """The logit-only metrics (accuracy/loss, FGSM, noise) of the mean-of-logits ensemble of `models`.
-
-    Metrics that need one MLP (DeepFool, weight norm, Lipschitz bounds: not `logits_only` in the catalogue)
-    are left out here.
-    """
-    if not isinstance(config, EvalConfig):
-        raise ValueError(f"config must be an EvalConfig, got {type(config).__name__}")
-    config.validate()
-    if len(models) == 0:
-        raise ValueError("an ensemble needs at least one model")
-    from backend.merge.ensemble import EnsembleModel
-
-    model = EnsembleModel([_as_model(m, x) for m in models]).eval()
-    x, y = _take_subset(x, y, config.subset)
-    metrics = [m for m in config.metrics if m in ENSEMBLE_METRICS]
-    return _run(model, x, y, config, metrics, progress)

@@ -167,6 +167,22 @@ class JobContext:
             thread.join()
             self._heartbeat = None
 
+    def seconds_since_start(self) -> float:
+        """Wall seconds since the job's row says it started (a worker's start-up included: what the Runs
+        table shows as its duration); 0 without a job or when the store cannot say. Best effort."""
+        if self.job_id is None:
+            return 0.0
+        try:
+            from store import jobs
+            from store.db import utc_now
+
+            started = (jobs.get_job(self.job_id) or {}).get("started_at")
+            if started is None:
+                return 0.0
+            return max(0.0, (utc_now() - started).total_seconds())
+        except Exception:  # noqa: BLE001 - a planning aid; never fails the job
+            return 0.0
+
     # -- cancellation ---------------------------------------------------------------------------------
 
     def check_cancel(self, *, force: bool = False) -> None:

@@ -8,20 +8,19 @@ them against the real config classes.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from backend.merge.registry import MERGE_METHODS, OPTIONS, check_options
+from backend.options import (  # canonical_key: the one key function
+    canonical_key,
+    check_field,
+    declared,
+    option,
+)
 
 ZOO_KINDS = ("plain", "l1", "l2")
-
-
-def canonical_key(obj: Any) -> str:
-    """sha256 of canonical JSON (sorted keys, no spaces), first 16 hex chars."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _jsonable(value: Any) -> Any:
@@ -39,6 +38,11 @@ MAX_MODELS = 10_000  # models per zoo: bounded before any seed is generated or r
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _train_samples(config) -> int:
+    """Training samples per epoch of a TrainConfig (its subset, else the split's size; no data loaded)."""
+    return config.train_subset or (50_000 if config.dataset == "cifar10" else 60_000)
 
 
 def _check_dataset(dataset: Any) -> None:
@@ -88,32 +92,51 @@ class TrainSpec(_Spec):
     """Train a zoo: n_models seeds of one TrainConfig."""
 
     kind: ClassVar[str] = "train"
-    name: str
+    name: str = option(MISSING, "zoo name (default: dataset-reg-N)", label="Zoo name", suggest="")
     train: dict  # TrainConfig.to_dict()
-    n_models: int
-    base_seed: int = 0
-    zoo_kind: str = "plain"
+    n_models: int = option(MISSING, "number of models (seeds)", label="Number of models", flag="--n",
+                           what="the number of models", low=1, suggest=4)
+    base_seed: int = option(0, "base seed; model seeds are derived from it", label="Base seed", flag="--seed",
+                            what="the base seed", low=0)
+    zoo_kind: str = option("plain", "the zoo's kind, from the training penalty", what="zoo kind", choices=ZOO_KINDS,
+                           internal=True)
+    curve_every: int | None = option(None, "also record a training-curve point (loss and accuracy over the last N "
+                                     "steps) every N training steps", label="Curve point every N steps",
+                                     what="curve points every N steps", low=1, none="per epoch", step=10)
+
+    MAX_CURVE_POINTS: ClassVar[int] = 1000  # per model: more would only slow the store and the charts down
+
+    def to_dict(self) -> dict:
+        """Without curve_every when it is off, so specs (and their keys) from before it existed stay equal."""
+        d = super().to_dict()
+        if self.curve_every is None:
+            d.pop("curve_every")
+        return d
 
     def validate(self) -> None:
-        from backend.train import TrainConfig
+        from backend.train_config import TrainConfig
 
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError("a zoo needs a non-empty name")
-        _check_int("the number of models", self.n_models, 1)
+        for declaration in declared(self):
+            check_field(declaration, getattr(self, declaration.name))
         if self.n_models > MAX_MODELS:
             raise ValueError(f"a zoo holds at most {MAX_MODELS:,} models, got {self.n_models:,}")
-        _check_int("the base seed", self.base_seed, 0)
-        if self.zoo_kind not in ZOO_KINDS:
-            raise ValueError(f"zoo kind must be one of {', '.join(ZOO_KINDS)}, got {self.zoo_kind!r}")
         if not isinstance(self.train, dict):
             raise ValueError("train must be a dict of TrainConfig fields")
         _check_dataset(self.train.get("dataset", "cifar10"))
         reg = TrainConfig.from_dict(self.train).reg
         if self.zoo_kind != {"none": "plain"}.get(reg, reg):
             raise ValueError(f"zoo kind {self.zoo_kind!r} does not match the training penalty reg={reg!r}")
+        if self.curve_every is not None:  # its own range: checked with the other declared fields above
+            config = TrainConfig.from_dict(self.train)
+            points = config.epochs * -(-_train_samples(config) // config.batch_size) // self.curve_every
+            if points > self.MAX_CURVE_POINTS:
+                raise ValueError(f"a curve point every {self.curve_every} steps gives {points:,} points per model; "
+                                 f"at most {self.MAX_CURVE_POINTS:,} are kept: choose a larger N")
 
     def train_config(self):
-        from backend.train import TrainConfig
+        from backend.train_config import TrainConfig
 
         return TrainConfig.from_dict(self.train)
 
@@ -205,10 +228,8 @@ class ExperimentSpec(_Spec):
         _check_dataset(self.dataset)
         if not isinstance(self.overrides, dict):
             raise ValueError("experiment overrides must be a dict")
-        try:
-            from backend.experiment import PRESETS
-        except ImportError:
-            return
+        from backend.experiment import PRESETS
+
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
 

@@ -81,7 +81,8 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
 
     The seeds go to the job's executor in units of train_chunk_size() models (units.train_unit); each unit's
     models are stored as its result arrives. In process, every epoch of every model adds a point to its
-    training curve (store/train_curves.py) while it trains; on Ray a unit's curve points arrive with it."""
+    training curve (store/train_curves.py) while it trains, and with spec.curve_every = N every N training
+    steps too (the mean over those steps); on a cluster a unit's curve points arrive with it."""
     from backend.estimate import arch_key, layer_sizes, train_units
     from backend.jobs.executors import Unit
     from backend.jobs.units import from_bytes, train_unit
@@ -123,8 +124,15 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
                     store_train_curves.add_point(keys[j], epoch, loss, acc, zoo_id=zoo_id, seed=part[j][1],
                                                  job_id=ctx.job_id)
 
-                local = {"on_epoch": on_epoch, "progress": _LazySpan(sub, lo, lo + len(part) / spec.n_models)}
-            units.append(Unit(train_unit, {"config": config.to_dict(), "seeds": [s for _, s in part]}, label,
+                def on_step(first, epochs, step, losses, accs, keys=keys, part=part):
+                    store_train_curves.add_points(  # one write for the whole stacked group
+                        [(keys[first + j], epochs, loss, acc, zoo_id, part[first + j][1], step)
+                         for j, (loss, acc) in enumerate(zip(losses, accs, strict=True))], job_id=ctx.job_id)
+
+                local = {"on_epoch": on_epoch, "on_step": on_step if spec.curve_every else None,
+                         "progress": _LazySpan(sub, lo, lo + len(part) / spec.n_models)}
+            units.append(Unit(train_unit, {"config": config.to_dict(), "seeds": [s for _, s in part],
+                                           "curve_every": spec.curve_every}, label,
                               shared={"data": data}, local=local))
 
         def before(i):
@@ -136,11 +144,14 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
             part = parts[i]
             for (index, seed), result in zip(part, results, strict=True):
                 key = model_key(zoo_key, train_key, seed)
-                if not executor.in_process:
+                if not executor.in_process:  # the curve came with the unit: epochs, then the step points
                     store_train_curves.start_curve(key)
                     for epoch, loss, acc in result["curve"]:
                         store_train_curves.add_point(key, epoch, loss, acc, zoo_id=zoo_id, seed=seed,
                                                      job_id=ctx.job_id)
+                    store_train_curves.add_points([(key, epochs, loss, acc, zoo_id, seed, step)
+                                                   for epochs, step, loss, acc in result["steps"]],
+                                                  job_id=ctx.job_id)
                 weights = store_weights.save_weights(from_bytes(result["weights"]))  # the file first, then the row
                 if seed in rows:  # a repair: the row exists; point it at the new bytes if they differ
                     if weights != rows[seed]["weights"]:

@@ -45,25 +45,35 @@ def _device(device=None):
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def train_unit(config: dict, seeds: list[int], data=None, *, device=None, progress=None, on_epoch=None) -> list[dict]:
+def train_unit(config: dict, seeds: list[int], data=None, curve_every: int | None = None, *, device=None,
+               progress=None, on_epoch=None, on_step=None) -> list[dict]:
     """Train one model per seed (one train_models call); per model: seed, weights bytes, seconds, final
-    losses/accuracies and its training curve [(epoch, loss, acc), ...]."""
+    losses/accuracies, its training curve [(epoch, loss, acc), ...] and, with curve_every = N, its means over
+    every N steps [(epochs done, step, loss, acc), ...]."""
     from backend.train import TrainConfig, train_models
 
     cfg = TrainConfig.from_dict(dict(config))
     curves: list[list[tuple[int, float, float]]] = [[] for _ in seeds]
+    steps: list[list[tuple[float, int, float, float]]] = [[] for _ in seeds]
 
     def record(j, epoch, loss, acc):
         curves[j].append((int(epoch), float(loss), float(acc)))
         if on_epoch is not None:
             on_epoch(j, epoch, loss, acc)
 
+    def record_steps(first, epochs, step, losses, accs):
+        for j, (loss, acc) in enumerate(zip(losses, accs, strict=True)):
+            steps[first + j].append((float(epochs), int(step), float(loss), float(acc)))
+        if on_step is not None:
+            on_step(first, epochs, step, losses, accs)
+
     t0 = time.perf_counter()
-    trained = train_models(cfg, list(seeds), device=device, progress=progress, data=data, on_epoch=record)
+    trained = train_models(cfg, list(seeds), device=device, progress=progress, data=data, on_epoch=record,
+                           on_step=record_steps if curve_every else None, curve_every=curve_every)
     wall = time.perf_counter() - t0
     return [{"seed": int(m.seed), "weights": to_bytes(m.params), "seconds": float(m.seconds),
              "train_loss": float(m.train_loss), "train_acc": float(m.train_acc), "test_acc": float(m.test_acc),
-             "curve": curves[j], "wall": wall}
+             "curve": curves[j], "steps": steps[j], "wall": wall}
             for j, m in enumerate(trained)]
 
 

@@ -11,7 +11,7 @@ import types
 
 _WHERE = {
     "naive_average": "average", "MergeError": "errors", "check_compatible": "common", "interpolate": "common",
-    "EnsembleModel": "ensemble", "MergeManyResult": "merge_many", "merge_many": "merge_many",
+    "MergeManyResult": "merge_many", "merge_many": "merge_many",
     "PairMerge": "pair", "merge_pair": "pair", "MERGE_METHODS": "registry", "get_method": "registry",
     "TreeNode": "tree", "hierarchical_merge": "tree", "plan_tree": "tree",
 }

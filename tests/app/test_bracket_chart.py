@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app.ui.charts import bracket_chart, bracket_frame
+from backend.charts import bracket_chart, bracket_frame
 
 
 def summary_rows():

@@ -106,3 +106,31 @@ def test_compare_splits_series_by_a_setting_from_the_url(awkward):
     groups = set(at.dataframe[0].value["group"])
     assert groups == {"unmerged leaves", "hierarchical · 4 leaves", "hierarchical · 3 leaves"}
     assert at.query_params["split"] in ("leaves", ["leaves"])
+
+
+def test_compare_draws_each_models_curve_from_the_url(awkward):
+    import json
+
+    t = awkward["trees"]
+    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['C']}", "eval": EVAL_KEY, "models": "1"})
+    assert at.toggle(key="cmp_models").value is True
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    fgsm = next(s for s in specs if s["title"]["text"].startswith("FGSM robust accuracy"))
+    assert "individual models" in fgsm["title"]["subtitle"] and len(fgsm["layer"]) == 3
+    at.toggle(key="cmp_models").set_value(False).run()
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    fgsm = next(s for s in specs if s["title"]["text"].startswith("FGSM robust accuracy"))
+    assert len(fgsm["layer"]) == 2 and at.query_params["models"] in ("0", ["0"])
+
+
+def test_compare_restores_the_merge_methods_metric_from_the_url(awkward):
+    import json
+
+    t = awkward["trees"]
+    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['E']}", "eval": EVAL_KEY, "tab": "Merge methods",
+                                    "metric": "weight_norm"})
+    assert at.selectbox(key="cmp_method_metric").value == "weight_norm"
+    (spec,) = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert spec["title"]["text"].startswith("Weight norm")
+    at.selectbox(key="cmp_method_metric").set_value("accuracy").run()
+    assert at.query_params["metric"] in ("accuracy", ["accuracy"])

@@ -59,12 +59,16 @@ def test_home_shows_presets_with_estimates_and_starts_demo(no_workers):
     labels = [b.label for b in at.button]
     assert "Start demo" in labels and "Start paper" in labels
     assert any("about" in str(m.value) for m in at.metric), "each preset shows a time estimate"
+    assert next(m for m in at.metric if m.label == "Running jobs").value == "0"
     at.button(key="start-demo").click().run()
     _ok(at)
     jobs = _jobs()
     assert list(jobs["kind"]) == ["experiment"] and no_workers == [int(jobs["id"].iloc[0])]
     assert json.loads(jobs["spec"].iloc[0])["preset"] == "demo"
     assert "Started demo experiment" in _texts(at.success)
+    # the counters are drawn once the page acted (so is the sidebar, which AppTest drops on a rerun): the job
+    # it just started already counts, and they refresh while it runs
+    assert next(m for m in at.metric if m.label == "Running jobs").value == "1"
 
 
 def test_home_estimates_never_time_the_machine(lab_home):
@@ -118,12 +122,14 @@ def test_zoo_form_starts_a_training_job(no_workers):
     at.text_input[0].set_value("my-zoo")
     at.text_input[1].set_value("16, 8")
     at.number_input[0].set_value(3)  # models
+    at.number_input(key="train-curve_every").set_value(10)  # a curve point every 10 steps too
     at.button[0].click().run()
     _ok(at)
     jobs = _jobs()
     assert len(jobs) == 1 and jobs["kind"].iloc[0] == "train" and no_workers == [int(jobs["id"].iloc[0])]
     spec = json.loads(jobs["spec"].iloc[0])
     assert spec["name"] == "my-zoo" and spec["n_models"] == 3 and spec["train"]["widths"] == [16, 8]
+    assert spec["curve_every"] == 10
     assert spec["train"]["dataset"] == "fashion_mnist" and spec["zoo_kind"] == "plain"
     assert "Started zoo 'my-zoo'" in _texts(at.success)
 
@@ -149,8 +155,8 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
     assert "Tree:" in _texts(at.error) and at.button(key="start_merge").disabled
     at.text_input(key="leaf_ids").set_value(ids.rsplit(",", 1)[0]).run()  # 3 leaves: a new valid default
     assert not at.error and at.text_area(key="pairs-3").value == "0-1, 2\n0-1"
-    at.text_input(key="merge_eval-fgsm").set_value("0, x").run()
-    at.text_input(key="merge_eval-noise").set_value("-1").run()
+    at.text_input(key="merge_eval-fgsm_eps").set_value("0, x").run()
+    at.text_input(key="merge_eval-noise_sigma").set_value("-1").run()
     errors = [e.value for e in at.error]
     assert any(e.startswith("The FGSM ε grid") for e in errors) and any(e.startswith("The noise σ grid") for e in errors)
     assert at.button(key="start_merge").disabled
@@ -162,8 +168,10 @@ def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
     at.radio(key="leaf_source").set_value("From a zoo").run()
     at.selectbox(key="leaf_zoo").set_value(populated_store["zoo_id"]).run()
     at.radio(key="pairing_mode").set_value("random (seeded)").run()
-    at.text_input(key="merge_eval-fgsm").set_value("0, 0.01").run()
+    at.text_input(key="merge_eval-fgsm_eps").set_value("0, 0.01").run()
     assert not at.error, _texts(at.error)
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimated time here: about"))
+    assert "–" in estimate and "no job measured here yet" in estimate  # a range, from the one estimate source
     at.button(key="start_merge").click().run()
     _ok(at)
     merges = _jobs()[lambda d: d["kind"] == "merge"].sort_values("id")
@@ -178,6 +186,25 @@ def _select_rows(at: AppTest, key: str, rows: list[int]) -> AppTest:
     """Select rows of an st.dataframe as a click on their boxes would."""
     at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     return _ok(at.run())
+
+
+def test_runs_plots_a_running_zoo_every_n_steps(no_workers):
+    """A zoo started with a curve point every N steps: Runs' live chart of the running job draws those points
+    (one line per model), not only the finished epochs."""
+    from backend.jobs.queue import submit
+    from backend.jobs.spec import TrainSpec
+    from store import train_curves
+
+    train = {"dataset": "fashion_mnist", "widths": [16, 8], "epochs": 2, "train_subset": 1024, "batch_size": 128}
+    job_id = submit(TrainSpec(name="stepped", train=train, n_models=2, curve_every=2))
+    for seed in (0, 1):
+        train_curves.add_points([(f"model-{seed}", step / 8, 2.0 - step / 10, 0.1 * step, None, seed, step)
+                                 for step in (2, 4, 6, 8, 10)], job_id=job_id)
+        train_curves.add_point(f"model-{seed}", 1, 1.5, 0.5, seed=seed, job_id=job_id)
+    at = _ok(_app("pages/runs.py"))
+    specs = _specs(at)
+    assert [s["title"]["text"] for s in specs] == ["Training loss", "Training accuracy"]
+    assert all(s["title"]["subtitle"] == "every few training steps, one line per model" for s in specs)
 
 
 def test_runs_shows_live_progress_and_a_table_to_filter_select_and_cancel(populated_store, no_workers):
@@ -369,6 +396,49 @@ def test_home_estimate_holds_the_measured_time_of_the_last_run(lab_home):
     low, high = _seconds_range(metric.value)
     assert low <= total <= high, (metric.value, total)
     assert "from rates jobs measured on this machine" in _texts(at.caption)
+
+
+def test_home_estimate_holds_a_real_tiny_run_of_the_preset(lab_home, monkeypatch):
+    """A real (tiny) preset run records its rates as it goes; Home's estimate for that preset, from those
+    rates, holds the duration the store recorded for the job (what the Runs table shows), its figure adds up
+    to about that duration, and its range is no wider than the spread the run itself measured (per model,
+    per tree, per evaluation batch) implies. No timing assertion: both sides come from the same run."""
+    import pandas as pd
+
+    from backend import experiment, runs
+    from backend.jobs.runner import run_job
+    from backend.jobs.spec import ExperimentSpec
+    from store import jobs
+    from store.db import connect, fetch_df
+    from tests.jobs.fakes import patch_tiny_data
+
+    patch_tiny_data(monkeypatch)  # 4x4 images, 3 classes, 256 train / 64 test samples
+    tiny = experiment.ExperimentPlan(
+        preset="tiny", widths=(8, 6), epochs=2, batch_size=64, train_subset=256, trees=((1, 4),), reg_models=1,
+        eval={"metrics": ["accuracy", "fgsm", "noise", "weight_norm"], "subset": 64}, note="a tiny test preset")
+    monkeypatch.setitem(experiment.PRESETS, "tiny", tiny)
+    spec = ExperimentSpec(preset="tiny", dataset="fashion_mnist")
+    job_id = jobs.create_job(spec.kind, spec.to_dict(), spec.key())
+    assert run_job(job_id) == "done"
+    row = jobs.get_job(job_id)
+    duration = runs.duration_seconds(row["started_at"], row["finished_at"])
+
+    at = _ok(_app())
+    assert any(m.value.startswith("**tiny**") for m in at.markdown)
+    metric = at.metric[-1]  # the last preset card's: tiny was added last
+    assert metric.label == "Estimated time here (measured)", metric.label
+    low, high = _seconds_range(metric.value)
+    assert low <= duration <= high, (metric.value, duration)
+    from backend.estimate import estimate_breakdown
+
+    figure = estimate_breakdown(experiment.plan_for("tiny"), measure=False)["total"]  # the "about …" figure
+    assert abs(figure - duration) <= 0.2 * duration + 1, (figure, duration)  # the run's own rates add up to it
+
+    with connect() as con:
+        rates = fetch_df(con, "SELECT phase, seconds / units AS r FROM work_rates WHERE job_id = ?", [job_id])
+    assert set(rates["phase"]) == {"train", "merge", "evaluate", "overhead"}
+    spread = float(pd.Series({p: g["r"].max() / g["r"].min() for p, g in rates.groupby("phase")}).max())
+    assert high <= 1.25 * spread * duration + 1, (metric.value, duration, spread)  # +1: shown in whole seconds
 
 
 def test_zoo_table_filters_names_its_eval_config_and_plots_curves_with_bands(populated_store):

@@ -91,10 +91,18 @@ def test_finished_experiment_shows_sections_lazily(finished_experiment):
     assert list(shown["mean"]) == pytest.approx(list(expected["mean"]), abs=1e-12)
     assert list(shown["ci_lo"]) == pytest.approx(list(expected["ci_lo"]), abs=1e-12)
     assert {"hierarchical · 4 leaves", "MergeMany · 4 leaves"} <= set(shown["series"])
+    figures = {b.proto.id: b for b in at.download_button if b.label in ("SVG", "PNG", "PDF")}
+    assert [b.label for b in figures.values()] == ["SVG", "PNG", "PDF"]  # every chart downloads, as on Compare
 
     at = _open(at, exp, "Hierarchical vs MergeMany")
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert "facet" in spec and spec["title"] == "Hierarchical root vs MergeMany"
+    assert [b.label for b in at.download_button if b.label in ("SVG", "PNG", "PDF")] == ["SVG", "PNG", "PDF"]
+    from backend.figures import figure_bytes
+
+    section = {s.title: s for s in build_report(exp).sections}["Hierarchical vs MergeMany"]
+    assert figure_bytes(section.chart, "svg").startswith(b"<svg")  # panels keep their own widths
+    assert figure_bytes(section.chart, "pdf")[:4] == b"%PDF"
     assert [e.label for e in at.expander][:2] == ["root_vs_merge_many", "paired_differences"]
     assert set(at.dataframe[0].value["method"]) == {"hierarchical", "MergeMany", "naive average"}
     paired = at.dataframe[1].value.set_index("metric")

@@ -24,7 +24,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:
@@ -139,7 +139,7 @@ def test_first_user_path(server, chromium_path):
         page.wait_for_selector(".vega-embed", timeout=120_000)  # the live loss/accuracy curves of the job
         assert page.get_by_text(re.compile(r"No job is running")).count() == 0, "the curve must be live"
         _shot(page, "03a-runs-live-curve")
-        _wait_jobs_done(page, 1, 240)
+        _wait_jobs_done(page, 1, 480)  # ~30 s on an idle 2-core machine; room for a loaded one
         _shot(page, "03-runs-zoo-done")
 
         # 2. merge + evaluate the zoo's 4 models (small evaluation so it fits the time budget)
@@ -175,6 +175,9 @@ def test_first_user_path(server, chromium_path):
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=60_000)
         n_charts = page.locator(".vega-embed").count()
         assert n_charts == 4, n_charts  # Overview tab: accuracy, FGSM curve, weight norm, global Lipschitz
+        drawn = {c["title"]: set(c["labels"]) for c in _legends(page)}  # legends whole, inside their charts
+        assert {"unmerged leaves", "hierarchical", "merge_many", "average"} <= drawn["Test accuracy per merge level"]
+        assert "hierarchical · level 2" in drawn["FGSM robust accuracy vs ε"]  # the new tree is drawn
         _shot(page, "06-compare")
         body = page.inner_text("body")
         assert "hierarchical · 4 leaves · λ 0.5" in body  # the new tree is selected (label with λ, pairing)
@@ -212,7 +215,7 @@ def test_first_user_path(server, chromium_path):
         _settle(page)
         page.get_by_text("Compute curves").wait_for(timeout=30_000)
         _fill(page, "Test images (0 = the whole test split)", "500")
-        _fill(page, "Images for activation matching / REPAIR (training split, seeded)", "1024")
+        _fill(page, "Images for activation matching / REPAIR", "1024")
         page.get_by_role("button", name="Compute").click()
         page.get_by_text(re.compile(r"Started interpolation as job")).wait_for(timeout=30_000)
         page.goto(f"{server}/runs")
@@ -229,4 +232,91 @@ def test_first_user_path(server, chromium_path):
             page.goto(f"{server}/report")
             _settle(page)
             _shot(page, "09-report")
+        browser.close()
+
+
+# Every legend drawn inside its chart and its column, no label cut short (Vega's "…"), every series listed.
+LEGEND_CHECK = """() => Array.from(document.querySelectorAll('.vega-embed')).map(embed => {
+  const box = embed.getBoundingClientRect();
+  const column = (embed.closest('[data-testid="stColumn"]') || embed.closest('[data-testid="stMain"]'))
+    .getBoundingClientRect();
+  const right = Math.min(box.right, column.right, document.documentElement.clientWidth) + 1;
+  const out = [];
+  embed.querySelectorAll('.role-legend').forEach(legend => {
+    const r = legend.getBoundingClientRect();
+    if (r.width && (r.left < box.left - 1 || r.right > right || r.bottom > box.bottom + 1)) {
+      out.push(`legend ${Math.round(r.left)}..${Math.round(r.right)} outside ${Math.round(box.left)}..${Math.round(right)}`);
+    }
+  });
+  const labels = Array.from(embed.querySelectorAll('.role-legend-label text')).map(t => {
+    const lines = Array.from(t.querySelectorAll('tspan')).map(s => s.textContent);
+    return lines.length ? lines.join(' · ') : t.textContent;  // a label broken into lines on a narrow plot
+  });
+  labels.filter(t => t.endsWith('…')).forEach(t => out.push(`label cut short: ${t}`));
+  // the plot keeps its height: title, axes and legend never squash it (the y axis spans the plot)
+  embed.querySelectorAll('g[aria-label^="Y-axis"]').forEach(axis => {
+    const line = axis.querySelector('.role-axis-domain') || axis.querySelector('.role-axis-grid') || axis;
+    const h = line.getBoundingClientRect().height;
+    if (h < 150) out.push(`plot only ${Math.round(h)} px tall`);
+  });
+  const title = (embed.querySelector('.role-title-text') || {}).textContent || '';
+  return {title, labels, problems: out, width: Math.round(box.width), height: Math.round(box.height)};
+})"""
+
+
+def _legends(page) -> list[dict]:
+    charts = page.evaluate(LEGEND_CHECK)
+    problems = [f"{c['title']}: {p}" for c in charts for p in c["problems"]]
+    assert not problems, problems
+    return charts
+
+
+def test_chart_legends_are_never_clipped(server, chromium_path):
+    """Compare (curve charts with many series, a split, per-model lines) and the Report page on an awkward
+    store: every legend lies inside its chart and column with every series named in full; screenshots of
+    the charts themselves (not the page top) go to test-artifacts/screenshots/."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.awkward_store import EVAL_KEY, add_reference_zoo, build_awkward_store, record_experiment
+
+    info = build_awkward_store()
+    l2 = add_reference_zoo("l2")
+    experiment = record_experiment(info, l2)
+    trees = ",".join(str(t) for t in info["trees"].values())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        for width in (1400, 1000):  # a laptop screen as well as the wide one
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(server)  # the router runs first (a server's first run, if a deep link, skips it)
+            page.get_by_text("Or step by step").wait_for(timeout=120_000)
+            page.goto(f"{server}/compare?trees={trees}&zoos={info['zoo']},{l2}&eval={EVAL_KEY}&split=leaves&models=1")
+            _settle(page, 120_000)
+            page.wait_for_function("document.querySelectorAll('.vega-embed .role-legend').length >= 3",
+                                   timeout=60_000)
+            _shot(page, f"10a-compare-overview-{width}")
+            charts = _legends(page)
+            fgsm = next(c for c in charts if c["title"].startswith("FGSM robust accuracy"))
+            assert {"unmerged leaves", "hierarchical · 4 leaves · level 1", "hierarchical · 3 leaves · level 2",
+                    "merge_many · 4 leaves · level 2", "unmerged zoo", "L2 zoo"} <= set(fgsm["labels"]), fgsm
+            chart = page.locator(".vega-embed").nth(charts.index(fgsm))
+            chart.scroll_into_view_if_needed()
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            chart.screenshot(path=str(SHOTS / f"10-compare-fgsm-legend-{width}.png"))
+            page.get_by_role("tab", name="Adversarial").click()
+            _settle(page, 60_000)
+            page.wait_for_selector(".vega-embed .role-legend", timeout=60_000)
+            _legends(page)
+            _shot(page, f"10b-compare-adversarial-{width}")
+
+            page.goto(f"{server}/report?experiment={experiment}")
+            _settle(page, 120_000)
+            for tab in ("Accuracy per level", "Robustness: FGSM ε (L∞)"):
+                page.get_by_role("tab", name=tab).click()
+                _settle(page, 60_000)
+                page.wait_for_selector(".vega-embed .role-legend", timeout=60_000)
+                (report,) = _legends(page)
+                assert len(report["labels"]) >= 2, report
+                page.locator(".vega-embed").first.scroll_into_view_if_needed()
+                _shot(page, f"11-report-{'accuracy' if tab.startswith('Acc') else 'fgsm'}-{width}")
+            page.close()
         browser.close()

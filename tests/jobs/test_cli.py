@@ -70,12 +70,16 @@ def last_line_ids(stdout: str, prefix: str) -> list[int]:
 @pytest.mark.realdata
 def test_full_headless_session(tmp_path):
     train = cli("train", "--dataset", "fashion_mnist", "--n", 4, "--epochs", 1, "--widths", "32,16",
-                "--train-subset", 2000, "--batch-size", 128, "--name", "session")
+                "--train-subset", 2000, "--batch-size", 128, "--name", "session", "--curve-every", 5)
     assert train.returncode == 0, train.stderr
     assert "train:" in train.stdout  # progress lines
     zoo = last_line_ids(train.stdout, "zoo ")[0]
     models = last_line_ids(train.stdout, "models ")
     assert len(models) == 4
+    from store import train_curves
+
+    points = train_curves.curves(zoo_ids=[zoo])  # 16 steps per epoch: points at steps 5, 10, 15 and the epoch
+    assert sorted(points["step"].dropna().astype(int).unique()) == [5, 10, 15] and len(points) == 4 * 4
 
     merge = cli("merge", "--zoo", zoo, "--method", "hierarchical", "--method", "merge_many", "--quiet")
     assert merge.returncode == 0, merge.stderr

@@ -65,6 +65,20 @@ def test_interpolate_a_tree_stores_rows_and_reruns_are_cache_hits(monkeypatch):
     assert again["computed"] == 0 and calls == []
 
 
+def test_an_interpolate_job_has_an_estimate_priced_per_pair():
+    """Runs' ETA starts from the job's estimate: a tree's two-parent nodes count as pairs (3 for 4 leaves),
+    and the work is linear in the pairs (the fixed overhead aside)."""
+    from backend.estimate import job_estimate
+
+    leaves, tree_id = _zoo_and_tree()
+    one = job_estimate("interpolate", InterpolateSpec(pairs=((leaves[0], leaves[2]),), config=CONFIG).to_dict())
+    four = job_estimate("interpolate", InterpolateSpec(pairs=((leaves[0], leaves[2]),), tree_ids=(tree_id,),
+                                                       config=CONFIG).to_dict())
+    assert one is not None and four is not None and one["total"] > one["overhead"]
+    assert four["total"] - four["overhead"] == pytest.approx(4 * (one["total"] - one["overhead"]))
+    assert job_estimate("interpolate", {"pairs": [], "tree_ids": [], "config": CONFIG}) is None
+
+
 def test_bad_interpolate_specs():
     with pytest.raises(ValueError, match="at least one model pair or tree"):
         InterpolateSpec().validate()

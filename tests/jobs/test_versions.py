@@ -75,10 +75,10 @@ def test_bumping_one_metric_recomputes_only_configs_that_ask_for_it(monkeypatch)
 
 
 def test_bumping_training_renames_zoos_and_models(monkeypatch):
-    import backend.train
+    import backend.train_config
 
     spec = TrainSpec(name="v", train=TRAIN, n_models=2)
     before = (spec.zoo_key(), steps.model_key(spec.zoo_key(), spec.train_config().key(), 1))
-    monkeypatch.setattr(backend.train, "TRAIN_VERSION", backend.train.TRAIN_VERSION + 1)
+    monkeypatch.setattr(backend.train_config, "TRAIN_VERSION", backend.train_config.TRAIN_VERSION + 1)
     assert spec.zoo_key() != before[0]
     assert steps.model_key(spec.zoo_key(), spec.train_config().key(), 1) != before[1]

@@ -37,6 +37,24 @@ def test_migrations_create_every_table_once():
         assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
+def test_a_version_4_store_keeps_its_training_curves_through_migration_5(monkeypatch):
+    """Curves recorded per epoch before step points existed read back as epoch means (step NULL)."""
+    import store.migrations as migrations
+    from store import train_curves
+
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", MIGRATIONS[:4])
+        m.setattr(migrations, "LATEST_VERSION", 4)
+        with db.connect() as con:
+            assert current_version(con) == 4
+            con.execute("INSERT INTO train_curves VALUES ('m1', 1, 0, 7, 2, 0.5, 0.8, now())")
+    db._migrated.clear()  # as if a newer lab opened the store
+    train_curves.add_point("m1", 2.25, 0.4, 0.85, zoo_id=1, seed=0, job_id=7, step=9)
+    points = train_curves.curves(job_id=7)
+    assert list(points["epoch"]) == [2.0, 2.25] and points["step"].isna().tolist() == [True, False]
+    assert list(points["loss"]) == [0.5, 0.4]
+
+
 def test_ids_come_from_sequences():
     with db.connect() as con:
         ids = [con.execute("INSERT INTO jobs (kind, spec, key, status, created_at) VALUES "

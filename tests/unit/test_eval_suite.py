@@ -1,4 +1,4 @@
-"""evaluate_model / evaluate_ensemble: the long-format rows the store saves, subset and progress."""
+"""evaluate_model: the long-format rows the store saves, subset and progress."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from backend.evaluate.accuracy import accuracy_and_loss
 from backend.evaluate.config import ALL_METRICS, EvalConfig
-from backend.evaluate.suite import EvalRow, evaluate_ensemble, evaluate_model
+from backend.evaluate.suite import EvalRow, evaluate_model
 from backend.models import MLP, mlp_from_state_dict
 
 CONFIG = EvalConfig(subset=40, fgsm_eps=(0.0, 0.05, 0.1), deepfool_linf_eps=(0.0, 0.05),
@@ -59,24 +59,9 @@ def test_subset_none_uses_everything_and_metrics_are_selectable(make_tiny_params
     assert rows[2].value == pytest.approx(acc)
 
 
-def test_evaluate_ensemble_logit_metrics_only(make_tiny_params, data):
-    x, y = data
-    members = [make_tiny_params(s) for s in range(3)]
-    rows = evaluate_ensemble(members, x, y, CONFIG)
-    got = by_name(rows)
-    assert set(got) == {"accuracy", "loss", "fgsm_acc", "noise_acc"}
-    models = [mlp_from_state_dict(p) for p in members]
-    with torch.no_grad():
-        mean_logits = torch.stack([m(x[:40]) for m in models]).mean(0)
-    assert got["accuracy"][None] == pytest.approx(float((mean_logits.argmax(1) == y[:40]).double().mean()))
-    assert got["fgsm_acc"][0.0] == pytest.approx(got["accuracy"][None])
-
-
 def test_suite_bad_input(make_tiny_params, data, tiny_config):
     x, y = data
     with pytest.raises(ValueError):
         evaluate_model(make_tiny_params(0), x, y, {"subset": 10})
     with pytest.raises(ValueError):
         evaluate_model(MLP(tiny_config), torch.rand(5, 1, 3, 3), y[:5], CONFIG)
-    with pytest.raises(ValueError):
-        evaluate_ensemble([], x, y, CONFIG)

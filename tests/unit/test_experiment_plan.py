@@ -42,6 +42,16 @@ def test_estimate_grows_with_the_preset(monkeypatch):
     assert estimate.describe(30) == "about 30 s" and estimate.describe(7200) == "about 2.0 h"
 
 
+def test_a_range_is_rounded_outward_so_it_still_holds_what_it_held():
+    def shown(total, low, high):
+        return estimate.describe_range({"total": total, "low": low, "high": high})
+
+    assert shown(6, 3.7, 8.2) == "about 6 s (3–9 s)"
+    assert shown(100, 89, 150) == "about 2 min (1–3 min)"
+    assert shown(100, 40, 150) == "about 2 min (<1–3 min)"
+    assert shown(7200, 5500, 9100) == "about 2.0 h (1.5–2.6 h)"
+
+
 def test_measured_rates_are_cached_on_disk():
     r = estimate.rates("cpu", (16, 8, 3), 64)
     assert r["train_step_s"] > 0 and r["forward_sample_s"] > 0
@@ -59,3 +69,22 @@ def test_cli_errors_are_one_line(capsys, overrides, out, needle):
     assert run(args) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
+
+
+def test_bracket_preset_adds_a_strong_attack_and_a_certificate_and_costs_what_was_measured():
+    from backend.experiment import BRACKET_METRICS
+    from backend.metrics import ALL_METRICS
+
+    bracket, demo = plan_for("bracket", "fashion_mnist"), plan_for("demo", "fashion_mnist")
+    ev = bracket.eval_config()
+    assert ev.metrics == (*ALL_METRICS, *BRACKET_METRICS) and demo.eval_config().metrics == ALL_METRICS
+    assert (bracket.widths, bracket.epochs, ev.subset) == (demo.widths, demo.epochs, demo.eval_config().subset)
+    # the cost model reproduces the measured ratios (README preset table): APGD L∞ ≈ 15x, CROWN ≈ 1.3x the default
+    sizes = estimate.layer_sizes("fashion_mnist", bracket.widths)
+    base = estimate.eval_units(sizes, demo.eval_config(), 1, 10000)
+    for metric, measured in (("apgd_linf", 914.2 / 60.3), ("certified_linf", 76.1 / 60.3)):
+        alone = ExperimentPlan.from_dict({**bracket.to_dict(), "eval": {**bracket.eval, "metrics": [metric]}})
+        ratio = estimate.eval_units(sizes, alone.eval_config(), 1, 10000) / base
+        assert ratio == pytest.approx(measured, rel=0.15), metric
+    low, high = (estimate.estimate_breakdown(p, "cpu", measure=False)["evaluate"] for p in (demo, bracket))
+    assert high > 10 * low

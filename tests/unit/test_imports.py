@@ -147,3 +147,16 @@ def test_stored_json_is_decoded_by_the_store(name, path):
             of_str = len(node.test.args) == 2 and isinstance(node.test.args[1], ast.Name) and node.test.args[1].id == "str"
             assert not (loads and of_str and isinstance(test, ast.Name) and test.id == "isinstance"), \
                 f"{name} line {node.lineno} decodes a stored JSON value itself; use store.jsonutil.decoded"
+
+
+def test_every_declared_dependency_is_imported():
+    """pyproject's runtime dependencies are each imported by backend, store or app (none declared for nothing)."""
+    import re
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    modules = {re.split(r"[<>=!~\[ ]", d)[0].lower().replace("-python", "").replace("-py", "").replace("-", "_")
+               for d in deps}
+    imported = {module.split(".")[0] for path in _modules("backend", "store", "app").values()
+                for module, _ in _imports(path)}
+    assert not modules - imported, f"declared but never imported: {sorted(modules - imported)}"

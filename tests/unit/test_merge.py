@@ -1,4 +1,4 @@
-"""Merge methods on tiny MLPs: pair merge, hierarchical tree, MergeMany, average, ensemble, registry."""
+"""Merge methods on tiny MLPs: pair merge, hierarchical tree, MergeMany, average, registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import torch
 
 from backend.merge import (
     MERGE_METHODS,
-    EnsembleModel,
     MergeError,
     check_compatible,
     get_method,
@@ -135,7 +134,7 @@ def test_random_and_explicit_pairings(make_tiny_params):
         plan_tree(1)
 
 
-# --- MergeMany, average, ensemble -----------------------------------------------------------------
+# --- MergeMany, average -----------------------------------------------------------------
 
 
 def test_merge_many_of_permuted_copies_is_the_model(make_tiny_params):
@@ -168,17 +167,6 @@ def test_naive_average(make_tiny_params):
     for key in ("layers.0.weight", "layers.2.bias"):
         torch.testing.assert_close(avg[key], (models[0][key] + models[1][key] + models[2][key]) / 3)
     assert torch.equal(avg["mean"], models[0]["mean"])
-
-
-def test_ensemble_averages_logits(make_tiny_params):
-    models = [make_tiny_params(s) for s in range(3)]
-    ensemble = EnsembleModel.from_state_dicts(models)
-    with torch.no_grad():
-        out = ensemble(X)
-    torch.testing.assert_close(out, sum(_logits(m) for m in models) / 3)
-    assert out.shape == (64, 3)
-    with pytest.raises(MergeError, match="at least one member"):
-        EnsembleModel([])
 
 
 # --- registry and bad input -----------------------------------------------------------------------

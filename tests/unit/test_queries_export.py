@@ -150,7 +150,7 @@ def test_paper_table_is_wide_with_units_and_counts(frame):
 
 
 def test_charts_download_as_svg_png_pdf_without_doubled_titles():
-    from app.ui import charts
+    from backend import charts
 
     summary = pd.DataFrame([dict(group=g, method=m, zoo_kind=None, level=lv, metric=metric, param=p, mean=0.8,
                                  std=0.01, n=3)
@@ -163,6 +163,29 @@ def test_charts_download_as_svg_png_pdf_without_doubled_titles():
     assert noise["title"]["text"] == "Accuracy under Gaussian noise vs σ"
     assert any(p["name"] == "pick" and p["bind"] == "legend" for p in noise["layer"][1]["params"])
     assert any(p.get("bind") == "scales" for p in noise["layer"][1]["params"])  # zoom and pan
-    assert charts.figure_bytes(noise, "svg").startswith(b"<svg")
-    assert charts.figure_bytes(noise, "png")[:4] == b"\x89PNG"
-    assert charts.figure_bytes(norm, "pdf")[:4] == b"%PDF"
+    from backend.figures import figure_bytes
+
+    assert figure_bytes(noise, "svg").startswith(b"<svg")
+    assert figure_bytes(noise, "png")[:4] == b"\x89PNG"
+    assert figure_bytes(norm, "pdf")[:4] == b"%PDF"
+
+
+def test_brackets_and_config_labels_read_the_metric_catalogue():
+    """Which rows bound robust accuracy from above (attacks) or below (certified), and the grid names in an
+    evaluation config's label, come from backend/metrics.py, not from lists kept in charts or queries."""
+    from backend.charts import bracket_rows
+    from backend.evaluate.config import EvalConfig
+    from backend.metrics import ROWS
+    from backend.queries import eval_config_label
+
+    upper, cert = bracket_rows("linf")
+    assert cert == "certified_linf_acc" and set(upper) == {"fgsm_acc", "deepfool_linf_acc", "pgd_linf_acc",
+                                                           "apgd_linf_acc"}
+    upper, cert = bracket_rows("l2")
+    assert cert == "certified_l2_acc" and "fgsm_acc" not in upper and "apgd_l2_acc" in upper
+    assert all(ROWS[r].curve for r in upper)
+    label = eval_config_label(EvalConfig(subset=64, metrics=("accuracy", "fgsm", "noise")).to_dict(), 3)
+    assert label.startswith("test subset 64 · FGSM ε 0…0.02 (11) · noise σ") and label.endswith("3 models")
+    assert "DeepFool" not in label  # grids of metrics the config did not ask for are not named
+    full = eval_config_label(EvalConfig().to_dict())
+    assert "DeepFool L∞ ε" in full and "DeepFool L2 ε" in full and "DeepFool 50 steps" in full

@@ -40,7 +40,7 @@ def test_markdown_links_figure_files_and_the_archive_holds_them():
 
 
 def test_one_colour_per_group_in_compare_and_the_report():
-    from app.ui import charts
+    from backend import charts
     from backend.colors import FIXED, colors_for
 
     labels = ["unmerged leaves"] + [f"hierarchical · level {k}" for k in range(1, 9)] + ["L1 zoo", "L2 zoo"]

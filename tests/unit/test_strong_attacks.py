@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
 
 from backend.evaluate.apgd import apgd, checkpoints
+from backend.evaluate.deepfool import _median, deepfool_curve
 from backend.evaluate.fgsm import fgsm_curve
 from backend.evaluate.pgd import dlr_loss, pgd, project, random_start
-from backend.evaluate.strong import curve_from_first, ensemble, first_fooled_eps, strong_curve
+from backend.evaluate.strong import (
+    curve_from_first,
+    ensemble,
+    first_fooled_eps,
+    median_perturbation,
+    search_grid,
+    strong_curve,
+    strong_search,
+)
+from backend.models import MLP, MLPConfig
 from tests.unit.test_attacks import LINF, trained  # noqa: F401  (the module-scoped tiny model fixture)
 
 
@@ -105,11 +118,11 @@ def test_fooled_samples_are_not_attacked_again(trained):  # noqa: F811
     model, x, y, _ = trained
     calls = []
 
-    def counting(model, xb, yb, eps, generator=None):
+    def counting(model, xb, yb, eps, generator=None, x_init=None):
         calls.append((eps, xb.shape[0]))
-        return pgd(model, xb, yb, eps, steps=10, generator=generator)
+        return pgd(model, xb, yb, eps, steps=10, generator=generator, x_init=x_init)
 
-    first = first_fooled_eps(model, x, y, [0.2, 0.0, 0.05], [counting], batch_size=1000)
+    first = first_fooled_eps(model, x, y, [0.2, 0.0, 0.05], [counting], batch_size=1000, search="walk")
     with torch.no_grad():
         wrong = model(x).argmax(1) != y
     assert (first[wrong] == 0).all()
@@ -117,6 +130,31 @@ def test_fooled_samples_are_not_attacked_again(trained):  # noqa: F811
     assert calls == [(0.05, int((~wrong).sum())), (0.2, int((~wrong).sum()) - n05)]
     assert curve_from_first(first, [0.2, 0.0]) == [float((first > 0.2).double().mean()),
                                                   float((~wrong).double().mean())]
+
+
+def test_bisect_attacks_the_largest_eps_first_and_robust_samples_once(trained):  # noqa: F811
+    """Top first: a sample not fooled at the largest ε is never attacked again; a fooled one is bisected."""
+    model, x, y, _ = trained
+    grid = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2]
+    calls = []
+
+    def counting(model, xb, yb, eps, generator=None, x_init=None):
+        calls.append((eps, xb.shape[0], x_init is not None and bool(x_init.isnan().all(dim=1).all())))
+        return pgd(model, xb, yb, eps, steps=10, generator=generator, x_init=x_init)
+
+    result = search_grid(model, x, y, grid, [counting], batch_size=1000)
+    with torch.no_grad():
+        wrong = model(x).argmax(1) != y
+    assert calls[0] == (0.2, int((~wrong).sum()), True)  # every clean-correct sample, none warm yet
+    fooled_top = int(torch.isfinite(result.first).sum() - wrong.sum())
+    assert sum(n for e, n, _ in calls[1:]) <= fooled_top * 3  # ⌈log₂ 5⌉ probes below the top, at most
+    assert all(not fresh for _, _, fresh in calls[1:])  # later probes are warm-started
+    walk = first_fooled_eps(model, x, y, grid, [partial(pgd, steps=10)], search="walk")
+    assert (result.first == 0).sum() == (walk == 0).sum() == wrong.sum()
+    # each sample's size is its adversarial's distance, at most its first fooled ε, and really fools the model
+    fooled = torch.isfinite(result.first) & (result.first > 0)
+    assert (result.size[fooled] <= result.first[fooled] + 1e-6).all() and (result.size[fooled] > 0).all()
+    assert torch.isinf(result.size[torch.isinf(result.first)]).all() and (result.size[wrong] == 0).all()
 
 
 def test_apgd_returns_the_adversarial_it_reports(trained):  # noqa: F811
@@ -140,3 +178,53 @@ def test_bad_arguments(trained):  # noqa: F811
         strong_curve(model, x, y, LINF, attack="cw")
     with pytest.raises(ValueError, match="eps_grid"):
         strong_curve(model, x, y, [])
+
+
+def _as_mlp(model: Linear) -> MLP:
+    """The linear model as a one-hidden-layer MLP: pixels ≥ 0 pass the identity layer's ReLU unchanged."""
+    d = model.w.shape[1]
+    config = MLPConfig(in_shape=(1, 3, 4), widths=(d,), num_classes=3, mean=(0.0,), std=(1.0,))
+    mlp = MLP(config).eval()
+    with torch.no_grad():
+        mlp.layers[0].weight.copy_(torch.eye(d))
+        mlp.layers[0].bias.zero_()
+        mlp.layers[1].weight.copy_(model.w)
+        mlp.layers[1].bias.copy_(model.b)
+    return mlp
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("attack", ["pgd", "apgd"])
+def test_median_perturbation_known_answer_and_deepfool(linear_case, norm, attack):
+    """On a linear model the minimal adversarial distance is analytic (margin over the dual norm of w_y − w_j).
+    Per sample the strong search's first fooled grid ε is never below it (sound) and at most the first grid
+    point past 1.05× it (the attack reaches it); the median perturbation lies between the analytic median and
+    its grid-rounded 1.05× value, and agrees with DeepFool's median (exact on linear models up to its 2 %
+    overshoot) within a grid step plus 5 %."""
+    model, x, y, dist = linear_case
+    mlp = _as_mlp(model)
+    images = x.reshape(-1, 1, 3, 4)
+    torch.testing.assert_close(mlp(images), model(x))
+    step = 0.004 if norm == "linf" else 0.01
+    grid = [round(step * i, 6) for i in range(61)]
+    d = dist[norm].double()
+    result = strong_search(mlp, images, y, grid, attack=attack, norm=norm, steps=100)
+    assert (result.first >= d - 1e-6).all()
+    reach = torch.tensor([min(g for g in grid if g >= 1.05 * float(v)) for v in d], dtype=torch.float64)
+    assert (result.first <= reach + 1e-9).all(), (result.first, reach)
+    assert ((result.size >= d - 1e-5) & (result.size <= result.first + 1e-6)).all()
+    median = median_perturbation(result)
+    truth = _median(d)
+    assert truth - 1e-5 <= median <= _median(reach) + 1e-6
+    _, deepfool = deepfool_curve(mlp, images, y, [0.0], p=norm)
+    assert abs(median - deepfool) <= step + 0.05 * truth, (median, deepfool, truth)
+
+
+def test_median_perturbation_counts_unfooled_as_infinite(trained):  # noqa: F811
+    model, x, y, _ = trained
+    result = strong_search(model, x, y, [0.0, 0.001], attack="pgd", steps=5)
+    assert median_perturbation(result) == math.inf  # most samples survive ε = 0.001
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    sizes = result.size[correct]
+    assert median_perturbation(result) == _median(sizes)

@@ -61,6 +61,29 @@ def test_stacked_matches_one_at_a_time(tiny_data):
         assert a.test_acc == pytest.approx(s.test_acc)
 
 
+def test_step_curve_points_average_to_the_epoch_means_and_change_nothing(tiny_data):
+    """curve_every=1: each step's point is that batch's mean, so the points of an epoch, weighted by batch
+    size, give exactly the epoch's mean loss and accuracy; the trained weights are the same as without."""
+    epochs, steps = [], []
+    plain = train_models(tiny(), [1, 2], data=tiny_data, stack=2)
+    traced = train_models(tiny(), [1, 2], data=tiny_data, stack=2, on_epoch=lambda *a: epochs.append(a),
+                          on_step=lambda *a: steps.append(a), curve_every=1)
+    for a, b in zip(plain, traced, strict=True):
+        assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    sizes = [64, 64, 64, 64, 44]  # 300 samples in batches of 64: 5 steps per epoch
+    assert [s[2] for s in steps] == list(range(1, 16)) and {s[0] for s in steps} == {0}
+    assert [s[1] for s in steps[:5]] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    for model, epoch, loss, acc in epochs:
+        window = steps[(epoch - 1) * 5:epoch * 5]
+        assert sum(s[3][model] * n for s, n in zip(window, sizes, strict=True)) / 300 == pytest.approx(loss, rel=1e-5)
+        assert sum(s[4][model] * n for s, n in zip(window, sizes, strict=True)) / 300 == pytest.approx(acc, rel=1e-5)
+    coarse = []
+    train_models(tiny(), [1], data=tiny_data, on_step=lambda *a: coarse.append(a), curve_every=4)
+    assert [s[2] for s in coarse] == [4, 8, 12] and coarse[1][1] == pytest.approx(1.6)  # windows span epochs
+    with pytest.raises(ValueError, match="N >= 1"):
+        train_models(tiny(), [1], data=tiny_data, on_step=lambda *a: None, curve_every=0)
+
+
 def test_learns_and_state_dict_fits_mlp(tiny_data):
     events = []
     (model,) = train_models(tiny(epochs=6), [0], data=tiny_data, progress=events.append)

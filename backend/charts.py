@@ -62,10 +62,37 @@ def _chart(title: str, subtitle: str, layers: list[dict], datasets: dict[str, pd
                       "subtitleColor": "#666"}}
 
 
-def _legend(title: str, symbol: str = "stroke") -> dict:
-    # two columns of at most 200 px labels fit a half-width chart: a third column was cut off at the right edge
-    return {"title": title, "orient": "bottom", "columns": 2, "symbolOpacity": 1, "symbolStrokeWidth": 3,
-            "labelLimit": 200, "symbolType": symbol}
+LABEL_PX = 6.2  # an upper estimate of one character of Vega's 10 px legend labels
+ENTRY_PX = 30  # a legend entry's symbol, gap and column padding
+HALF_ROW_PX = 240  # Compare draws a chart on its own row when one legend entry needs more than this
+
+
+def legend(title: str | None, labels, symbol: str = "stroke") -> dict:
+    """A legend under the plot that is never cut off: a bottom legend starts at the plot's left edge and
+    whatever runs past the chart's frame is clipped, so it takes two columns only where both fit under the
+    plot (`width` is the plot's width once Vega has fitted the chart to its column) and no label is wider
+    than the plot."""
+    entry = legend_entry_px(labels)
+    return {"title": title, "orient": "bottom", "symbolOpacity": 1, "symbolStrokeWidth": 3, "symbolType": symbol,
+            "columns": {"expr": f"width >= {2 * entry} ? 2 : 1"}, "columnPadding": 10,
+            "labelLimit": {"expr": f"max(60, width - {ENTRY_PX})"},
+            # on a plot narrower than its longest entry, a label breaks into lines at its " · " parts
+            "labelExpr": f"width < {entry} ? split(datum.label, ' · ') : datum.label"}
+
+
+def legend_entry_px(labels) -> int:
+    """Estimated pixel width of the widest entry of a legend listing `labels`."""
+    return int(max((len(str(label)) for label in labels), default=8) * LABEL_PX) + ENTRY_PX
+
+
+def wants_full_row(spec: dict) -> bool:
+    """Whether a chart's legend entries are too wide for half of Compare's page (see HALF_ROW_PX)."""
+    return spec.get("usermeta", {}).get("legend_px", 0) > HALF_ROW_PX
+
+
+def _with_legend_size(spec: dict, labels) -> dict:
+    spec["usermeta"] = {"legend_px": legend_entry_px(labels)}
+    return spec
 
 
 def _scale(log: bool, zero: bool = False) -> dict:
@@ -134,7 +161,7 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
     merged, zoos = rows[rows["method"] != "zoo"], rows[rows["method"] == "zoo"]
     pts = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
     order = group_order(rows["group"])
-    color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": _legend("Group", "circle")}
+    color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": legend("Group", order, "circle")}
     merged_order = [g for g in order if g in set(merged["group"])]
     y_title = axis_title(metric)
     x = {"field": "level", "type": "ordinal", "title": LEVEL_TITLE, "axis": {"labelAngle": 0}}
@@ -172,8 +199,9 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
             zoo_layer["params"] = _interactive("group", zoom=False)
         zoo_layer["encoding"].update(_dimmed())
         layers.append(zoo_layer)
-    return _chart(f"{title} per merge level", "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean",
-                  layers, datasets)
+    return _with_legend_size(_chart(f"{title} per merge level",
+                                    "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean", layers, datasets),
+                             order)
 
 
 def _series(rows: pd.DataFrame) -> list[str]:
@@ -181,8 +209,10 @@ def _series(rows: pd.DataFrame) -> list[str]:
             for m, lv, g in zip(rows["method"], rows["level"], rows["group"], strict=True)]
 
 
-def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
-    """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std."""
+def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False,
+                models: pd.DataFrame | None = None) -> dict:
+    """A robustness curve (accuracy vs ε or σ): one line per group and merge level, band = ±1 std; with
+    `models` (level_points rows), every tree model's own curve as a thin line in its series' colour."""
     title = metrics.title(metric)
     rows = _positive(summary[summary["metric"] == metric], "mean", log)
     if rows.empty:
@@ -201,7 +231,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
             "encoding": {"x": x, **_dimmed(), "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                        "title": y_title},
                          "color": {"field": "series", "type": "nominal", "scale": _colors(order),
-                                   "legend": _legend("Group · merge level")},
+                                   "legend": legend("Group · merge level", order)},
                          "strokeDash": {"field": "reference", "type": "nominal", "legend": None,
                                         "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
                          "tooltip": [{"field": "series"}, {"field": "param", "title": x_title.split(" (")[0]},
@@ -211,23 +241,81 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     # the band's (hidden, translucent) legend would hide or fade the lines' swatches
     data = _data(rows.assign(band=rows["series"]), ["series", "band", "reference", "param", "mean", "std", "n",
                                                      "lo", "hi"])
+    layers, datasets, subtitle = [band, line], {"curve": data}, "line: mean over models · band: ±1 std"
+    own = _model_curves(models, metric, log, set(order))
+    if not own.empty:
+        datasets["models"] = own
+        layers.insert(1, {"data": {"name": "models"}, "mark": {"type": "line", "strokeWidth": 0.8},
+                          "encoding": {"x": x, **_dimmed(0.35, 0.03), "detail": {"field": "model_id", "type": "nominal"},
+                                       "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero),
+                                             "title": y_title},
+                                       "color": {"field": "series", "type": "nominal", "scale": _colors(order),
+                                                 "legend": None},
+                                       "tooltip": [{"field": "series"}, {"field": "model_id"},
+                                                   {"field": "param", "title": x_title.split(" (")[0]},
+                                                   {"field": "value", "format": ".4g"}]}})
+        subtitle += " · thin lines: individual models"
     spec = _chart(CURVE_TITLES.get(metric, f"{title} vs {x_title.split(' (')[0]}"),
-                  "line: mean over models · band: ±1 std · dashed: reference zoos", [band, line], {})
+                  subtitle + " · dashed: reference zoos", layers, {})
     spec["data"] = {"name": "curve"}
-    spec["datasets"] = {"curve": data}
+    spec["datasets"] = datasets
     spec["resolve"] = {"legend": {"fill": "independent", "color": "independent"}}  # band's null can't hide it
-    return spec
+    return _with_legend_size(spec, order)
 
 
-BRACKET_ATTACKS = {"linf": ("apgd_linf_acc", "pgd_linf_acc", "deepfool_linf_acc", "fgsm_acc"),
-                   "l2": ("apgd_l2_acc", "pgd_l2_acc", "deepfool_l2_acc")}
+def _model_curves(models: pd.DataFrame | None, metric: str, log: bool, series: set[str]) -> pd.DataFrame:
+    """One row per (tree model, parameter) of `metric`, labelled with the series its mean line belongs to."""
+    if models is None or models.empty:
+        return pd.DataFrame()
+    rows = _positive(models[(models["metric"] == metric) & (models["method"] != "zoo")], "value", log)
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(series=_series(rows))
+    rows = rows[rows["series"].isin(series)]
+    return _data(rows.sort_values(["model_id", "param"]), ["series", "model_id", "param", "value"])
+
+
+def metric_chart(summary: pd.DataFrame, points: pd.DataFrame | None, metric: str, *, log: bool = False,
+                 zero: bool = False, models: bool = False) -> dict:
+    """The chart Compare draws for one stored row: per level for a scalar, a curve over its grid otherwise
+    (with `models`, each tree model's own curve from `points`)."""
+    if metric in metrics.SCALAR_ROWS:
+        return level_chart(summary, points, metric, log=log, zero=zero)
+    return curve_chart(summary, metric, log=log, zero=zero, models=points if models else None)
+
+
+def compare_figures(summary: pd.DataFrame, points: pd.DataFrame, *, log: bool = False, zero: bool = False,
+                    models: bool = False) -> dict[str, dict]:
+    """Every chart Compare can draw for a selection, by file stem: one per stored row (catalogue order), the
+    robustness brackets where certified accuracy was measured, and the merge-method chart per scalar."""
+    present = set(summary["metric"])
+    out = {name: metric_chart(summary, points, name, log=log, zero=zero, models=models)
+           for name in (*metrics.SCALAR_ROWS, *metrics.CURVE_ROWS) if name in present}
+    for norm in BRACKET_NORMS:
+        if bracket_rows(norm)[1] in present:
+            out[f"bracket-{norm}"] = bracket_chart(summary, norm)
+    merged = points[points["method"] != "zoo"] if not points.empty else points
+    for name in metrics.SCALAR_ROWS:
+        if not merged.empty and name in set(merged["metric"]) and (merged["level"] > 0).any():
+            out[f"methods-{name}"] = method_chart(points, name, log=log, zero=zero)
+    return out
+
+
+BRACKET_NORMS = {"linf": "L∞", "l2": "L2"}  # a bracket per norm; its rows come from the metric catalogue
+
+
+def bracket_rows(norm: str) -> tuple[list[str], str]:
+    """(attack rows: upper bounds, certified row: the lower bound) of one norm, from the catalogue's `bound`."""
+    label = BRACKET_NORMS[norm]
+    rows = [(name, row) for name, row in metrics.ROWS.items() if row.bound and row.norm == label]
+    return [n for n, r in rows if r.bound == "upper"], next(n for n, r in rows if r.bound == "lower")
 
 
 def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
     """Per series and ε: certified (lower) and attacked (upper: the lowest mean robust accuracy of any attack
     measured, each being an upper bound) accuracy, FGSM/DeepFool for reference, and the robust/clean ratio."""
-    attacks = [m for m in BRACKET_ATTACKS[norm] if m in set(summary["metric"])]
-    cert = f"certified_{norm}_acc"
+    upper, cert = bracket_rows(norm)
+    attacks = [m for m in upper if m in set(summary["metric"])]
     rows = summary[summary["metric"].isin([*attacks, cert])]
     if rows.empty or cert not in set(rows["metric"]) or not attacks:
         return pd.DataFrame(columns=["series", "param", "certified", "attacked", "ratio"])
@@ -245,13 +333,14 @@ def bracket_frame(summary: pd.DataFrame, norm: str) -> pd.DataFrame:
 def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
     """Robust accuracy as a band per series: certified (lower bound) to the strongest attack (upper bound)."""
     data = bracket_frame(summary, norm)
-    label = "L∞" if norm == "linf" else "L2"
+    label, cert = BRACKET_NORMS[norm], metrics.ROWS[bracket_rows(norm)[1]]
     if data.empty:
         return empty_chart(f"No certified and attacked {label} results for this selection")
     order = series_order(data["series"])
-    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, pixel units)"}
-    y_title = "robust accuracy · share correct (0–1)"
-    color = {"field": "series", "type": "nominal", "scale": _colors(order), "legend": _legend("Group · merge level")}
+    x = {"field": "param", "type": "quantitative", "title": f"ε ({label}, {cert.param_unit})"}
+    y_title = f"robust accuracy · {cert.unit}"
+    color = {"field": "series", "type": "nominal", "scale": _colors(order),
+             "legend": legend("Group · merge level", order)}
     tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},
            {"field": "attacked", "format": ".3f"}, {"field": "ratio", "title": "attacked / clean", "format": ".3f"}]
     band = {"mark": {"type": "area", "opacity": 0.18},
@@ -267,7 +356,7 @@ def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
                   "(solid, upper)", [band, upper, lower], {})
     spec["data"] = {"name": "bracket"}
     spec["datasets"] = {"bracket": _data(data, ["series", "param", "certified", "attacked", "ratio"])}
-    return spec
+    return _with_legend_size(spec, order)
 
 
 def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
@@ -319,7 +408,7 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
             "encoding": {"x": {"field": "lam", "type": "quantitative", "title": "λ (0 = model A, 1 = aligned model B)"},
                          "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": y_title},
                          "color": {"field": "variant", "type": "nominal", "scale": _colors(order),
-                                   "legend": _legend("Alignment")},
+                                   "legend": legend("Alignment", order)},
                          "strokeDash": {"field": "repaired", "type": "nominal", "legend": None,
                                         "scale": {"domain": [False, True], "range": [[1, 0], [6, 4]]}},
                          "tooltip": [{"field": "variant"}, {"field": "lam", "title": "λ"},
@@ -328,36 +417,3 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
     spec["data"] = {"name": "curve"}
     spec["datasets"] = {"curve": _data(part, ["variant", "repaired", "lam", "value"])}
     return spec
-
-
-FIGURE_FORMATS = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
-
-
-def portable(spec: dict) -> dict:
-    """The spec with its datasets inline as JSON records, as a file or vl-convert needs it (the page ships
-    DataFrames as Arrow instead)."""
-    import json
-
-    out = dict(spec)
-    if "datasets" in out:
-        out["datasets"] = {name: json.loads(df.to_json(orient="records", double_precision=15))
-                           if isinstance(df, pd.DataFrame) else df for name, df in out["datasets"].items()}
-    return out
-
-
-def figure_bytes(spec: dict, fmt: str, *, width: int = 640) -> bytes:
-    """The chart as an SVG, PNG or PDF file (vl-convert: no browser, no network), `width` px wide."""
-    import json
-
-    import vl_convert as vlc
-
-    if fmt not in FIGURE_FORMATS:
-        raise ValueError(f"a figure is saved as {', '.join(FIGURE_FORMATS)}, not {fmt!r}")
-    static = {**portable(spec), "width": width}
-    static["autosize"] = {"type": "fit-x", "contains": "padding"}
-    text = json.dumps(static)
-    if fmt == "svg":
-        return vlc.vegalite_to_svg(text).encode()
-    if fmt == "png":
-        return vlc.vegalite_to_png(text, scale=2)
-    return vlc.vegalite_to_pdf(text)
