@@ -36,8 +36,8 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME_SCRIPT = str(ROOT / "app" / "Home.py")
-PAGES = ["pages/home.py", "pages/zoo.py", "pages/merge_builder.py", "pages/runs.py", "pages/compare.py",
-         "pages/tree_view.py", "pages/report.py"]
+PAGES = ["views/home.py", "views/zoo.py", "views/merge_builder.py", "views/runs.py", "views/compare.py",
+         "views/tree_view.py", "views/report.py"]
 TARGET_S = 1.0
 ZOOS = (("bench-plain", "plain", 800), ("bench-l1", "l1", 400), ("bench-l2", "l2", 400))
 N_LEAVES = 16
@@ -192,7 +192,7 @@ def measure_compare_tabs(timeout: float = 300) -> list[tuple[str, float, list[st
     st.cache_data.clear()
     at = AppTest.from_file(HOME_SCRIPT, default_timeout=timeout)
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     out = []
     for tab in COMPARE_TABS:
         at.session_state["cmp_tab"] = tab
@@ -209,7 +209,7 @@ def measure_page(page: str, timeout: float = 300) -> tuple[float, float, list[st
 
     st.cache_data.clear()
     at = AppTest.from_file(HOME_SCRIPT, default_timeout=timeout)
-    if page == "pages/home.py":
+    if page == "views/home.py":
         t0 = time.perf_counter()
         at.run()
         cold = time.perf_counter() - t0

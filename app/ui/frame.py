@@ -34,7 +34,7 @@ def _status() -> None:
                f"{c.get('evaluations', 0)} evaluation rows")
     running = int(c.get("running_jobs", 0))
     if running:
-        st.page_link("pages/runs.py", label=f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
+        st.page_link("views/runs.py", label=f"{running} job(s) running — see Runs", icon=":material/hourglass_top:")
     else:
         st.caption("No job running")
     st.caption(f"Home: `{home_dir()}`")

@@ -83,7 +83,7 @@ def start_job(spec, what: str, executor: dict | None = None) -> int | None:
         st.info(f"The same {md(what)} is already queued or running as job #{job_id}: following that one.")
     else:
         st.success(f"Started {md(what)} as job #{job_id}. Follow it on the Runs page.")
-    st.page_link("pages/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
+    st.page_link("views/runs.py", label="Open Runs", icon=":material/timer:", query_params={"jobs": str(job_id)})
     return job_id
 
 

@@ -31,7 +31,7 @@ def _page(page: str, query: dict) -> AppTest:
 def test_compare_table_counts_each_model_once_and_leaves_out_carried_nodes(awkward):
     t = awkward["trees"]
     ids = [t[k] for k in ("A", "B", "C", "D", "E")]
-    at = _page("pages/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "tab": "Table"})
+    at = _page("views/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "tab": "Table"})
     at.session_state["cmp_tab"] = "Table"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -49,7 +49,7 @@ def test_compare_table_counts_each_model_once_and_leaves_out_carried_nodes(awkwa
 
 
 def test_tree_view_draws_the_carried_node_as_carried(awkward):
-    at = _page("pages/tree_view.py", {"tree": str(awkward["trees"]["C"])})
+    at = _page("views/tree_view.py", {"tree": str(awkward["trees"]["C"])})
     dot = at.get("graphviz_chart")[0].proto.spec
     assert dot.count("carried up (no merge)") == 1 and 'label="carried"' in dot and "dashed" in dot
     from store import models
@@ -63,7 +63,7 @@ def test_tree_view_draws_the_carried_node_as_carried(awkward):
 
 def test_compare_says_which_tree_lacks_the_linked_config_and_offers_the_one_it_has(awkward):
     t = awkward["trees"]
-    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['B']}", "eval": OTHER_KEY})
+    at = _page("views/compare.py", {"trees": f"{t['A']},{t['B']}", "eval": OTHER_KEY})
     assert at.selectbox(key="cmp_eval").value == OTHER_KEY  # the link's config, though fewer models have it
     warnings = " | ".join(str(w.value) for w in at.warning)
     assert f"Tree #{t['B']} has results for only 2 of its models in this evaluation config" in warnings
@@ -92,7 +92,7 @@ def test_a_merge_job_with_evaluation_records_its_eval_config_for_the_runs_link()
 def test_compare_splits_series_by_a_setting_from_the_url(awkward):
     t = awkward["trees"]
     ids = [t[k] for k in ("A", "C", "D")]
-    at = _page("pages/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "split": "leaves",
+    at = _page("views/compare.py", {"trees": ",".join(map(str, ids)), "eval": EVAL_KEY, "split": "leaves",
                                     "tab": "Table", "log": "1"})
     assert at.multiselect(key="cmp_split").value == ["leaves"]
     assert at.toggle(key="cmp_log").value is True and at.session_state["cmp_tab"] == "Table"  # from the URL
@@ -112,7 +112,7 @@ def test_compare_draws_each_models_curve_from_the_url(awkward):
     import json
 
     t = awkward["trees"]
-    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['C']}", "eval": EVAL_KEY, "models": "1"})
+    at = _page("views/compare.py", {"trees": f"{t['A']},{t['C']}", "eval": EVAL_KEY, "models": "1"})
     assert at.toggle(key="cmp_models").value is True
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     fgsm = next(s for s in specs if s["title"]["text"].startswith("FGSM robust accuracy"))
@@ -127,7 +127,7 @@ def test_compare_restores_the_merge_methods_metric_from_the_url(awkward):
     import json
 
     t = awkward["trees"]
-    at = _page("pages/compare.py", {"trees": f"{t['A']},{t['E']}", "eval": EVAL_KEY, "tab": "Merge methods",
+    at = _page("views/compare.py", {"trees": f"{t['A']},{t['E']}", "eval": EVAL_KEY, "tab": "Merge methods",
                                     "metric": "weight_norm"})
     assert at.selectbox(key="cmp_method_metric").value == "weight_norm"
     (spec,) = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]

@@ -43,13 +43,13 @@ def _store_tree_curves(tree_id: int) -> list[tuple[int, int, int]]:
 
 
 def test_connectivity_on_an_empty_store():
-    at = _app("pages/connectivity.py")
+    at = _app("views/connectivity.py")
     assert at.info and "two stored models" in at.info[0].value
 
 
 def test_connectivity_shows_a_nodes_curves_and_starts_a_job(populated_store, no_workers):
     nodes = _store_tree_curves(populated_store["hier_tree"])
-    at = _app("pages/connectivity.py")
+    at = _app("views/connectivity.py")
     assert at.radio(key="cn_mode").value == "Tree node"
     root = populated_store["root_id"]
     assert at.selectbox(key="cn_node").value == root
@@ -87,7 +87,7 @@ def test_tree_view_colours_nodes_by_parents_barrier(populated_store):
     at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
     at.query_params["tree"] = str(populated_store["hier_tree"])
     at.run()
-    at.switch_page("pages/tree_view.py").run()
+    at.switch_page("views/tree_view.py").run()
     options = at.selectbox(key="tv_metric").options
     assert "loss barrier · weight matching" in options
     at.selectbox(key="tv_metric").set_value("loss barrier · weight matching").run()
@@ -99,7 +99,7 @@ def test_compare_barriers_tab(populated_store):
     empty = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
     empty.query_params["trees"] = str(populated_store["hier_tree"])
     empty.run()
-    empty.switch_page("pages/compare.py").run()
+    empty.switch_page("views/compare.py").run()
     empty.session_state["cmp_tab"] = "Barriers"
     empty.run()
     assert not empty.exception and any("No interpolation curves" in i.value for i in empty.info)
@@ -111,7 +111,7 @@ def test_compare_barriers_tab(populated_store):
     at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
     at.query_params["trees"] = str(populated_store["hier_tree"])
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     at.session_state["cmp_tab"] = "Barriers"
     at.run()
     assert not at.exception, [e.value for e in at.exception]

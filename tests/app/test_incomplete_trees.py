@@ -48,7 +48,7 @@ def test_the_trees_table_marks_a_tree_without_root_incomplete(populated_store, h
 
 
 def test_compare_does_not_offer_an_incomplete_tree(populated_store, half_tree):
-    at = _app("pages/compare.py", query={"trees": f"{half_tree},{populated_store['hier_tree']}"})
+    at = _app("views/compare.py", query={"trees": f"{half_tree},{populated_store['hier_tree']}"})
     picker = at.multiselect(key="cmp_trees")
     assert half_tree not in picker.options and half_tree not in picker.value
     assert populated_store["hier_tree"] in picker.value
@@ -56,9 +56,9 @@ def test_compare_does_not_offer_an_incomplete_tree(populated_store, half_tree):
 
 
 def test_tree_view_says_a_tree_is_incomplete(populated_store, half_tree):
-    at = _app("pages/tree_view.py", query={"tree": str(half_tree)})
+    at = _app("views/tree_view.py", query={"tree": str(half_tree)})
     assert any("incomplete" in w.value for w in at.warning), [w.value for w in at.warning]
-    at = _app("pages/tree_view.py", query={"tree": str(populated_store["hier_tree"])})
+    at = _app("views/tree_view.py", query={"tree": str(populated_store["hier_tree"])})
     assert not any("incomplete" in w.value for w in at.warning)
 
 

@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 from tests.app.conftest import AT_TIMEOUT
 
 HOME = str(Path(__file__).resolve().parents[2] / "app" / "Home.py")
-PAGES = ["pages/home.py", "pages/zoo.py", "pages/merge_builder.py", "pages/runs.py", "pages/compare.py",
-         "pages/tree_view.py", "pages/connectivity.py"]
+PAGES = ["views/home.py", "views/zoo.py", "views/merge_builder.py", "views/runs.py", "views/compare.py",
+         "views/tree_view.py", "views/connectivity.py"]
 
 
 def _app(page: str | None = None, query: dict | None = None, sidebar: str | None = None) -> AppTest:
@@ -50,7 +50,7 @@ def _jobs():
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_render_on_empty_store(page):
     at = _ok(_app(page, sidebar="0 zoos · 0 models"))
-    if page != "pages/home.py":
+    if page != "views/home.py":
         assert at.info, f"{page} should explain what to do on an empty store"
 
 
@@ -85,18 +85,18 @@ def test_home_estimates_never_time_the_machine(lab_home):
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_render_on_populated_store(populated_store, page):
     at = _ok(_app(page, sidebar=f"{populated_store['n_models']} models"))
-    if page not in ("pages/runs.py", "pages/merge_builder.py"):  # those show a failed job / a validation hint
+    if page not in ("views/runs.py", "views/merge_builder.py"):  # those show a failed job / a validation hint
         assert not at.error, _texts(at.error)
 
 
 def test_zoo_table_lists_models_and_selection_feeds_merge_builder(populated_store):
-    at = _ok(_app("pages/zoo.py"))
+    at = _ok(_app("views/zoo.py"))
     table = at.dataframe[0].value
     assert len(table) == populated_store["n_models"]
     assert {"model_id", "accuracy", "kind", "zoo_kind", "level"} <= set(table.columns)
     assert table["accuracy"].notna().sum() >= 9  # every evaluated model shows its accuracy
     at.session_state["selected_model_ids"] = populated_store["leaf_ids"]
-    at.switch_page("pages/merge_builder.py").run()
+    at.switch_page("views/merge_builder.py").run()
     _ok(at)
     assert at.radio(key="leaf_source").value == "Selected on the Zoo page"
     assert not at.error and not at.button(key="start_merge").disabled
@@ -104,7 +104,7 @@ def test_zoo_table_lists_models_and_selection_feeds_merge_builder(populated_stor
 
 
 def test_zoo_form_validation_messages(no_workers):
-    at = _ok(_app("pages/zoo.py"))
+    at = _ok(_app("views/zoo.py"))
     at.text_input[1].set_value("128, abc")  # hidden widths
     at.button[0].click().run()  # the form's submit button
     _ok(at)
@@ -118,7 +118,7 @@ def test_zoo_form_validation_messages(no_workers):
 
 
 def test_zoo_form_starts_a_training_job(no_workers):
-    at = _ok(_app("pages/zoo.py"))
+    at = _ok(_app("views/zoo.py"))
     at.text_input[0].set_value("my-zoo")
     at.text_input[1].set_value("16, 8")
     at.number_input[0].set_value(3)  # models
@@ -135,7 +135,7 @@ def test_zoo_form_starts_a_training_job(no_workers):
 
 
 def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
-    at = _ok(_app("pages/merge_builder.py"))
+    at = _ok(_app("views/merge_builder.py"))
     at.radio(key="leaf_source").set_value("Type model ids").run()
     at.text_input(key="leaf_ids").set_value(str(populated_store["leaf_ids"][0])).run()
     assert "at least 2 models" in _texts(at.error) and at.button(key="start_merge").disabled
@@ -164,7 +164,7 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
 
 
 def test_merge_builder_starts_a_merge_job(populated_store, no_workers):
-    at = _ok(_app("pages/merge_builder.py"))
+    at = _ok(_app("views/merge_builder.py"))
     at.radio(key="leaf_source").set_value("From a zoo").run()
     at.selectbox(key="leaf_zoo").set_value(populated_store["zoo_id"]).run()
     at.radio(key="pairing_mode").set_value("random (seeded)").run()
@@ -201,7 +201,7 @@ def test_runs_plots_a_running_zoo_every_n_steps(no_workers):
         train_curves.add_points([(f"model-{seed}", step / 8, 2.0 - step / 10, 0.1 * step, None, seed, step)
                                  for step in (2, 4, 6, 8, 10)], job_id=job_id)
         train_curves.add_point(f"model-{seed}", 1, 1.5, 0.5, seed=seed, job_id=job_id)
-    at = _ok(_app("pages/runs.py"))
+    at = _ok(_app("views/runs.py"))
     specs = _specs(at)
     assert [s["title"]["text"] for s in specs] == ["Training loss", "Training accuracy"]
     assert all(s["title"]["subtitle"] == "every few training steps, one line per model" for s in specs)
@@ -214,7 +214,7 @@ def test_runs_shows_live_progress_and_a_table_to_filter_select_and_cancel(popula
 
     job_id = submit(EvaluateSpec(model_ids=(populated_store["root_id"],), eval={"subset": 100}))
     jobs.update_progress(job_id, 0.4, "fgsm", "model 2 of 5 · fgsm on 100 samples")
-    at = _ok(_app("pages/runs.py"))
+    at = _ok(_app("views/runs.py"))
     progress = at.get("progress")
     assert len(progress) == 1 and progress[0].proto.value == 40
     assert progress[0].proto.text == "40% · model 2 of 5 · fgsm on 100 samples"
@@ -239,7 +239,7 @@ def test_runs_shows_live_progress_and_a_table_to_filter_select_and_cancel(popula
     links = {link.proto.page: link.proto.query_string for link in at.get("page_link")}
     trees = [populated_store[k] for k in ("hier_tree", "mm_tree", "avg_tree")]
     assert links["compare"] == "trees=" + "%2C".join(map(str, trees))  # the done job links to its results
-    assert links["tree_view"] == f"tree={trees[0]}"
+    assert links["tree"] == f"tree={trees[0]}"  # keyed by the router's url_path
     assert at.button(key="runs-cancel").disabled  # nothing active among them
 
     at = _select_rows(at, "runs-table", [0])  # the running job
@@ -260,7 +260,7 @@ def _open_tab(at: AppTest, label: str) -> AppTest:
 
 
 def test_compare_draws_charts_and_table_for_one_eval_config(populated_store):
-    at = _ok(_app("pages/compare.py", query={"trees": f"{populated_store['hier_tree']},{populated_store['mm_tree']}",
+    at = _ok(_app("views/compare.py", query={"trees": f"{populated_store['hier_tree']},{populated_store['mm_tree']}",
                                              "zoos": str(populated_store["l2_zoo_id"])}))
     assert at.multiselect(key="cmp_trees").value == [populated_store["hier_tree"], populated_store["mm_tree"]]
     overview = _specs(at)  # only the open tab is built: accuracy, FGSM curve, weight norm, global Lipschitz
@@ -319,7 +319,7 @@ def test_compare_numbers_match_the_pandas_reference(populated_store):
 
 
 def test_tree_view_colours_nodes_and_shows_parents(populated_store):
-    at = _ok(_app("pages/tree_view.py", query={"tree": str(populated_store["hier_tree"])}))
+    at = _ok(_app("views/tree_view.py", query={"tree": str(populated_store["hier_tree"])}))
     dot = at.get("graphviz_chart")[0].proto.spec
     assert dot.count("->") == 6 and "Test accuracy = " in dot  # 4 leaves -> 2 -> 1
     assert "lowest in this tree" in _texts(at.markdown)  # the colour bar
@@ -450,7 +450,7 @@ def test_zoo_table_filters_names_its_eval_config_and_plots_curves_with_bands(pop
                 train_curves.add_point(f"model-{zoo}-{seed}", epoch, 2.0 / epoch + seed / 100, 0.3 * epoch,
                                        zoo_id=populated_store["zoo_id" if zoo == "tiny-plain" else "l2_zoo_id"],
                                        seed=seed)
-    at = _ok(_app("pages/zoo.py", query={"zoos": str(populated_store["zoo_id"])}))
+    at = _ok(_app("views/zoo.py", query={"zoos": str(populated_store["zoo_id"])}))
     table = at.dataframe(key="models_table").value
     assert len(table) == 4 and set(table["zoo_id"]) == {populated_store["zoo_id"]}  # Runs' "Zoo #N models"
     assert set(table["evaluated_with"]) == {populated_store["eval_key"][:8] + " · 200 test images"}
@@ -467,7 +467,7 @@ def test_zoo_table_filters_names_its_eval_config_and_plots_curves_with_bands(pop
 
 
 def test_report_start_form_estimate_follows_the_chosen_preset(no_workers):
-    at = _ok(_app("pages/report.py"))
+    at = _ok(_app("views/report.py"))
     at.radio(key="report_preset").set_value("demo").run()
     demo = next(c.value for c in _ok(at).caption if c.value.startswith("**demo**"))
     at.radio(key="report_preset").set_value("paper").run()

@@ -26,7 +26,7 @@ def test_pages_browse_a_read_only_store(populated_store, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Read-only" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
-    for page in ("pages/runs.py", "pages/compare.py", "pages/tree_view.py"):
+    for page in ("views/runs.py", "views/compare.py", "views/tree_view.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])

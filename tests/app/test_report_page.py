@@ -25,7 +25,7 @@ def _texts(elements) -> str:
 
 def _report_page() -> AppTest:
     at = _ok(AppTest.from_file(HOME, default_timeout=AT_TIMEOUT).run())
-    return _ok(at.switch_page("pages/report.py").run())
+    return _ok(at.switch_page("views/report.py").run())
 
 
 def test_empty_store_explains_and_starts_an_experiment(no_workers):
@@ -137,5 +137,5 @@ def test_home_links_a_finished_experiment_to_its_report(finished_experiment):
     label = next(k for k in links if k.startswith(f"#{finished_experiment} "))
     assert links[label] == f"experiment={finished_experiment}"
     at.query_params["experiment"] = str(finished_experiment)
-    _ok(at.switch_page("pages/report.py").run())
+    _ok(at.switch_page("views/report.py").run())
     assert at.selectbox(key="report_experiment").value == finished_experiment

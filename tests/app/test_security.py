@@ -110,7 +110,7 @@ def test_crafted_names_render_as_text_on_runs(no_workers):
     jobs.update_progress(running, 0.5, "train", PIXEL)
     at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
     at.run()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("views/runs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     titles = [m.value for m in at.markdown if "pixel" in m.value]
     assert titles, [m.value for m in at.markdown]  # the running job's card
@@ -125,7 +125,7 @@ def test_crafted_names_render_as_text_on_runs(no_workers):
 def test_started_message_escapes_the_zoo_name(no_workers):
     at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
     at.run()
-    at.switch_page("pages/zoo.py").run()
+    at.switch_page("views/zoo.py").run()
     at.text_input[0].set_value(PIXEL)
     submit = [b for b in at.button if b.label == "Train zoo"]
     submit[0].click().run()

@@ -173,6 +173,9 @@ def test_first_user_path(server, chromium_path):
         page.get_by_role("link", name="Compare results").first.click()
         _settle(page, 120_000)
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=60_000)
+        # the charts arrive one by one (each with its file downloads): wait for the fourth, then count
+        page.wait_for_function("document.querySelectorAll('.vega-embed').length >= 4", timeout=120_000)
+        _settle(page, 60_000)
         n_charts = page.locator(".vega-embed").count()
         assert n_charts == 4, n_charts  # Overview tab: accuracy, FGSM curve, weight norm, global Lipschitz
         drawn = {c["title"]: set(c["labels"]) for c in _legends(page)}  # legends whole, inside their charts
@@ -228,7 +231,7 @@ def test_first_user_path(server, chromium_path):
         page.goto(f"{server}/zoo")
         _settle(page)
         _shot(page, "08-zoo-table")
-        if (ROOT / "app" / "pages" / "report.py").exists():
+        if (ROOT / "app" / "views" / "report.py").exists():
             page.goto(f"{server}/report")
             _settle(page)
             _shot(page, "09-report")

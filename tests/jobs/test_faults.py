@@ -83,7 +83,7 @@ def test_pages_say_store_busy_instead_of_an_exception(monkeypatch):
         at.run()  # Home through the router: the router catches StoreBusy
         assert not at.exception, [e.value for e in at.exception]
         assert any("Store busy, retrying" in w.value for w in at.warning), [w.value for w in at.warning]
-        at.switch_page("pages/runs.py").run()  # Runs polls: it says so and polls again
+        at.switch_page("views/runs.py").run()  # Runs polls: it says so and polls again
         assert not at.exception, [e.value for e in at.exception]
         assert any("Store busy, retrying" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
@@ -145,7 +145,7 @@ def test_a_job_row_with_a_non_json_spec_neither_crashes_runs_nor_stays_queued(mo
     assert store_jobs.get_job(job_id)["spec"].startswith("{")  # readable as text, not an exception
     at = AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=AT_TIMEOUT)
     at.run()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("views/runs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert runner.run_job(job_id) == "failed"
     job = store_jobs.get_job(job_id)

@@ -77,7 +77,7 @@ def test_a_cancelled_job_shows_no_nan_on_runs():
     at = AppTest.from_file(HOME, default_timeout=AT_TIMEOUT)
     at.query_params.update({"jobs": str(job_id)})
     at.run()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("views/runs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     texts = [str(e.value) for e in (*at.warning, *at.error, *at.caption, *at.markdown)]
     assert any(f"#{job_id}: cancelled" in t for t in texts), texts

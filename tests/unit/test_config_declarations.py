@@ -128,7 +128,7 @@ def test_pages_draw_every_field():
     EvalConfig option (config_inputs); the Connectivity page's form every ConnectivityConfig option."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2] / "app" / "pages"
+    root = Path(__file__).resolve().parents[2] / "app" / "views"
     zoo = (root / "zoo.py").read_text()
     for name in [*user_fields(TrainConfig), *user_fields(TrainSpec)]:
         assert f'"{name}"' in zoo, f"the Zoo page has no widget for {name}"

@@ -22,7 +22,7 @@ st.caption("Accuracy and loss of θ(λ) = (1−λ)·θ_A + λ·π(θ_B) along th
 models = reads.models_table()
 if len(models) < 2:
     st.info("Connectivity needs at least two stored models. Train a zoo on the Zoo page first.")
-    st.page_link("pages/zoo.py", label="Go to Zoo", icon=":material/science:")
+    st.page_link("views/zoo.py", label="Go to Zoo", icon=":material/science:")
     st.stop()
 
 trees = reads.trees()

@@ -77,15 +77,15 @@ done = done[done["status"] == JobStatus.DONE].head(5) if not done.empty else don
 if not done.empty:
     st.subheader("Finished experiments")
     for exp in done.itertuples():
-        st.page_link("pages/report.py", label=f"#{exp.id} · {md(exp.name)} — open its report",
+        st.page_link("views/report.py", label=f"#{exp.id} · {md(exp.name)} — open its report",
                      icon=":material/description:", query_params={"experiment": str(exp.id)})
 
 st.subheader("Or step by step")
 steps = st.columns(4)
-steps[0].page_link("pages/zoo.py", label="1 · Train a zoo", icon=":material/science:")
-steps[1].page_link("pages/merge_builder.py", label="2 · Build merges", icon=":material/account_tree:")
-steps[2].page_link("pages/runs.py", label="3 · Watch the runs", icon=":material/timer:")
-steps[3].page_link("pages/compare.py", label="4 · Compare levels", icon=":material/bar_chart:")
+steps[0].page_link("views/zoo.py", label="1 · Train a zoo", icon=":material/science:")
+steps[1].page_link("views/merge_builder.py", label="2 · Build merges", icon=":material/account_tree:")
+steps[2].page_link("views/runs.py", label="3 · Watch the runs", icon=":material/timer:")
+steps[3].page_link("views/compare.py", label="4 · Compare levels", icon=":material/bar_chart:")
 
 with counters:
     active = reads.counts()

@@ -36,7 +36,7 @@ st.caption("Leaves are merged pairwise level by level (hierarchical Re-Basin: 2â
 models = reads.models_table()
 if models.empty:
     st.info("No models in the store yet. Train a zoo first.")
-    st.page_link("pages/zoo.py", label="Go to Zoo", icon=":material/science:")
+    st.page_link("views/zoo.py", label="Go to Zoo", icon=":material/science:")
     st.stop()
 
 # -- 1. leaves ---------------------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ selected = [int(view.loc[r, "model_id"]) for r in rows if r < len(view)]
 if selected:
     st.session_state[SELECTED_MODELS] = selected
     st.success(f"{len(selected)} model(s) selected: {selected}")
-    st.page_link("pages/merge_builder.py", label="Merge the selected models", icon=":material/account_tree:")
+    st.page_link("views/merge_builder.py", label="Merge the selected models", icon=":material/account_tree:")
 download_buttons(view, "models", key="models-dl")
 
 st.subheader("Training curves")

@@ -15,7 +15,7 @@ st.caption("Leaves (level 0) on top, the root at the bottom; the colour bar unde
 trees = reads.trees()
 if trees.empty:
     st.info("No trees yet. Build a merge in the Merge builder or start the demo preset on Home.")
-    st.page_link("pages/merge_builder.py", label="Go to Merge builder", icon=":material/account_tree:")
+    st.page_link("views/merge_builder.py", label="Go to Merge builder", icon=":material/account_tree:")
     st.stop()
 
 labels = dict(zip(trees["tree_id"].astype(int), trees["label"], strict=True))
@@ -73,7 +73,7 @@ if metric_columns:
         title=lambda d: d["metric"].map(metric_title))[["title", "metric", "value"]], hide_index=True, width="content")
 else:
     st.info("This tree has no evaluations yet; evaluate it from the Merge builder or wait for its job on Runs.")
-st.page_link("pages/compare.py", label="Compare this tree's levels", icon=":material/bar_chart:",
+st.page_link("views/compare.py", label="Compare this tree's levels", icon=":material/bar_chart:",
              query_params={"trees": str(tree_id), **({"eval": eval_key} if eval_key else {})})
 with st.expander("All nodes as a table"):
     st.dataframe(nodes, hide_index=True)

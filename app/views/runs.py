@@ -96,7 +96,7 @@ def _targets_links(table: pd.DataFrame) -> None:
     """Compare / Tree view / Report / Zoo links for the finished jobs among the selected rows."""
     trees, zoos, evals, experiments = [], [], [], []
     if any(r.get("curve_key") and r.get("pairs") for r in table["result"]):
-        st.page_link("pages/connectivity.py", label="Open Connectivity", icon=":material/timeline:")
+        st.page_link("views/connectivity.py", label="Open Connectivity", icon=":material/timeline:")
     for result in table["result"]:
         t = runs.result_targets(result)
         trees += [x for x in t["trees"] if x not in trees]
@@ -112,16 +112,16 @@ def _targets_links(table: pd.DataFrame) -> None:
     if evals:
         params["eval"] = evals[0]
     if params:
-        cols[0].page_link("pages/compare.py", label="Compare results", icon=":material/bar_chart:",
+        cols[0].page_link("views/compare.py", label="Compare results", icon=":material/bar_chart:",
                           query_params=params)
     if trees:
-        cols[1].page_link("pages/tree_view.py", label=f"Open tree #{trees[0]}", icon=":material/search:",
+        cols[1].page_link("views/tree_view.py", label=f"Open tree #{trees[0]}", icon=":material/search:",
                           query_params={"tree": str(trees[0])})
     if experiments:
-        cols[2].page_link("pages/report.py", label=f"Report of experiment #{experiments[0]}",
+        cols[2].page_link("views/report.py", label=f"Report of experiment #{experiments[0]}",
                           icon=":material/description:", query_params={"experiment": str(experiments[0])})
     if zoos:
-        cols[3].page_link("pages/zoo.py", label=f"Zoo #{zoos[0]} models", icon=":material/science:",
+        cols[3].page_link("views/zoo.py", label=f"Zoo #{zoos[0]} models", icon=":material/science:",
                           query_params={"zoos": ",".join(map(str, zoos))})
 
 
@@ -240,7 +240,7 @@ except StoreBusy:  # the fragment below says so and polls until the store answer
 polling = st.session_state.get("runs_polling", False) or active_now
 st.session_state["runs_polling"] = polling
 if st.session_state.get(LAST_JOB):
-    st.page_link("pages/runs.py", label=f"Your last started job: #{st.session_state[LAST_JOB]}",
+    st.page_link("views/runs.py", label=f"Your last started job: #{st.session_state[LAST_JOB]}",
                  query_params={"jobs": str(st.session_state[LAST_JOB])}, icon=":material/arrow_forward:")
 st.fragment(_draw_active, run_every=POLL_SECONDS if polling else None)()
 try:

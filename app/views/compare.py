@@ -24,7 +24,7 @@ zoos = reads.zoos()
 if trees.empty and zoos.empty:
     st.info("Nothing to compare yet: start the demo preset on Home (its time estimate is shown there), or train a zoo and "
             "build a merge.")
-    st.page_link("pages/home.py", label="Go to Home", icon=":material/home:")
+    st.page_link("views/home.py", label="Go to Home", icon=":material/home:")
     st.stop()
 
 
@@ -189,7 +189,7 @@ with tabs["Barriers"]:
         if b_summary.empty:
             st.info("No interpolation curves for the parents of these trees' nodes yet: compute them on the "
                     "Connectivity page (every node of a tree) or with `python -m backend interpolate --tree N`.")
-            st.page_link("pages/connectivity.py", label="Go to Connectivity", icon=":material/timeline:")
+            st.page_link("views/connectivity.py", label="Go to Connectivity", icon=":material/timeline:")
         else:
             st.caption(f"Barrier between the two parents of each merged node, by the node's level (curve config "
                        f"`{curve_key}`, test split): does the barrier grow as merged models merge again?")
