@@ -18,7 +18,7 @@ def _ray_installed(monkeypatch):
 
 
 def test_zoo_form_records_the_ray_executor_with_the_job(no_workers):
-    at = _ok(_app("pages/zoo.py"))
+    at = _ok(_app("views/zoo.py"))
     at.text_input[0].set_value("on-ray")
     at.text_input[1].set_value("16, 8")
     at.radio(key="train_zoo-executor").set_value("ray")
@@ -35,7 +35,7 @@ def test_zoo_form_records_the_ray_executor_with_the_job(no_workers):
 
 
 def test_an_unreachable_cluster_is_one_error_and_no_job(no_workers):
-    at = _ok(_app("pages/zoo.py"))
+    at = _ok(_app("views/zoo.py"))
     at.radio(key="train_zoo-executor").set_value("ray")
     at.text_input(key="train_zoo-ray-address").set_value("127.0.0.1:1")
     at.button[0].click().run()
@@ -47,6 +47,6 @@ def test_an_unreachable_cluster_is_one_error_and_no_job(no_workers):
 def test_home_presets_and_merge_builder_offer_the_choice(populated_store):
     at = _ok(_app())
     assert at.radio(key="presets-executor").value == "local"
-    at.switch_page("pages/merge_builder.py").run()
+    at.switch_page("views/merge_builder.py").run()
     _ok(at)
     assert at.radio(key="merge-executor").value == "local"
