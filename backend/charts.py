@@ -41,7 +41,7 @@ def axis_title(metric: str) -> str:
     return title if unit in title else f"{title} · {unit}"
 
 
-def _interactive(field: str, *, zoom: bool) -> list[dict]:
+def interactive(field: str, *, zoom: bool) -> list[dict]:
     """Click a legend entry to isolate its series (shift-click adds more; double-click resets); with `zoom`,
     drag to pan and scroll to zoom."""
     params = [{"name": "pick", "select": {"type": "point", "fields": [field]}, "bind": "legend"}]
@@ -50,7 +50,7 @@ def _interactive(field: str, *, zoom: bool) -> list[dict]:
     return params
 
 
-def _dimmed(opacity: float = 1.0, faded: float = 0.08) -> dict:
+def dimmed(opacity: float = 1.0, faded: float = 0.08) -> dict:
     """An opacity channel: full `opacity` for the series picked in the legend (all when none), `faded` else."""
     return {"opacity": {"condition": {"param": "pick", "value": opacity, "empty": True}, "value": faded}}
 
@@ -174,19 +174,19 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
         if not pts.empty:
             datasets["points"] = _data(pts, ["group", "level", "model_id", "value"])
             layers.append({"data": {"name": "points"}, "mark": {"type": "circle", "size": 22},
-                           "encoding": {"x": x, "xOffset": offset, "color": color, **_dimmed(0.45),
+                           "encoding": {"x": x, "xOffset": offset, "color": color, **dimmed(0.45),
                                         "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero),
                                               "title": y_title},
                                         "tooltip": [{"field": "group"}, {"field": "level"}, {"field": "model_id"},
                                                     {"field": "value", "format": ".4g"}]}})
         layers += [
             {"data": {"name": "merged"}, "mark": {"type": "rule", "strokeWidth": 2},
-             "encoding": {"x": x, "xOffset": offset, "color": color, **_dimmed(),
+             "encoding": {"x": x, "xOffset": offset, "color": color, **dimmed(),
                           "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                           "y2": {"field": "hi"}}},
             {"data": {"name": "merged"}, "mark": {"type": "point", "shape": "diamond", "size": 80, "filled": True},
-             "params": _interactive("group", zoom=False),
-             "encoding": {"x": x, "xOffset": offset, "color": color, "tooltip": stats_tip, **_dimmed(),
+             "params": interactive("group", zoom=False),
+             "encoding": {"x": x, "xOffset": offset, "color": color, "tooltip": stats_tip, **dimmed(),
                           "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero), "title": y_title}}},
         ]
     if not zoos.empty:
@@ -196,8 +196,8 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
                                   "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                         "title": y_title}}}
         if merged.empty:
-            zoo_layer["params"] = _interactive("group", zoom=False)
-        zoo_layer["encoding"].update(_dimmed())
+            zoo_layer["params"] = interactive("group", zoom=False)
+        zoo_layer["encoding"].update(dimmed())
         layers.append(zoo_layer)
     return _with_legend_size(_chart(f"{title} per merge level",
                                     "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean", layers, datasets),
@@ -223,12 +223,12 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     x = {"field": "param", "type": "quantitative", "title": x_title}
     y_title = f"{title} · {metrics.unit(metric)}"
     band = {"mark": {"type": "area"},
-            "encoding": {"x": x, **_dimmed(0.12, 0.0), "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
+            "encoding": {"x": x, **dimmed(0.12, 0.0), "y": {"field": "lo", "type": "quantitative", "scale": _scale(log, zero), "title": y_title},
                          "y2": {"field": "hi"},
                          "fill": {"field": "band", "type": "nominal", "scale": _colors(order), "legend": None}}}
     line = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 28, "filled": True}},
-            "params": _interactive("series", zoom=True),
-            "encoding": {"x": x, **_dimmed(), "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
+            "params": interactive("series", zoom=True),
+            "encoding": {"x": x, **dimmed(), "y": {"field": "mean", "type": "quantitative", "scale": _scale(log, zero),
                                        "title": y_title},
                          "color": {"field": "series", "type": "nominal", "scale": _colors(order),
                                    "legend": legend("Group · merge level", order)},
@@ -246,7 +246,7 @@ def curve_chart(summary: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     if not own.empty:
         datasets["models"] = own
         layers.insert(1, {"data": {"name": "models"}, "mark": {"type": "line", "strokeWidth": 0.8},
-                          "encoding": {"x": x, **_dimmed(0.35, 0.03), "detail": {"field": "model_id", "type": "nominal"},
+                          "encoding": {"x": x, **dimmed(0.35, 0.03), "detail": {"field": "model_id", "type": "nominal"},
                                        "y": {"field": "value", "type": "quantitative", "scale": _scale(log, zero),
                                              "title": y_title},
                                        "color": {"field": "series", "type": "nominal", "scale": _colors(order),

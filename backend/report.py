@@ -163,8 +163,10 @@ def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, col
                   x_type: str = "Q") -> dict:
     """Mean per series as a line with points, bootstrap CI as error bars. Like Compare's charts it fills its
     column's width (a file: 640 px) while `height` stays the plot's own, so title, axes and legend never
-    squash the plot; the legend is Compare's (charts.legend), never cut off."""
-    from backend.charts import AUTOSIZE, PADDING, legend
+    squash the plot; the legend is Compare's (charts.legend), never cut off. Interactive like Compare's charts
+    on the page: click a legend entry to isolate its series; on a numeric x axis
+    drag to pan and scroll to zoom (double-click resets)."""
+    from backend.charts import AUTOSIZE, PADDING, dimmed, interactive, legend
     from backend.colors import color_scale
 
     x_enc = _field(x, x_type, title=x_title, axis={"labelAngle": 0})
@@ -177,10 +179,10 @@ def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, col
             "data": {"values": _records(summary)},
             "layer": [
                 {"mark": {"type": "errorbar"},
-                 "encoding": {"x": x_enc, "color": color_enc, "y": _field("ci_lo", "Q", title=y_title),
+                 "encoding": {"x": x_enc, "color": color_enc, **dimmed(), "y": _field("ci_lo", "Q", title=y_title),
                               "y2": {"field": "ci_hi"}}},
-                {"mark": {"type": "line", "point": True},
-                 "encoding": {"x": x_enc, "color": color_enc, "tooltip": tooltip,
+                {"mark": {"type": "line", "point": True}, "params": interactive(color, zoom=x_type == "Q"),
+                 "encoding": {"x": x_enc, "color": color_enc, "tooltip": tooltip, **dimmed(),
                               "y": _field("mean", "Q", title=y_title, scale={"zero": False})}},
             ]}
 

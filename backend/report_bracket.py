@@ -96,27 +96,29 @@ def paired_vs_leaves(rows: pd.DataFrame, params, columns=("certified", "attacked
 
 
 def _chart(summary: pd.DataFrame, p: str) -> dict:
+    from backend.charts import AUTOSIZE, PADDING, dimmed, interactive, legend
     from backend.colors import color_scale
     from backend.report import VEGA_LITE_SCHEMA, _field, _records
 
     order = list(dict.fromkeys(summary["series"]))
-    color = _field("series", "N", title=None, scale=color_scale(order),
-                   legend={"orient": "bottom", "columns": 2, "labelLimit": 320})
+    # Compare's legend (never cut off) and interactions: click an entry to isolate it, drag/scroll to pan/zoom
+    color = _field("series", "N", title=None, scale=color_scale(order), legend=legend(None, order, "circle"))
     x = _field("param", "Q", title=f"ε ({NORMS[p]}, pixel units)")
     tooltip = [_field("series", "N"), _field("param", "Q"), _field("certified", "Q"), _field("attacked", "Q"),
                _field("n", "Q")]
-    return {"$schema": VEGA_LITE_SCHEMA, "width": 420, "height": 260,
+    return {"$schema": VEGA_LITE_SCHEMA, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
             "title": f"Robust accuracy bracket ({NORMS[p]}): certified (dashed) ≤ true ≤ attacked (solid)",
             "data": {"values": _records(summary)},
             "layer": [
-                {"mark": {"type": "area", "opacity": 0.18},
-                 "encoding": {"x": x, "color": color, "y": _field("certified", "Q", title="robust accuracy"),
-                              "y2": {"field": "attacked"}}},
-                {"mark": {"type": "line", "point": True},
-                 "encoding": {"x": x, "color": color, "tooltip": tooltip,
+                {"mark": {"type": "area"},
+                 "encoding": {"x": x, "color": color, **dimmed(0.18, 0.02),
+                              "y": _field("certified", "Q", title="robust accuracy"), "y2": {"field": "attacked"}}},
+                {"mark": {"type": "line", "point": True}, "params": interactive("series", zoom=True),
+                 "encoding": {"x": x, "color": color, "tooltip": tooltip, **dimmed(),
                               "y": _field("attacked", "Q", title="robust accuracy")}},
                 {"mark": {"type": "line", "strokeDash": [4, 3]},
-                 "encoding": {"x": x, "color": color, "y": _field("certified", "Q", title="robust accuracy")}},
+                 "encoding": {"x": x, "color": color, **dimmed(),
+                              "y": _field("certified", "Q", title="robust accuracy")}},
             ]}
 
 

@@ -85,6 +85,8 @@ def test_finished_experiment_shows_sections_lazily(finished_experiment):
     (chart,) = at.get("vega_lite_chart")
     spec = json.loads(chart.proto.spec)
     assert spec["title"] == "Accuracy per level"
+    assert {"name": "pick", "select": {"type": "point", "fields": ["series"]}, "bind": "legend"} in \
+        spec["layer"][1]["params"]  # legend click isolates a series, as on Compare
     shown = at.dataframe[0].value
     expected = {n: t for s in build_report(exp).sections for n, t in s.tables.items()}["accuracy_per_level"]
     assert list(shown["series"]) == list(expected["series"]) and list(shown["level"]) == list(expected["level"])
@@ -110,6 +112,9 @@ def test_finished_experiment_shows_sections_lazily(finished_experiment):
         paired.loc["accuracy", "mean_a"] - paired.loc["accuracy", "mean_b"])
     at = _open(at, exp, "Trends over levels")
     assert not at.get("vega_lite_chart") and "slope" in at.dataframe[0].value.columns
+    at = _open(at, exp, "Robustness: FGSM ε (L∞)")
+    params = json.loads(at.get("vega_lite_chart")[0].proto.spec)["layer"][1]["params"]
+    assert [(p["name"], p["bind"]) for p in params] == [("pick", "legend"), ("zoom", "scales")]  # zoom and pan on ε
 
 
 def test_report_file_offered_and_rebuilt(finished_experiment):

@@ -267,6 +267,20 @@ LEGEND_CHECK = """() => Array.from(document.querySelectorAll('.vega-embed')).map
 })"""
 
 
+FADED_MARKS = """(index) => {
+  const embed = document.querySelectorAll('.vega-embed')[index];
+  return Array.from(embed.querySelectorAll('.role-mark path, .role-mark line'))
+    .filter(el => parseFloat(el.getAttribute('opacity') ?? el.style.opacity ?? '1') < 0.5).length;
+}"""
+
+
+def _legend_click_isolates(page, index: int = 0) -> None:
+    """Click a chart's first legend entry: the other series fade (their marks drawn at low opacity)."""
+    assert page.evaluate(FADED_MARKS, index) == 0
+    page.locator(".vega-embed").nth(index).locator(".role-legend-label text").first.click()
+    page.wait_for_function(f"({FADED_MARKS})({index}) > 0", timeout=10_000)
+
+
 def _legends(page) -> list[dict]:
     charts = page.evaluate(LEGEND_CHECK)
     problems = [f"{c['title']}: {p}" for c in charts for p in c["problems"]]
@@ -321,5 +335,7 @@ def test_chart_legends_are_never_clipped(server, chromium_path):
                 assert len(report["labels"]) >= 2, report
                 page.locator(".vega-embed").first.scroll_into_view_if_needed()
                 _shot(page, f"11-report-{'accuracy' if tab.startswith('Acc') else 'fgsm'}-{width}")
+                _legend_click_isolates(page)  # as on Compare: a legend click isolates a series
+                _shot(page, f"11-report-{'accuracy' if tab.startswith('Acc') else 'fgsm'}-isolated-{width}")
             page.close()
         browser.close()
