@@ -110,6 +110,23 @@ def _positive(df: pd.DataFrame, column: str, log: bool) -> pd.DataFrame:
     return df[df[column] > 0] if log else df
 
 
+def _finite(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
+    """Rows whose `column` is a finite number (or missing), and how many were ±∞. An attack's median size is
+    +∞ for a model most of whose samples no attack fooled within the ε grid, and so is the mean of a group
+    holding such a model: a chart cannot place ∞ (a file would drop it silently, the page would stretch the
+    axis to infinity), so it is left out and the subtitle says how many."""
+    values = pd.to_numeric(df[column], errors="coerce")
+    infinite = values.abs() == float("inf")
+    return df[~infinite], int(infinite.sum())
+
+
+def _infinite_note(n_means: int, n_models: int) -> str:
+    if not (n_means or n_models):
+        return ""
+    parts = [f"{n} {what}{'' if n == 1 else 's'}" for n, what in ((n_models, "model"), (n_means, "group mean")) if n]
+    return f" · ∞ (not fooled within the ε grid), not drawn: {' and '.join(parts)}"
+
+
 def _with_band(rows: pd.DataFrame, log: bool) -> pd.DataFrame:
     std = rows["std"].astype(float).fillna(0.0)
     out = rows.assign(lo=rows["mean"] - std, hi=rows["mean"] + std)
@@ -154,12 +171,15 @@ def empty_chart(message: str) -> dict:
 def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log: bool = False, zero: bool = False) -> dict:
     """One scalar metric per merge level: a dot per model, mean ± 1 std per group, dashed = reference zoos."""
     title = metrics.title(metric)
-    rows = _positive(summary[summary["metric"] == metric], "mean", log)
+    rows, infinite_means = _finite(summary[summary["metric"] == metric], "mean")
+    rows = _positive(rows, "mean", log)
+    pts, infinite_models = _finite(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value")
+    pts = _positive(pts, "value", log)
+    note = _infinite_note(infinite_means, infinite_models)
     if rows.empty:
-        return empty_chart(f"No {title.lower()} results for this selection")
+        return empty_chart(f"No {title.lower()} results for this selection" + note.replace(" · ", ": ", 1))
     rows = _with_band(rows, log)
     merged, zoos = rows[rows["method"] != "zoo"], rows[rows["method"] == "zoo"]
-    pts = _positive(points[(points["metric"] == metric) & (points["method"] != "zoo")], "value", log)
     order = group_order(rows["group"])
     color = {"field": "group", "type": "nominal", "scale": _colors(order), "legend": legend("Group", order, "circle")}
     merged_order = [g for g in order if g in set(merged["group"])]
@@ -200,7 +220,8 @@ def level_chart(summary: pd.DataFrame, points: pd.DataFrame, metric: str, *, log
         zoo_layer["encoding"].update(dimmed())
         layers.append(zoo_layer)
     return _with_legend_size(_chart(f"{title} per merge level",
-                                    "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean", layers, datasets),
+                                    "dots: models · diamond and bar: mean ± 1 std · dashed: zoo mean" + note, layers,
+                                    datasets),
                              order)
 
 
@@ -343,14 +364,17 @@ def bracket_chart(summary: pd.DataFrame, norm: str = "linf") -> dict:
              "legend": legend("Group · merge level", order)}
     tip = [{"field": "series"}, {"field": "param", "title": "ε"}, {"field": "certified", "format": ".3f"},
            {"field": "attacked", "format": ".3f"}, {"field": "ratio", "title": "attacked / clean", "format": ".3f"}]
-    band = {"mark": {"type": "area", "opacity": 0.18},
+    band = {"mark": {"type": "area"},
             "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative", "title": y_title},
-                         "y2": {"field": "attacked"}, "fill": {**color, "legend": None}, "tooltip": tip}}
+                         "y2": {"field": "attacked"}, "fill": {**color, "legend": None}, "tooltip": tip,
+                         **dimmed(0.18, 0.02)}}
     upper = {"mark": {"type": "line", "strokeWidth": 2, "point": {"size": 24, "filled": True}},
+             "params": interactive("series", zoom=True),
              "encoding": {"x": x, "y": {"field": "attacked", "type": "quantitative", "title": y_title},
-                          "color": color, "tooltip": tip}}
+                          "color": color, "tooltip": tip, **dimmed()}}
     lower = {"mark": {"type": "line", "strokeWidth": 1.5, "strokeDash": [4, 3]},
-             "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative"}, "color": {**color, "legend": None}}}
+             "encoding": {"x": x, "y": {"field": "certified", "type": "quantitative"},
+                          "color": {**color, "legend": None}, **dimmed()}}
     spec = _chart(f"Robustness bracket ({label}) per merge level",
                   "band: true robust accuracy lies between certified (dashed, lower) and the strongest attack "
                   "(solid, upper)", [band, upper, lower], {})
@@ -369,8 +393,13 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: 
     top = merged.groupby("tree_id")["level"].transform("max")
     finals = merged[merged["level"] == top].assign(what=lambda d: d["group"] + " (merged)")
     leaves = rows[rows["level"] == 0].drop_duplicates("model_id").assign(what=LEAVES)
-    both = pd.concat([leaves, finals], ignore_index=True)
-    order = list(dict.fromkeys(both["what"]))
+    everything = pd.concat([leaves, finals], ignore_index=True)
+    order = list(dict.fromkeys(everything["what"]))
+    # means over every model, computed here (a model at ∞ makes its group's mean ∞): Vega's own mean would
+    # quietly average only the dots it can draw
+    means, infinite_means = _finite(everything.groupby("what", sort=False, as_index=False)["value"].mean(), "value")
+    both, infinite_models = _finite(everything, "value")
+    note = _infinite_note(infinite_means, infinite_models)
     x = {"field": "what", "type": "nominal", "title": None, "sort": order,
          "axis": {"labelAngle": 0, "labelOverlap": False, "labelLimit": 200}}
     y_title = axis_title(metric)
@@ -380,12 +409,14 @@ def method_chart(points: pd.DataFrame, metric: str, *, log: bool = False, zero: 
                       "color": {"field": "what", "type": "nominal", "scale": _colors(order), "legend": None},
                       "tooltip": [{"field": "what", "title": "model"}, {"field": "model_id"},
                                   {"field": "value", "format": ".4g"}]}},
-        {"mark": {"type": "tick", "thickness": 3, "size": 30, "color": "black"},
-         "encoding": {"x": x, "y": {"aggregate": "mean", "field": "value", "type": "quantitative"}}},
+        {"data": {"name": "means"}, "mark": {"type": "tick", "thickness": 3, "size": 30, "color": "black"},
+         "encoding": {"x": x, "y": {"field": "value", "type": "quantitative"},
+                      "tooltip": [{"field": "what", "title": "models"},
+                                  {"field": "value", "title": "mean", "format": ".4g"}]}},
     ]
-    spec = _chart(f"{title}: merge methods vs their leaves", "dots: models · black tick: mean", layers, {})
+    spec = _chart(f"{title}: merge methods vs their leaves", "dots: models · black tick: mean" + note, layers, {})
     spec["data"] = {"name": "finals"}
-    spec["datasets"] = {"finals": _data(both, ["what", "model_id", "value"])}
+    spec["datasets"] = {"finals": _data(both, ["what", "model_id", "value"]), "means": _data(means, ["what", "value"])}
     return spec
 
 

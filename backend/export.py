@@ -4,9 +4,12 @@ Formats are chosen so a researcher can paste them anywhere: CSV and Parquet for 
 notes and READMEs, LaTeX (booktabs) for papers. Floats keep full precision in CSV/Parquet and are
 rounded to 4 significant digits in the human formats.
 
-Markdown and LaTeX are written here, not by pandas: `DataFrame.to_markdown` (tabulate) pads every cell to
-its column's width, and `Styler.to_latex` refuses duplicate column names (which exported tables may have) and
-escapes ~, ^ and backslashes differently; the exact, compact output here is what tests/unit/test_queries_export.py pins.
+Markdown and LaTeX are laid out by pandas (`DataFrame.to_markdown`, i.e. tabulate's pipe tables, and
+`Styler.to_latex` with booktabs rules); what goes into their cells is decided here: every cell as text
+(4 significant digits, missing values blank), escaped for the format, because table cells hold user names
+(zoo, tree and group names are data: no links, images, HTML or broken columns in Markdown, no live LaTeX).
+Styler refuses duplicate column names, which exported tables may have, so its columns are numbered and
+relabelled with the escaped names.
 """
 
 from __future__ import annotations
@@ -51,18 +54,24 @@ def _human(df: pd.DataFrame) -> list[list[str]]:
     return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in range(len(df))]
 
 
+def _aligns(df: pd.DataFrame) -> list[str]:
+    return ["right" if pd.api.types.is_numeric_dtype(df.iloc[:, i]) else "left" for i in range(df.shape[1])]
+
+
 def _markdown(df: pd.DataFrame) -> str:
     def escape(text: str) -> str:  # names are data: no images, links, HTML or broken columns
         return escape_markdown(text, inline=True)
 
-    header = "| " + " | ".join(escape(str(c)) for c in df.columns) + " |"
-    rule = "|" + "|".join(" --- " for _ in df.columns) + "|"
-    rows = ["| " + " | ".join(escape(v) for v in row) + " |" for row in _human(df)]
-    return "\n".join([header, rule, *rows]) + "\n"
+    cells = pd.DataFrame([[escape(v) for v in row] for row in _human(df)],
+                         columns=[escape(str(c)) for c in df.columns], dtype=object)
+    if df.shape[1] == 0:
+        return ""
+    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True, colalign=_aligns(df)) + "\n"
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "∞": r"$\infty$"}  # an infinite mean; LaTeX has no text glyph for it
 
 
 def _latex_escape(text: str) -> str:
@@ -70,12 +79,11 @@ def _latex_escape(text: str) -> str:
 
 
 def _latex(df: pd.DataFrame) -> str:
-    align = "".join("r" if pd.api.types.is_numeric_dtype(df.iloc[:, i]) else "l" for i in range(df.shape[1]))
-    lines = [f"\\begin{{tabular}}{{{align}}}", r"\toprule",
-             " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in _human(df)]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    cells = pd.DataFrame([[_latex_escape(v) for v in row] for row in _human(df)], columns=range(df.shape[1]),
+                         dtype=object)
+    styler = cells.style.hide(axis="index").relabel_index([_latex_escape(str(c)) for c in df.columns], axis=1)
+    column_format = "".join("r" if a == "right" else "l" for a in _aligns(df))
+    return styler.to_latex(hrules=True, column_format=column_format)
 
 
 def _csv_guarded(df: pd.DataFrame) -> pd.DataFrame:

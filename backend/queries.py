@@ -460,13 +460,21 @@ def metric_label(metric: str, param) -> str:
     return metric if param is None or pd.isna(param) else f"{metric}@{param:g}"
 
 
+def _mean_std(mean, std) -> str:
+    """'0.8123 ± 0.012'; '∞' for a mean that is infinite (an attack's median size when a model's samples mostly
+    survive the largest ε: its std is undefined)."""
+    if mean == float("inf"):
+        return "∞"
+    return f"{mean:.4g}" if pd.isna(std) else f"{mean:.4g} ± {std:.2g}"
+
+
 def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
     """Level × metric view of a comparison table: cells read 'mean ± std', one column per metric@param."""
     if table.empty:
         return pd.DataFrame(columns=["group", "level", "n"])
     t = table.copy()
     t["column"] = [metric_label(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
-    t["cell"] = [f"{m:.4g}" if pd.isna(s) else f"{m:.4g} ± {s:.2g}" for m, s in zip(t["mean"], t["std"], strict=True)]
+    t["cell"] = [_mean_std(m, s) for m, s in zip(t["mean"], t["std"], strict=True)]
     order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
     wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
     n = t.groupby(["group", "level"])["n"].max()
@@ -496,8 +504,7 @@ def paper_table(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["group", "level"])
     t = table.copy()
     t["column"] = [paper_header(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
-    t["cell"] = [f"{m:.4g} ({n})" if pd.isna(s) else f"{m:.4g} ± {s:.2g} ({n})"
-                 for m, s, n in zip(t["mean"], t["std"], t["n"], strict=True)]
+    t["cell"] = [f"{_mean_std(m, s)} ({n})" for m, s, n in zip(t["mean"], t["std"], t["n"], strict=True)]
     order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
     wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
     wide = wide.reindex(columns=order).reset_index()

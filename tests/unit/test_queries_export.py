@@ -91,7 +91,7 @@ def test_export_formats_contain_values(frame, fmt):
         text = data.decode()
         assert "0.8" in text and "hierarchical" in text
         if fmt == "markdown":
-            assert text.splitlines()[0].startswith("| group | method |")
+            assert _cells(text.splitlines()[0])[:2] == ["group", "method"]
             assert len(text.strip().splitlines()) == len(table) + 2
         else:
             assert text.startswith("\\begin{tabular}") and "L2 zoo" in text and r"fgsm\_acc" in text
@@ -122,19 +122,30 @@ def test_human_formats_blank_missing_text_cells(fmt):
     df.insert(1, "dup", [1.0, None, 2.0], allow_duplicates=True)
     text = export_bytes(df, fmt).decode()
     lines = text.strip().splitlines()
-    if fmt == "markdown":
-        assert lines[0] == "| dup | dup | series | note | n | mean | when |"
-        assert lines[2] == "| x | 1 | hierarchical |  | 3 | 0.8123 | 2026-01-02 00:00:00 |"
-        assert lines[3] == "| y |  |  |  |  |  |  |"
-        assert lines[4].startswith("| z | 2 | L2 zoo | a\\|b | 1 | 0.5 |")
+    if fmt == "markdown":  # a pipe table laid out by pandas (tabulate pads cells to their column's width)
+        assert _cells(lines[0]) == ["dup", "dup", "series", "note", "n", "mean", "when"]
+        assert _cells(lines[1]) == [":---", "---:", ":---", ":---", "---:", "---:", ":---"]  # numbers right
+        assert _cells(lines[2]) == ["x", "1", "hierarchical", "", "3", "0.8123", "2026-01-02 00:00:00"]
+        assert _cells(lines[3]) == ["y", "", "", "", "", "", ""]
+        assert _cells(lines[4])[:6] == ["z", "2", "L2 zoo", "a\\|b", "1", "0.5"]
     else:
         assert r"y &  &  &  &  &  &  \\" in text and "nan" not in text.lower() and "NaT" not in text
         assert lines[0] == r"\begin{tabular}{lrllrrl}"
 
 
+def _cells(line: str) -> list[str]:
+    """The cells of one Markdown table row, padding stripped; an escaped pipe stays in its cell; a rule
+    row's dashes shortened to their alignment (':---', '---:', '---')."""
+    import re
+
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+    return [re.sub("-+", "---", c) if set(c) <= {"-", ":"} and c else c for c in cells]
+
+
 def test_markdown_of_an_empty_frame_keeps_its_header():
     text = export_bytes(pd.DataFrame(columns=["group", "level"]), "markdown").decode()
-    assert text.splitlines() == ["| group | level |", "| --- | --- |"]
+    lines = text.splitlines()
+    assert len(lines) == 2 and _cells(lines[0]) == ["group", "level"] and set(lines[1]) <= {"|", "-", ":"}
 
 
 def test_paper_table_is_wide_with_units_and_counts(frame):
@@ -168,6 +179,38 @@ def test_charts_download_as_svg_png_pdf_without_doubled_titles():
     assert figure_bytes(noise, "svg").startswith(b"<svg")
     assert figure_bytes(noise, "png")[:4] == b"\x89PNG"
     assert figure_bytes(norm, "pdf")[:4] == b"%PDF"
+
+
+def test_an_infinite_attack_median_is_left_out_of_charts_and_said_so():
+    """A model most of whose samples survive the largest ε has median size +∞, and so has its group's mean:
+    charts draw what is finite, never average ∞ away, and say in the subtitle what they left out."""
+    import math
+
+    from backend import charts
+
+    metric = "pgd_linf_median"
+    summary = pd.DataFrame({"group": ["unmerged leaves", "hierarchical", "hierarchical"],
+                            "method": ["leaves", "hierarchical", "hierarchical"], "level": [0, 1, 2],
+                            "metric": metric, "param": None, "mean": [0.01, math.inf, 0.02],
+                            "std": [0.001, math.nan, 0.0], "n": [2, 2, 1]})
+    points = pd.DataFrame({"model_id": [1, 2, 3, 4, 5], "tree_id": 9, "method": ["leaves"] * 2 + ["hierarchical"] * 3,
+                           "level": [0, 0, 1, 1, 2], "group": ["unmerged leaves"] * 2 + ["hierarchical"] * 3,
+                           "metric": metric, "param": None, "value": [0.01, 0.012, math.inf, 0.03, 0.02]})
+    level = charts.level_chart(summary, points, metric)
+    assert list(level["datasets"]["merged"]["level"]) == [0, 2]  # the ∞ mean is not drawn
+    assert sorted(level["datasets"]["points"]["model_id"]) == [1, 2, 4, 5]
+    assert "not drawn: 1 model and 1 group mean" in level["title"]["subtitle"]
+    methods = charts.method_chart(points, metric)
+    means = methods["datasets"]["means"].set_index("what")["value"]
+    assert means.to_dict() == pytest.approx({"unmerged leaves": 0.011, "hierarchical (merged)": 0.02})
+    assert sorted(methods["datasets"]["finals"]["model_id"]) == [1, 2, 5]  # the root (level 2) is the final model
+    assert "not drawn" not in methods["title"]["subtitle"]
+    points.loc[points["model_id"] == 5, "value"] = math.inf  # now the root itself is ∞
+    methods = charts.method_chart(points, metric)
+    assert list(methods["datasets"]["means"]["what"]) == ["unmerged leaves"]  # no finite mean for the root
+    assert "not drawn: 1 model and 1 group mean" in methods["title"]["subtitle"]
+    only = charts.level_chart(summary[summary["level"] == 1], points[points["level"] == 1], metric)
+    assert "not drawn" in only["data"]["values"][0]["text"]  # nothing finite: the empty chart says why
 
 
 def test_brackets_and_config_labels_read_the_metric_catalogue():
