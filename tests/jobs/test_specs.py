@@ -65,6 +65,37 @@ def test_merge_spec_normalises_lists_and_single_method():
     assert spec.pairing_arg() == [[[0, 1]]]
 
 
+# Keys computed before MergeSpec's option fields were derived from the merge registry: job dedupe and stored
+# specs depend on them, so deriving the fields must not move a single one.
+PINNED_MERGE_KEYS = [
+    (MergeSpec(model_ids=(1, 2)), "e6f6884b7caca627"),
+    (MergeSpec(model_ids=[3, 1, 2, 4], methods=("hierarchical", "merge_many", "average"), lam=0.25,
+               pairing="random", seed=7), "46ecb6b9b65e236e"),
+    (MergeSpec(model_ids=(1, 2, 3, 4), pairing=[[[0, 2], [1, 3]], [[0, 1]]], matcher="activation", repair=True,
+               n_images=512, image_split="test", image_seed=3, evaluate={"metrics": ["accuracy"], "subset": 10}),
+     "49114f54023c6b6a"),
+    (MergeSpec(model_ids=(5, 6), methods="merge_many"), "a57a5968638b9566"),
+]
+
+
+@pytest.mark.parametrize("spec, key", PINNED_MERGE_KEYS, ids=lambda x: x if isinstance(x, str) else "")
+def test_merge_spec_keys_and_field_order_are_pinned(spec, key):
+    assert spec.key() == key
+    assert list(spec.to_dict()) == ["kind", "model_ids", "methods", "lam", "pairing", "seed", "matcher", "repair",
+                                    "n_images", "image_split", "image_seed", "evaluate"]
+    assert spec_from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_merge_spec_pickles_compares_and_hashes_as_a_value():
+    import pickle
+
+    spec = MergeSpec(model_ids=(1, 2, 3, 4), pairing=[[[0, 2], [1, 3]], [[0, 1]]], lam=0.25)
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec and hash(again) == hash(spec) and again.key() == spec.key()
+    assert spec != MergeSpec(model_ids=(1, 2, 3, 4), pairing=[[[0, 2], [1, 3]], [[0, 1]]], lam=0.5)
+    assert MergeSpec((1, 2), "average", 0.25) == MergeSpec(model_ids=(1, 2), methods=("average",), lam=0.25)
+
+
 @pytest.mark.parametrize("spec, words", [
     (TrainSpec(name="z", train={**TRAIN, "dataset": "imagenet"}, n_models=2), "unknown dataset"),
     (TrainSpec(name="z", train=TRAIN, n_models=0), "number of models"),
