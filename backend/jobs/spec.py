@@ -146,24 +146,42 @@ class TrainSpec(_Spec):
                               "base_seed": self.base_seed, "zoo_kind": self.zoo_kind})
 
 
+def _merge_option_fields(after: str):
+    """Class decorator, applied before @dataclass: one field per option of backend.merge.registry.OPTIONS, with
+    its name and default, placed after the field `after`. OPTIONS stays the one declaration of the merge
+    options, and the field order (hence to_dict() and key()) stays that of the specs stored before."""
+
+    def add(cls):
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        if after not in own or set(own) & set(OPTIONS):
+            raise TypeError(f"{cls.__name__}: merge options need the field {after!r} to follow and names of "
+                            f"their own, got fields {', '.join(own)}")
+        annotations = {}
+        for name, annotation in own.items():
+            annotations[name] = annotation
+            if name == after:
+                for option in OPTIONS.values():
+                    annotations[option.name] = "Any"
+                    setattr(cls, option.name, option.default)
+        cls.__annotations__ = annotations
+        return cls
+
+    return add
+
+
 @dataclass(frozen=True)
+@_merge_option_fields(after="methods")
 class MergeSpec(_Spec):
     """Merge a list of models with one or more methods; optionally evaluate every node.
 
-    One field per option of backend.merge.registry.OPTIONS (same name and default); a test checks it.
+    Between methods and evaluate: one field per option of backend.merge.registry.OPTIONS (lam, pairing, seed,
+    matcher, repair, n_images, ...), named and defaulted there; pairing is "as_listed" | "random" | levels of
+    index pairs (held as tuples).
     """
 
     kind: ClassVar[str] = "merge"
     model_ids: tuple
     methods: tuple = ("hierarchical",)
-    lam: float = 0.5
-    pairing: Any = "as_listed"  # "as_listed" | "random" | levels of index pairs
-    seed: int = 0
-    matcher: str = "weight"  # weight | activation
-    repair: bool = False
-    n_images: int = 4096  # the batch for activation matching and REPAIR
-    image_split: str = "train"
-    image_seed: int = 0
     evaluate: dict | None = None  # EvalConfig.to_dict(), or None to skip evaluation
 
     def __post_init__(self):

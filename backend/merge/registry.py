@@ -9,8 +9,9 @@ module stays torch-free and the CLI's `--help` stays fast).
 An option is one `MergeOption` entry: its default, labels, CLI/UI shape and check. A method lists the
 options it takes; exactly those (plus the method's version, when above 1) name its tree in the store, so
 a setting a method ignores never splits its cache, and bumping `version` recomputes that method's trees
-only. Adding an option: one entry in OPTIONS, one field of the same name and default on
-`backend.jobs.spec.MergeSpec`, and its name in the `options` of the methods that take it.
+only. Adding an option: one entry in OPTIONS and its name in the `options` of the methods that take it;
+`backend.jobs.spec.MergeSpec` gets a field of that name and default from the entry (after the existing ones),
+the CLI a flag and the Merge builder a widget.
 
 An option with `in_key` enters a tree's key only when in_key(values) holds (the matcher and REPAIR options
 only when they differ from plain weight matching, so trees stored before they existed keep their keys; the

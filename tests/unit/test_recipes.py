@@ -1,7 +1,8 @@
 """docs/ARCHITECTURE.md's two recipes, followed to the letter on a copy of the source tree: "how to add a merge
-method" and "how to add a metric". After the edits the recipes name (a new file plus one registry / catalogue
-entry, and the store's TREE_METHODS for a method), the new method and metric must show up everywhere by
-themselves: CLI choices and help, the UI's options, job dispatch, keys, titles and exported tables."""
+method" (with a new merge option) and "how to add a metric". After the edits the recipes name (a new file plus
+one registry / catalogue entry, the store's TREE_METHODS for a method, one OPTIONS entry for an option), the new
+method, option and metric must show up everywhere by themselves: CLI choices, flags and help, the spec's fields,
+the UI's options, job dispatch, keys, titles and exported tables."""
 
 from __future__ import annotations
 
@@ -28,18 +29,27 @@ def toy_rows(model, x, y, config):
 '''
 
 TOY_METHOD = '''
-"""A toy merge method for the recipe test: λ-weighted mean of the first and the last leaf, no alignment."""
+"""A toy merge method for the recipe test: λ-weighted mean of the first and the last leaf plus a shift (the toy
+merge option), no alignment."""
 
 import time
 
 from backend.merge.tree import flat_nodes
 
 
-def toy_nodes(leaves, *, progress=None, max_iter=100, lam=0.5):
+def toy_nodes(leaves, *, progress=None, max_iter=100, lam=0.5, toy_shift=0.0):
     start = time.perf_counter()
     first, last = leaves[0], leaves[-1]
-    params = {k: (1 - lam) * first[k] + lam * last[k] for k in first}
+    params = {k: (1 - lam) * first[k] + lam * last[k] + toy_shift for k in first}
     return flat_nodes(leaves, params, None, time.perf_counter() - start)
+'''
+
+TOY_CHECK = '''def _check_toy_shift(value, n_leaves=None):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MergeError(f"toy_shift must be a number, got {value!r}")
+    return float(value)
+
+
 '''
 
 CHECK = '''
@@ -84,15 +94,32 @@ wide = paper_table(table)
 assert "Toy margin [logit]" in wide.columns and "Toy margin" in export_bytes(wide, "markdown").decode()
 
 # the merge method: CLI help, spec, builder options and labels, dispatch, key, store vocabulary
-assert "toy_merge = Toy merge" in sub["merge"].format_help().replace("\\n", " ").replace("  ", " ")
+merge_help = sub["merge"].format_help().replace("\\n", " ").replace("  ", " ")
+assert "toy_merge = Toy merge" in merge_help
 MergeSpec(model_ids=(1, 2), methods=("toy_merge",), lam=0.25).validate()
+# the merge option: the spec's last option field (existing fields keep their order), its check, the CLI flag
+import dataclasses
+
+assert [f.name for f in dataclasses.fields(MergeSpec)][-2:] == ["toy_shift", "evaluate"]
+spec = MergeSpec(model_ids=(1, 2), methods=("toy_merge",), toy_shift=0.5)
+assert spec.toy_shift == 0.5 and MergeSpec(model_ids=(1, 2)).toy_shift == 0.0 and spec.option_values()["toy_shift"] == 0.5
+assert MergeSpec.from_dict(spec.to_dict()) == spec
+spec.validate()
+try:
+    MergeSpec(model_ids=(1, 2), toy_shift="far").validate()
+    raise AssertionError("a bad toy_shift passed validation")
+except ValueError as err:
+    assert "toy_shift" in str(err)
+assert "--toy-shift" in merge_help and "used by toy_merge" in " ".join(merge_help.split())
+assert sub["merge"].parse_args(["--models", "1,2", "--toy-shift", "0.5"]).toy_shift == 0.5
 assert "toy_merge" in list(MERGE_METHODS) and method_label("toy_merge") == "Toy merge"  # the builder's picker
 assert method_short("toy_merge") == "toy" and "toy_merge" in TREE_METHODS
 leaves = [state_dict_of(MLP(mlp.config)) for _ in range(3)]
-nodes = get_method("toy_merge")(leaves, lam=0.25, seed=3)  # options it does not take are checked, then ignored
+nodes = get_method("toy_merge")(leaves, lam=0.25, seed=3, toy_shift=1.0)  # options it does not take: checked, ignored
 root = nodes[-1].params["layers.0.weight"]
-assert torch.allclose(root, 0.75 * leaves[0]["layers.0.weight"] + 0.25 * leaves[2]["layers.0.weight"])
-assert get_method("toy_merge").tree_config({"lam": 0.25, "seed": 3}) == {"lam": 0.25}
+assert torch.allclose(root, 0.75 * leaves[0]["layers.0.weight"] + 0.25 * leaves[2]["layers.0.weight"] + 1.0)
+assert get_method("toy_merge").tree_config({"lam": 0.25, "seed": 3}) == {"lam": 0.25, "toy_shift": 0.0}
+assert "toy_shift" not in get_method("hierarchical").tree_config({"toy_shift": 1.0})
 print("RECIPES OK")
 '''
 
@@ -115,11 +142,16 @@ def test_recipes_add_a_merge_method_and_a_metric(tmp_path):
         'Metric("toy", "Toy margin metric", (Row("toy_margin", "Toy margin", "logit"),),\n'
         '       "backend.evaluate.toy:toy_rows", logits_only=True),\n', "    "))
 
-    # "how to add a merge method": 1. backend/merge/<name>.py, 2. one MergeMethod entry, 3. TREE_METHODS
+    # "how to add a merge method": 1. backend/merge/<name>.py, 2. one MergeMethod entry, 3. TREE_METHODS;
+    # its new option: one MergeOption entry appended to OPTIONS, and its name in the method's options
     (tree / "backend/merge/toy_merge.py").write_text(TOY_METHOD)
+    _insert_before(tree / "backend/merge/registry.py", "def _pairing_key", TOY_CHECK)
+    _insert_before(tree / "backend/merge/registry.py", ")}\nALIGNMENT_OPTIONS", textwrap.indent(
+        'MergeOption("toy_shift", 0.0, "Toy shift", "added to every merged weight", _check_toy_shift,\n'
+        '            cli_type=float),\n', "    "))
     _insert_before(tree / "backend/merge/registry.py", ")}\nSTUDY_METHODS", textwrap.indent(
-        'MergeMethod("toy_merge", "Toy merge", "toy", "backend.merge.toy_merge:toy_nodes", ("lam",),\n'
-        '            description="λ-mean of the first and last leaf"),\n', "    "))
+        'MergeMethod("toy_merge", "Toy merge", "toy", "backend.merge.toy_merge:toy_nodes", ("lam", "toy_shift"),\n'
+        '            description="λ-mean of the first and last leaf, shifted"),\n', "    "))
     _insert_before(tree / "store/trees.py", ")\n\n\ndef find_tree", ', "toy_merge"')
 
     env = {**os.environ, "PYTHONPATH": str(tree)}
