@@ -18,6 +18,7 @@ from app.ui.widgets import (
     start_job,
 )
 from backend.jobs.spec import MergeSpec
+from backend.leaves import compatibility_problem
 from backend.merge.registry import (
     ALIGNMENT_OPTIONS,
     MERGE_METHODS,
@@ -79,12 +80,8 @@ if len(set(leaf_ids)) != len(leaf_ids):
 if len(leaf_ids) < 2:
     problems.append(f"A merge needs at least 2 models; {len(leaf_ids)} chosen.")
 known = leaves.dropna(subset=["kind"])
-if known["dataset"].nunique() > 1:
-    problems.append(f"The models were trained on different datasets ({', '.join(known['dataset'].unique())}); "
-                    "merging needs one dataset.")
-if known["widths"].nunique() > 1:
-    problems.append(f"The models have different architectures (widths {', '.join(known['widths'].unique())}); "
-                    "weight matching needs identical layer sizes.")
+if (problem := compatibility_problem(known.to_dict("records"), "merge")) is not None:
+    problems.append(f"Leaves: {problem}.")
 if not known.empty:
     st.dataframe(known.reset_index()[["model_id", "kind", "zoo_name", "dataset", "widths", "accuracy", "seed"]],
                  hide_index=True, height=min(35 * (len(known) + 1) + 3, 250))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from store.jsonutil import decoded
+from backend.leaves import compatibility_problem
 
 
 class InputError(ValueError):
@@ -47,14 +47,10 @@ def _models(model_ids: Iterable[int]) -> list[dict]:
     return [rows[m] for m in ids]
 
 
-def _compatible(rows: list[dict], what: str) -> None:
-    datasets = sorted({r["dataset"] for r in rows})
-    if len(datasets) > 1:
-        raise InputError(f"cannot {what} models trained on different datasets: {', '.join(datasets)}")
-    widths = sorted({tuple(decoded(r["widths"], [])) for r in rows})
-    if len(widths) > 1:
-        raise InputError(f"cannot {what} models with different widths: "
-                         + ", ".join("-".join(map(str, w)) for w in widths))
+def _compatible(rows: list[dict], verb: str) -> None:
+    problem = compatibility_problem(rows, verb)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def _intact(rows: list[dict]) -> None:

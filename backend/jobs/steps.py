@@ -18,6 +18,7 @@ import torch
 
 from backend.jobs.context import JobContext
 from backend.jobs.spec import MergeSpec, TrainSpec, canonical_key
+from backend.leaves import compatibility_problem
 from backend.merge.registry import get_method
 from backend.progress import ProgressEvent, report
 from store import evaluations as store_evals
@@ -257,12 +258,9 @@ def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
             if row is None:
                 raise ValueError(f"model {mid} does not exist")
             rows.append(row)
-    datasets = sorted({r["dataset"] for r in rows})
-    if len(datasets) > 1:
-        raise ValueError(f"cannot merge models trained on different datasets: {', '.join(datasets)}")
-    widths = sorted({tuple(decoded(r["widths"])) for r in rows})
-    if len(widths) > 1:
-        raise ValueError(f"cannot merge models with different widths: {', '.join(map(str, widths))}")
+    problem = compatibility_problem(rows, "merge")
+    if problem is not None:
+        raise ValueError(problem)
     params = [store_weights.load_weights(r["weights"]) for r in rows]
     return rows, params
 

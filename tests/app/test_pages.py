@@ -142,7 +142,7 @@ def test_merge_builder_explains_invalid_choices(populated_store, no_workers):
     odd = populated_store["odd_id"]
     at.text_input(key="leaf_ids").set_value(f"{populated_store['leaf_ids'][0]}, {odd}").run()
     errors = _texts(at.error)
-    assert "different datasets" in errors and "different architectures" in errors
+    assert "different datasets" in errors and "different widths" in errors
     at.text_input(key="leaf_ids").set_value("1, 1, 999").run()
     assert "not in the store" in _texts(at.error) and "listed twice" in _texts(at.error)
     ids = ", ".join(map(str, populated_store["leaf_ids"]))
