@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from backend.leaves import widths_label
 from backend.merge.registry import alignment_suffix
 from backend.metrics import CURVE_ROWS, METRICS, ROWS, grid_rows
 from store import evaluations as store_evals
@@ -28,10 +29,6 @@ METRIC_TITLES = {name: row.title for name, row in ROWS.items()}
 ZOO_GROUPS = {"plain": "unmerged zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
 
 
-
-
-def _widths_label(widths) -> str:
-    return "-".join(str(w) for w in decoded(widths, []))
 
 
 def _ids(values) -> list[int] | None:
@@ -74,7 +71,7 @@ def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, datase
     configs = models["config"].map(lambda c: decoded(c, {}))
     for field in ("epochs", "optimizer", "lr", "reg", "reg_strength"):
         models[field] = configs.map(lambda c, f=field: c.get(f))
-    models["widths"] = models["widths"].map(_widths_label)
+    models["widths"] = models["widths"].map(widths_label)
     out = models.merge(_zoo_frame(), on="zoo_id", how="left")
     out = out.merge(_latest_accuracy(out["model_id"].astype(int).tolist(), eval_key), on="model_id", how="left")
     return out.reindex(columns=columns).sort_values("model_id").reset_index(drop=True)
@@ -248,7 +245,7 @@ def member_settings(members: pd.DataFrame) -> pd.DataFrame:
         cfg = decoded(z.config, {})
         reg = cfg.get("reg", "none")
         zoo_info[int(z.id)] = {"zoo": str(int(z.id)), "dataset": str(z.dataset),
-                               "widths": _widths_label(cfg.get("widths", [])),
+                               "widths": widths_label(cfg.get("widths", [])),
                                "reg": "none" if reg in (None, "none") else f"{reg.upper()} {cfg.get('reg_strength', 0):g}"}
     trees = store_trees.list_trees()
     tree_info = {}
@@ -520,7 +517,7 @@ def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=["model_id", "level", "kind", "carried", "parents"])
     nodes = nodes.rename(columns={"id": "model_id"})
     nodes["parents"] = nodes["parents"].map(lambda p: [int(x) for x in decoded(p, [])])
-    nodes["widths"] = nodes["widths"].map(_widths_label)
+    nodes["widths"] = nodes["widths"].map(widths_label)
     nodes["carried"] = nodes["carried"].fillna(False).astype(bool) & ~nodes["is_leaf"].astype(bool)
     base = nodes[["model_id", "level", "kind", "carried", "node_index", "parents", "widths", "seed"]].copy()
     ev = store_evals.evaluations(model_ids=base["model_id"].astype(int).tolist(), eval_key=eval_key)
