@@ -448,3 +448,49 @@ def interpolation_chart(rows: pd.DataFrame, metric: str) -> dict:
     spec["data"] = {"name": "curve"}
     spec["datasets"] = {"curve": _data(part, ["variant", "repaired", "lam", "value"])}
     return spec
+
+
+TRAINING_TITLES = {"loss": "Training loss", "acc": "Training accuracy"}
+
+
+def training_chart(points: pd.DataFrame, metric: str, *, band: bool = True) -> dict:
+    """Training curves (Zoo, Runs): lines per model (thin) coloured by group; with `band`, each group's min..max
+    area and mean line over the epoch means; without (a running job), each model's finest points (every N
+    steps when recorded). `points`: store.train_curves rows."""
+    from backend.curves import curve_bands, curve_groups, epoch_points, live_points
+
+    chosen = epoch_points(points) if band else live_points(points)
+    stepped = "step" in chosen.columns and chosen["step"].notna().any()
+    pts = curve_groups(chosen)
+    lines = pts[["group", "model", "epoch", metric]].rename(columns={metric: "value"})
+    y_title = TRAINING_TITLES[metric]
+    order = sorted(set(lines["group"]))
+    color = {"field": "group", "type": "nominal", "title": None, "scale": _colors(order),
+             "legend": legend(None, order)}
+    x = {"field": "epoch", "type": "quantitative", "title": "epoch", "axis": {"tickMinStep": 1, "format": "d"}}
+    layers = [{"data": {"name": "lines"}, "mark": {"type": "line", "point": not stepped, "strokeWidth": 1},
+               "params": interactive("group", zoom=True),
+               "encoding": {"x": x, "y": {"field": "value", "type": "quantitative", "title": y_title,
+                                          "scale": {"zero": False}, "axis": {"format": ".3~f"}},
+                            "color": color, "detail": {"field": "model"}, **dimmed(0.6, 0.05),
+                            "tooltip": [{"field": "group"}, {"field": "model"},
+                                        {"field": "epoch", "format": ".2f" if stepped else "d"},
+                                        {"field": "value", "format": ".4f", "title": metric}]}}]
+    datasets = {"lines": _data(lines, ["group", "model", "epoch", "value"])}
+    if band:
+        bands = curve_bands(pts)
+        bands = bands[(bands["metric"] == metric) & (bands["n"] > 1)]
+        if not bands.empty:
+            datasets["bands"] = bands.reset_index(drop=True)
+            layers = [{"data": {"name": "bands"}, "mark": {"type": "area"},
+                       "encoding": {"x": x, "y": {"field": "low", "type": "quantitative"},
+                                    "y2": {"field": "high"}, "color": color, **dimmed(0.18, 0.02)}},
+                      {"data": {"name": "bands"}, "mark": {"type": "line", "strokeWidth": 2.5},
+                       "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative"}, "color": color,
+                                    **dimmed(),
+                                    "tooltip": [{"field": "group"}, {"field": "epoch"},
+                                                {"field": "mean", "format": ".4f"}, {"field": "n"}]}},
+                      *layers]
+    subtitle = ("per epoch; band: min..max of each group, thick line: mean" if band else
+                ("every few training steps" if stepped else "per epoch") + ", one line per model")
+    return _with_legend_size(_chart(y_title, subtitle, layers, datasets), order)

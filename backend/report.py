@@ -28,13 +28,12 @@ import numpy as np
 import pandas as pd
 
 from backend import stats
-from backend.charts import axis_title
+from backend.charts import SCHEMA, axis_title
 from backend.figures import figure_bytes, figure_name
 from backend.merge.registry import method_short
 from backend.metrics import CURVE_ROWS, ROWS, SCALAR_ROWS, family_rows
 from store.files import atomic_write_bytes
 
-VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 ZOO_LABELS = {"plain": "unmerged", "l1": "L1-regularised", "l2": "L2-regularised"}
 # From the metric catalogue (backend/metrics.py): curve rows by their budget's name, per-level scalars,
 # and the weight-space rows that get a section each.
@@ -175,7 +174,7 @@ def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, col
     color_enc = _field(color, "N", title=None, scale=color_scale(order), legend=legend(None, order, "circle"))
     tooltip = [_field(color, "N"), _field(x, x_type)] + [_field(c, "Q") for c in ("mean", "std", "ci_lo",
                                                                                   "ci_hi", "n")]
-    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
+    return {"$schema": SCHEMA, "title": title, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
             "data": {"values": _records(summary)},
             "layer": [
                 {"mark": {"type": "errorbar"},
@@ -189,7 +188,7 @@ def _line_with_ci(summary: pd.DataFrame, x: str, x_title: str, y_title: str, col
 
 def _bars_by_leaves(summary: pd.DataFrame, title: str) -> dict:
     """One bar (with CI) per method, one panel per leaf count."""
-    return {"$schema": VEGA_LITE_SCHEMA, "title": title, "data": {"values": _records(summary)},
+    return {"$schema": SCHEMA, "title": title, "data": {"values": _records(summary)},
             "facet": {"column": _field("leaves", "O", title="leaves per tree")},
             "spec": {"width": 160, "height": 240,
                      "encoding": {"x": _field("method", "N", title=None),

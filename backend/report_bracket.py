@@ -96,9 +96,9 @@ def paired_vs_leaves(rows: pd.DataFrame, params, columns=("certified", "attacked
 
 
 def _chart(summary: pd.DataFrame, p: str) -> dict:
-    from backend.charts import AUTOSIZE, PADDING, dimmed, interactive, legend
+    from backend.charts import AUTOSIZE, PADDING, SCHEMA, dimmed, interactive, legend
     from backend.colors import color_scale
-    from backend.report import VEGA_LITE_SCHEMA, _field, _records
+    from backend.report import _field, _records
 
     order = list(dict.fromkeys(summary["series"]))
     # Compare's legend (never cut off) and interactions: click an entry to isolate it, drag/scroll to pan/zoom
@@ -106,7 +106,7 @@ def _chart(summary: pd.DataFrame, p: str) -> dict:
     x = _field("param", "Q", title=f"ε ({NORMS[p]}, pixel units)")
     tooltip = [_field("series", "N"), _field("param", "Q"), _field("certified", "Q"), _field("attacked", "Q"),
                _field("n", "Q")]
-    return {"$schema": VEGA_LITE_SCHEMA, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
+    return {"$schema": SCHEMA, "height": 260, "autosize": AUTOSIZE, "padding": PADDING,
             "title": f"Robust accuracy bracket ({NORMS[p]}): certified (dashed) ≤ true ≤ attacked (solid)",
             "data": {"values": _records(summary)},
             "layer": [

@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import reads
-from app.ui.curves import curve_chart
 from app.ui.text import md
 from app.ui.widgets import LAST_JOB, estimate_text
 from backend import runs
+from backend.charts import training_chart
 from backend.jobs import queue
 from backend.jobs.runner import log_path
 from store import jobs as store_jobs
@@ -43,7 +43,7 @@ def _live_curves(job_id: int) -> None:
         return
     cols = st.columns(2)
     for col, metric in zip(cols, ("loss", "acc"), strict=True):
-        col.vega_lite_chart(spec=curve_chart(points, metric, band=False), width="stretch")
+        col.vega_lite_chart(spec=training_chart(points, metric, band=False), width="stretch")
 
 
 def _active_card(job) -> None:
@@ -182,7 +182,7 @@ def _selected_actions(selected: pd.DataFrame) -> None:
                 st.markdown(f"Training curves of job #{int(row['id'])}")
                 cols = st.columns(2)
                 for col, metric in zip(cols, ("loss", "acc"), strict=True):
-                    col.vega_lite_chart(spec=curve_chart(points, metric), width="stretch")
+                    col.vega_lite_chart(spec=training_chart(points, metric), width="stretch")
     if show_log:
         for job_id in ids:
             _show_log(job_id)

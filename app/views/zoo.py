@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
-from app.ui.curves import curve_chart
 from app.ui.text import md
 from app.ui.widgets import (
     SELECTED_MODELS,
@@ -15,6 +14,7 @@ from app.ui.widgets import (
     field_value,
     start_job,
 )
+from backend.charts import training_chart
 from backend.jobs.spec import TrainSpec
 from backend.train_config import TrainConfig
 
@@ -156,4 +156,4 @@ else:
                "mean, so a diverging seed stands out.")
     c1, c2 = st.columns(2)
     for col, metric in zip((c1, c2), ("loss", "acc"), strict=True):
-        col.vega_lite_chart(spec=curve_chart(points, metric), width="stretch")
+        col.vega_lite_chart(spec=training_chart(points, metric), width="stretch")

@@ -89,7 +89,7 @@ def test_an_experiment_reports_monotone_progress_with_its_stages(monkeypatch):
 def test_a_zoo_trained_with_curve_every_records_step_points_for_the_live_curve():
     """TrainSpec.curve_every = N: besides each epoch's mean, every N steps a point (the mean since the last
     one) per model, stored as it trains; Runs' live chart draws those, Zoo's bands the epoch means."""
-    from app.ui.curves import curve_chart
+    from backend.charts import training_chart
     from store import train_curves as curves
 
     spec = TrainSpec(name="stepped", train={**TRAIN, "train_subset": 256}, n_models=2, curve_every=2)
@@ -101,8 +101,11 @@ def test_a_zoo_trained_with_curve_every_records_step_points_for_the_live_curve()
     assert len(epochs) == 2 * 3 and set(epochs["epoch"]) == {1.0, 2.0, 3.0}
     assert len(stepped) == 2 * 12 and set(stepped["step"]) == {2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24}
     assert sorted(set(stepped["epoch"]))[:2] == pytest.approx([0.25, 0.5])  # 8 steps of 32 per epoch
-    live = curve_chart(points, "loss", band=False)
+    live = training_chart(points, "loss", band=False)
     assert len(live["datasets"]["lines"]) == 2 * 12 and "training steps" in live["title"]["subtitle"]
-    assert len(curve_chart(points, "loss")["datasets"]["lines"]) == 2 * 3  # bands compare epoch means
+    assert len(training_chart(points, "loss")["datasets"]["lines"]) == 2 * 3  # bands compare epoch means
+    from backend.figures import figure_bytes
+
+    assert figure_bytes(training_chart(points, "acc"), "svg").startswith(b"<svg")  # a valid spec, as a file too
     with pytest.raises(ValueError, match="choose a larger N"):
         TrainSpec(name="x", train={**TRAIN, "train_subset": None}, n_models=1, curve_every=1).validate()
