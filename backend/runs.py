@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from backend.leaves import widths_label
 from store.jsonutil import decoded
 
 COLUMNS = ["id", "kind", "name", "status", "progress", "dataset", "widths", "epochs", "n_models", "methods",
@@ -71,7 +72,7 @@ def spec_columns(kind: str, spec: dict) -> dict:
     if kind == "train":
         train = spec.get("train", {})
         row.update(name=spec.get("name"), dataset=train.get("dataset"),
-                   widths="-".join(map(str, train.get("widths", []))), epochs=train.get("epochs"),
+                   widths=widths_label(train.get("widths", [])), epochs=train.get("epochs"),
                    n_models=spec.get("n_models"))
     elif kind == "merge":
         methods = spec.get("methods", [])
@@ -95,7 +96,7 @@ def spec_columns(kind: str, spec: dict) -> dict:
             plan = plan_for(spec.get("preset"), spec.get("dataset"), spec.get("overrides"))
         except (ValueError, TypeError):
             return {"name": f"preset {spec.get('preset')}"}
-        row.update(name=f"preset {plan.preset}", dataset=plan.dataset, widths="-".join(map(str, plan.widths)),
+        row.update(name=f"preset {plan.preset}", dataset=plan.dataset, widths=widths_label(plan.widths),
                    epochs=plan.epochs, n_models=plan.n_trained, methods="hierarchical, MergeMany, naive average",
                    lam=plan.lam, pairing="as_listed", leaves=trees_text(plan.trees),
                    eval_config=eval_label(plan.eval))

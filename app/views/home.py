@@ -9,6 +9,7 @@ from app.ui.text import md
 from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, executor_input, start_job
 from backend.experiment import PRESETS, trees_text
 from backend.jobs.spec import ExperimentSpec
+from backend.leaves import widths_label
 from store.jobs import JobStatus
 
 st.title("Hierarchical Re-Basin Lab")
@@ -61,7 +62,7 @@ for name, plan in PRESETS.items():
         left, mid, right = st.columns([3, 2, 1.2], vertical_alignment="center")
         left.markdown(f"**{name}** — {plan.note}")
         status = reads.dataset_status(plan.dataset)
-        left.caption(f"{plan.dataset} ({DATASET_HELP[status]}) · widths {'-'.join(map(str, plan.widths))} · "
+        left.caption(f"{plan.dataset} ({DATASET_HELP[status]}) · widths {widths_label(plan.widths)} · "
                      f"{plan.epochs} epoch(s) · {plan.n_trained} models trained · {trees_text(plan.trees)} leaves")
         label = {"measured": "Estimated time here (measured)", "partly measured": "Estimated time here",
                  "calibrated": "Estimated time here (calibrated)"}.get(details[name]["source"],
