@@ -59,3 +59,17 @@ def store_busy(err: Exception) -> None:
         st.session_state["_store_busy_waited"] = True
 
     st.fragment(retry, run_every=BUSY_RETRY_S)()
+
+
+# where a page sends a user who has nothing to look at yet: (page file, link label, icon)
+NEXT_STEPS = {"home": ("views/home.py", "Go to Home", ":material/home:"),
+              "zoo": ("views/zoo.py", "Go to Zoo", ":material/science:"),
+              "merge": ("views/merge_builder.py", "Go to Merge builder", ":material/account_tree:")}
+
+
+def empty_state(message: str, next_step: str) -> None:
+    """A page with nothing to show yet: say why, link the page that makes something, stop the page here."""
+    page, label, icon = NEXT_STEPS[next_step]
+    st.info(message)
+    st.page_link(page, label=label, icon=icon)
+    st.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.frame import empty_state
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
 from backend import charts
 from backend.metrics import SCALAR_ROWS, family_rows, title
@@ -22,10 +23,8 @@ st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwis
 trees = reads.trees()
 zoos = reads.zoos()
 if trees.empty and zoos.empty:
-    st.info("Nothing to compare yet: start the demo preset on Home (its time estimate is shown there), or train a zoo and "
-            "build a merge.")
-    st.page_link("views/home.py", label="Go to Home", icon=":material/home:")
-    st.stop()
+    empty_state("Nothing to compare yet: start the demo preset on Home (its time estimate is shown there), or train a "
+                "zoo and build a merge.", "home")
 
 
 def _ids_param(name: str) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.frame import empty_state
 from app.ui.text import md
 from app.ui.widgets import TREE_ID, download_buttons, field_input, field_value, start_job
 from backend.charts import interpolation_chart
@@ -21,9 +22,7 @@ st.caption("Accuracy and loss of θ(λ) = (1−λ)·θ_A + λ·π(θ_B) along th
 
 models = reads.models_table()
 if len(models) < 2:
-    st.info("Connectivity needs at least two stored models. Train a zoo on the Zoo page first.")
-    st.page_link("views/zoo.py", label="Go to Zoo", icon=":material/science:")
-    st.stop()
+    empty_state("Connectivity needs at least two stored models. Train a zoo on the Zoo page first.", "zoo")
 
 trees = reads.trees()
 hierarchical = trees[(trees["method"] == "hierarchical") & trees["complete"].astype(bool)] if not trees.empty \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.frame import empty_state
 from app.ui.graphs import plan_dot
 from app.ui.text import md
 from app.ui.widgets import (
@@ -36,9 +37,7 @@ st.caption("Leaves are merged pairwise level by level (hierarchical Re-Basin: 2â
 
 models = reads.models_table()
 if models.empty:
-    st.info("No models in the store yet. Train a zoo first.")
-    st.page_link("views/zoo.py", label="Go to Zoo", icon=":material/science:")
-    st.stop()
+    empty_state("No models in the store yet. Train a zoo first.", "zoo")
 
 # -- 1. leaves ---------------------------------------------------------------------------------------------
 st.subheader("1 Â· Leaves")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import reads
+from app.ui.frame import empty_state
 from app.ui.graphs import metric_title, ramp_legend_html, tree_dot
 from app.ui.widgets import TREE_ID, download_buttons
 
@@ -14,9 +15,7 @@ st.caption("Leaves (level 0) on top, the root at the bottom; the colour bar unde
 
 trees = reads.trees()
 if trees.empty:
-    st.info("No trees yet. Build a merge in the Merge builder or start the demo preset on Home.")
-    st.page_link("views/merge_builder.py", label="Go to Merge builder", icon=":material/account_tree:")
-    st.stop()
+    empty_state("No trees yet. Build a merge in the Merge builder or start the demo preset on Home.", "merge")
 
 labels = dict(zip(trees["tree_id"].astype(int), trees["label"], strict=True))
 wanted = st.query_params.get("tree", "")
