@@ -31,14 +31,18 @@ from store.db import connect, transaction
 from store.jsonutil import decoded
 
 
-def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: float) -> None:
+def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: float, *,
+                resumed: bool = False) -> None:
     """Record how long `units` of `phase` work took (store/rates.py), so estimates learn this machine's
     speed; best effort: a failed write never fails the job. Work done on a cluster (a remote executor) is
-    not this machine's speed and is not recorded."""
+    not this machine's speed and is not recorded; nor is work `resumed` from what an interrupted run left
+    (only part of `units` was done: its seconds still count as measured, not as overhead)."""
     executor = getattr(ctx, "executor", None)
     if executor is not None and not executor.in_process:
         return
     ctx.measured_seconds += seconds
+    if resumed:
+        return
     try:
         from store import rates as store_rates
 
@@ -324,7 +328,7 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
 
             images = executor.share(image_batch(dataset, values["n_images"], values["image_split"],
                                                 values["image_seed"]))
-        units, writers, started = [], {}, {}
+        units, writers, started, resumed = [], {}, {}, set()
         for u, (i, method, key, tree_id) in enumerate(todo):
             entry = get_method(method)
             uses_images = bool({"matcher", "repair"} & set(entry.options))
@@ -340,7 +344,10 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
                     stored = _StoredWeights(hashes)
                 else:
                     stored = {i: store_weights.weights_path(h).read_bytes() for i, h in hashes.items()}
-                return {"stored": stored or None, "checkpoint": _round_state(key)}
+                checkpoint = _round_state(key)
+                if hashes or checkpoint is not None:
+                    resumed.add(u)  # part of the work was done before: its time says nothing of the rate
+                return {"stored": stored or None, "checkpoint": checkpoint}
 
             local = {}
             if executor.in_process:
@@ -359,8 +366,8 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
             for node in out["nodes"]:  # nodes built on a cluster (in process they were stored as built)
                 writer.store(node["index"], node["level"], node["parents"], from_bytes(node["weights"]),
                              node["seconds"], node["match"])
-            record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)),
-                        merge_units(method, len(leaf_ids), widths), time.perf_counter() - started[u])
+            record_work(ctx, "merge", arch_key(layer_sizes(dataset, widths)), merge_units(method, len(leaf_ids), widths),
+                        time.perf_counter() - started[u], resumed=u in resumed)
             store_trees.set_tree_root(tree_id, writer.ids[out["root"]])  # last: a tree with a root is complete
             delete_checkpoint(key)
             sub(edges[i], edges[i + 1])

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor
 
 from backend.merge.common import MergeError, Params, check_compatible, mean_params
-from backend.merge.tree import TreeNode, flat_nodes
+from backend.merge.tree import TreeNode, flat_nodes, stored_flat_root
 from backend.progress import ProgressFn, report
 
 
@@ -19,8 +19,11 @@ def naive_average(models: Sequence[Mapping[str, Tensor]]) -> Params:
 
 
 def average_nodes(models: Sequence[Mapping[str, Tensor]], *, progress: ProgressFn | None = None,
-                  **_unused) -> list[TreeNode]:
-    """The registry's face of averaging: the leaves, then one root (parents: every leaf)."""
+                  stored=None, **_unused) -> list[TreeNode]:
+    """The registry's face of averaging: the leaves, then one root (parents: every leaf); `stored` holding the
+    root (an interrupted run's) returns it as it is."""
+    if (done := stored_flat_root(models, stored)) is not None:
+        return done
     check_compatible(models)
     if len(models) < 2:
         raise MergeError(f"averaging needs at least 2 models, got {len(models)}")

@@ -18,7 +18,7 @@ from torch import Tensor
 from backend.matching import IMPROVEMENT_RTOL, MatchResult, weight_matching
 from backend.merge.alignment import activation_merge_many, check_alignment_options, repaired
 from backend.merge.common import MergeError, Params, check_compatible, mean_params
-from backend.merge.tree import TreeNode, flat_nodes
+from backend.merge.tree import TreeNode, flat_nodes, stored_flat_root
 from backend.permutation import (
     PermutationSpec,
     apply_permutation,
@@ -260,10 +260,14 @@ def _weight_rounds(models, seed, max_rounds, max_iter, progress, device=None, *,
 
 def merge_many_nodes(models: Sequence[Mapping[str, Tensor]], *, seed: int = 0, max_iter: int = 100,
                      progress: ProgressFn | None = None, checkpoint: RoundState | None = None,
-                     on_checkpoint: Callable[[RoundState], None] | None = None, **options) -> list[TreeNode]:
+                     on_checkpoint: Callable[[RoundState], None] | None = None, stored=None,
+                     **options) -> list[TreeNode]:
     """The registry's face of MergeMany: the leaves, then one root whose `match` holds the objective trace
     (perm empty, since every model has its own; `sweeps` counts rounds). `options`: merge_many's own
-    (checkpoint / on_checkpoint included: a job keeps a checkpoint per round, so a killed merge resumes)."""
+    (checkpoint / on_checkpoint included: a job keeps a checkpoint per round, so a killed merge resumes;
+    `stored` holding the root, an interrupted run's, returns it as it is)."""
+    if (done := stored_flat_root(models, stored)) is not None:
+        return done
     result = merge_many(models, seed=seed, max_iter=max_iter, progress=progress, checkpoint=checkpoint,
                         on_checkpoint=on_checkpoint, **options)
     summary = MatchResult(perm={}, objective_trace=result.objective_trace, sweeps=result.rounds,

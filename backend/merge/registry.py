@@ -195,7 +195,8 @@ class MergeMethod:
         nodes = function(leaves, progress=progress, max_iter=max_iter, **taken, **resume)
         if on_node is not None and "on_node" not in accepts:
             for node in nodes[len(leaves):]:
-                on_node(node)
+                if stored is None or node.index not in stored:  # a stored node was not built here
+                    on_node(node)
         return nodes
 
     def resume_keywords(self) -> set[str]:

@@ -59,6 +59,14 @@ def flat_nodes(models: Sequence[Mapping[str, Tensor]], params: Params, match: Ma
     return [*nodes, TreeNode(len(nodes), root_level(len(nodes)), tuple(range(len(nodes))), params, match, seconds)]
 
 
+def stored_flat_root(models: Sequence[Mapping[str, Tensor]], stored: Mapping[int, Params] | None) -> list[TreeNode] | None:
+    """The one-step tree again when an interrupted run already stored its root (node index n), so a rerun that
+    was killed after the root's rows but before the tree was marked complete builds nothing; else None."""
+    if stored is None or len(models) not in stored:
+        return None
+    return flat_nodes(models, stored[len(models)], None, 0.0)
+
+
 def _adjacent(m: int) -> Level:
     """(0, 1), (2, 3), …, and (m−1,) when m is odd."""
     return [tuple(range(i, min(i + 2, m))) for i in range(0, m, 2)]

@@ -157,3 +157,33 @@ def test_a_node_an_older_run_left_without_its_merge_row_gets_it_back():
     again = store_trees.list_merges(tree_id).set_index("model_id")
     assert again.loc[lost, "lam"] == 0.3 and again.loc[lost, "sweeps"] >= 1
     assert not _incomplete(tree_id)
+
+
+@pytest.mark.parametrize("method", ["merge_many", "average"])
+def test_a_one_step_merge_killed_after_its_root_is_stored_builds_nothing_again(monkeypatch, method):
+    """Killed after the root's rows were committed but before the tree was marked complete: the rerun finds the
+    root, marks the tree complete and computes nothing (no MergeMany round, no average, no new node row)."""
+    import importlib
+
+    average = importlib.import_module("backend.merge.average")
+    mm = importlib.import_module("backend.merge.merge_many")  # the package exports a function of that name
+
+    leaves = _leaves(3)
+    spec = MergeSpec(model_ids=tuple(leaves), methods=(method,), seed=1)
+    _kill_worker_at(spec, "node", 1)
+    tree_id = _tree(spec, method)
+    assert _no_half_rows(tree_id) == (1, 1) and _incomplete(tree_id)
+    (stored_root,) = store_models.list_models(tree_id=tree_id)["id"]
+
+    def never(*args, **kwargs):
+        raise AssertionError("the stored root was computed again")
+
+    monkeypatch.setattr(mm, "merge_many", never)
+    monkeypatch.setattr(average, "naive_average", never)
+    monkeypatch.setattr(steps, "_store_node", never)
+    recorded = []
+    monkeypatch.setattr("store.rates.record_rate", lambda *a, **k: recorded.append(a))
+    assert steps.build_merges(spec, JobContext.null()) == [tree_id]
+    assert recorded == []  # a resumed tree's few seconds say nothing of this machine's merge rate
+    assert store_trees.get_tree(tree_id)["root_model_id"] == stored_root and not _incomplete(tree_id)
+    assert _no_half_rows(tree_id) == (1, 1)

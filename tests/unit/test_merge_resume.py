@@ -93,8 +93,12 @@ def test_a_checkpoint_that_does_not_fit_is_ignored(make_tiny_params):
 def test_the_registry_hands_resume_arguments_only_to_methods_that_take_them(make_tiny_params):
     leaves = _leaves(make_tiny_params, 4)
     assert get_method("hierarchical").resume_keywords() == {"stored", "on_node"}
-    assert get_method("merge_many").resume_keywords() == {"checkpoint", "on_checkpoint"}
-    assert get_method("average").resume_keywords() == set()
+    # one-step methods take `stored` only to hand back a root an interrupted run stored
+    assert get_method("merge_many").resume_keywords() == {"stored", "checkpoint", "on_checkpoint"}
+    assert get_method("average").resume_keywords() == {"stored"}
     seen = []
     nodes = get_method("average")(leaves, stored={}, on_node=seen.append, checkpoint=None, on_checkpoint=print)
     assert [n.index for n in seen] == [4] and seen[0] is nodes[-1]  # called after a method that cannot
+    seen.clear()
+    again = get_method("merge_many")(leaves, stored={4: nodes[-1].params}, on_node=seen.append)
+    assert seen == [] and again[-1].params is nodes[-1].params  # a stored root is handed back, not rebuilt
