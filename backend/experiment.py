@@ -13,61 +13,100 @@ interrupted experiment recomputes nothing that finished. Estimates: see backend/
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass
 
-from backend.merge.registry import STUDY_METHODS
+from backend.datasets import DATASETS
+from backend.merge.registry import ALIGNMENT_OPTIONS, OPTIONS, STUDY_METHODS, check_options
 from backend.metrics import ALL_METRICS
+from backend.options import Config, check_field, declared_field, option
 from backend.progress import Cancelled
 
 METHODS = STUDY_METHODS  # every tree group is merged with each of these (backend.merge.registry: in_study)
+MAX_EXPERIMENT_MODELS = 10_000
+
+
+def _is_count(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _trees_ok(trees) -> bool:
+    return isinstance(trees, tuple) and bool(trees) and all(
+        isinstance(t, tuple) and len(t) == 2 and _is_count(t[0], 1) and _is_count(t[1], 2) for t in trees)
+
+
+def _eval_ok(value) -> bool:
+    """A dict of EvalConfig fields (the preset's, merged with the user's); EvalConfig says what is wrong in it."""
+    if not isinstance(value, dict):
+        return False
+    from backend.evaluate.config import EvalConfig
+
+    EvalConfig.from_dict(value)
+    return True
+
+
+def _variants_ok(variants) -> bool:
+    if not isinstance(variants, tuple) or not all(isinstance(v, dict) and v and set(v) <= set(ALIGNMENT_OPTIONS)
+                                                  for v in variants):
+        return False
+    for variant in variants:
+        check_options(variant)  # the merge registry's sentence for a bad value
+    return True
+
+
+def _connectivity_ok(value) -> bool:
+    if not isinstance(value, dict):
+        return False
+    from backend.connectivity_config import ConnectivityConfig
+
+    ConnectivityConfig.from_dict(value)
+    return True
 
 
 @dataclass(frozen=True)
-class ExperimentPlan:
-    """Everything an experiment trains, merges and evaluates (a preset plus the user's overrides)."""
+class ExperimentPlan(Config):
+    """Everything an experiment trains, merges and evaluates (a preset plus the user's overrides), declared once
+    (backend/options.py): its validation, to_dict/from_dict and the `experiment` command's flags derive from it."""
 
-    preset: str
-    dataset: str = "fashion_mnist"
-    widths: tuple[int, ...] = (512, 512, 512, 256)
-    epochs: int = 10
-    batch_size: int = 512
-    lr: float = 1e-3
-    train_subset: int | None = None  # None = the whole train split
-    augment: bool | None = None  # None = the dataset's default (crop+flip for CIFAR-10)
-    trees: tuple[tuple[int, int], ...] = ((2, 4), (2, 8))  # (number of trees, leaves per tree)
-    reg_models: int = 8  # models in each of the L1 and L2 zoos
-    l1_strength: float = 1e-5
-    l2_strength: float = 1e-4
-    lam: float = 0.5
-    seed: int = 0
-    eval: dict = field(default_factory=dict)  # EvalConfig overrides (subset, grids, ...); {} = full protocol
-    # extra hierarchical trees over every group's same leaves, one per dict of merge options, e.g.
-    # {"repair": True} or {"matcher": "activation"} (backend.merge.registry.ALIGNMENT_OPTIONS)
-    variants: tuple = ()
-    connectivity: dict | None = None  # ConnectivityConfig dict: curves of every hierarchical node's parents
-    note: str = ""
+    config_name = "experiment"
 
-    def __post_init__(self):
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        object.__setattr__(self, "trees", tuple((int(t), int(n)) for t, n in self.trees))
-        if not self.trees or any(t < 1 or n < 2 for t, n in self.trees):
-            raise ValueError(f"trees must be (count >= 1, leaves >= 2) pairs, got {list(self.trees)}")
-        if self.epochs < 1 or self.reg_models < 1 or not self.widths or min(self.widths) < 1:
-            raise ValueError("epochs, reg_models and every width must be positive")
-        if self.train_subset is not None and self.train_subset < 1:
-            raise ValueError(f"train_subset must be positive or None, got {self.train_subset}")
-        object.__setattr__(self, "variants", tuple(dict(v) for v in self.variants))
-        from backend.merge.registry import ALIGNMENT_OPTIONS, check_options
+    preset: str = option(MISSING, "the preset the plan starts from", internal=True, suggest="custom")
+    dataset: str = option("fashion_mnist", "dataset", choices=DATASETS)
+    widths: tuple[int, ...] = option((512, 512, 512, 256), "hidden widths, comma separated", label="Hidden widths",
+                                     low=1, nonempty=True)
+    epochs: int = option(10, "training epochs of every zoo", low=1)
+    batch_size: int = option(512, "training batch size", low=1)
+    lr: float = option(1e-3, "learning rate (Adam)", label="Learning rate", above=0.0)
+    train_subset: int | None = option(None, "train on the first N training samples", low=1,
+                                      none="the whole train split")
+    augment: bool | None = option(None, "random crop + flip", none="the dataset's default: on for CIFAR-10 only")
+    trees: tuple[tuple[int, int], ...] = option(
+        ((2, 4), (2, 8)), 'leaf groups: [number of trees, leaves per tree] pairs, e.g. "[[2,4],[1,8]]"; every tree '
+        "gets its own leaves", shape="a list of [number of trees >= 1, leaves per tree >= 2] pairs (at least one)",
+        check=_trees_ok)
+    reg_models: int = option(8, "models in each of the L1 and L2 zoos", label="Models per L1/L2 zoo", low=1)
+    l1_strength: float = option(1e-5, "penalty weight of the L1 zoo", label="L1 strength", low=0.0)
+    l2_strength: float = option(1e-4, "penalty weight of the L2 zoo", label="L2 strength", low=0.0)
+    lam: float = option(OPTIONS["lam"].default, OPTIONS["lam"].help, label="λ", low=0.0, high=1.0)
+    seed: int = option(0, "base seed of the zoos and of the merges", low=0)
+    eval: dict = option({}, 'evaluation settings (EvalConfig fields; {} = the full protocol), e.g. {"subset": 300}; '
+                        "an override merges into the preset's", label="Evaluation settings",
+                        shape="a JSON object of evaluation settings", check=_eval_ok)
+    variants: tuple[dict, ...] = option(
+        (), "extra hierarchical trees over every group's same leaves, one per object of alignment options, e.g. "
+        '[{"repair": true}, {"matcher": "activation"}]',
+        shape=f"a list of non-empty objects of {', '.join(ALIGNMENT_OPTIONS)}", check=_variants_ok)
+    connectivity: dict | None = option(
+        None, "connectivity settings (ConnectivityConfig fields): curves of every hierarchical node's parents",
+        none="no curves", shape="a JSON object of connectivity settings", check=_connectivity_ok)
+    note: str = option("", "what the preset is for", internal=True)
 
-        for variant in self.variants:
-            unknown = set(variant) - set(ALIGNMENT_OPTIONS)
-            if unknown or not variant:
-                raise ValueError(f"a variant is a non-empty dict of {', '.join(ALIGNMENT_OPTIONS)}, got {variant}")
-            check_options(variant)
-        if self.connectivity is not None:
-            from backend.connectivity_config import ConnectivityConfig
-
-            ConnectivityConfig.from_dict(self.connectivity)
+    def check(self) -> None:
+        """The zoos' train configs (widths against the dataset, ...) and the number of models to train."""
+        for reg in ("none", "l1", "l2"):
+            self.train_dict(reg)  # TrainConfig's sentence
+        if self.n_trained > MAX_EXPERIMENT_MODELS:
+            raise ValueError(f"the plan trains {self.n_trained:,} models; at most {MAX_EXPERIMENT_MODELS:,} are "
+                             "allowed")
 
     @property
     def n_leaves(self) -> int:
@@ -101,20 +140,6 @@ class ExperimentPlan:
         from backend.evaluate.config import EvalConfig
 
         return EvalConfig.from_dict(dict(self.eval))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["widths"], d["trees"] = list(self.widths), [list(t) for t in self.trees]
-        d["variants"] = [dict(v) for v in self.variants]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ExperimentPlan:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown experiment setting(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 # The bracket preset (issue 12) adds a strong attack and a certificate under L∞ to the default protocol; any other
@@ -165,75 +190,23 @@ def trees_text(trees) -> str:
 
 
 def plan_for(preset: str, dataset: str | None = None, overrides: dict | None = None) -> ExperimentPlan:
-    """The preset's plan with the chosen dataset and the user's overrides applied (ValueError if unknown)."""
+    """The preset's plan with the chosen dataset and the user's overrides applied, checked as a whole (its train
+    configs, merge settings and evaluation config) before anything runs; ValueError with one sentence naming the
+    field. Allocates no model."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    overrides = dict(overrides or {})
+    for name in ("preset", "dataset"):
+        if name in overrides:
+            raise ValueError(f"choose the {name} with --{name}, not in --overrides")
     d = PRESETS[preset].to_dict()
     if dataset is not None:
-        from backend.data import DATASETS
-
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         d["dataset"] = dataset
-    overrides = dict(overrides or {})
-    _check_override_types(overrides)
-    if "eval" in overrides:
+    if "eval" in overrides:  # merged into the preset's, so it must be an object first
+        if not isinstance(overrides["eval"], dict):
+            check_field(declared_field(ExperimentPlan, "eval"), overrides["eval"])
         overrides["eval"] = {**d["eval"], **overrides["eval"]}
-    d.update(overrides)
-    plan = ExperimentPlan.from_dict(d)
-    validate_plan(plan)
-    return plan
-
-
-_INT, _NUM = "an integer", "a number"
-_OVERRIDE_TYPES = {"epochs": _INT, "batch_size": _INT, "reg_models": _INT, "seed": _INT, "train_subset": _INT,
-                   "lr": _NUM, "l1_strength": _NUM, "l2_strength": _NUM, "lam": _NUM}
-
-
-def _check_override_types(overrides: dict) -> None:
-    """One readable sentence for an override of the wrong shape (before any arithmetic trips on it)."""
-    def bad(name: str, what: str, value) -> ValueError:
-        return ValueError(f"override {name!r} must be {what}, got {value!r}")
-
-    for name, value in overrides.items():
-        kind = _OVERRIDE_TYPES.get(name)
-        if value is None and name in ("train_subset", "augment", "connectivity"):
-            continue
-        if kind == _INT and (isinstance(value, bool) or not isinstance(value, int)):
-            raise bad(name, kind, value)
-        if kind == _NUM and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise bad(name, kind, value)
-        if name == "widths" and not (isinstance(value, list | tuple) and value
-                                     and all(isinstance(w, int) and not isinstance(w, bool) for w in value)):
-            raise bad(name, "a non-empty list of integers", value)
-        if name == "trees" and not (isinstance(value, list | tuple) and value and all(
-                isinstance(t, list | tuple) and len(t) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
-                                                                   for v in t) for t in value)):
-            raise bad(name, "a list of [number of trees, leaves per tree] pairs", value)
-        if name in ("eval", "connectivity") and not isinstance(value, dict):
-            raise bad(name, "a JSON object", value)
-        if name == "variants" and not (isinstance(value, list | tuple) and all(isinstance(v, dict) for v in value)):
-            raise bad(name, "a list of JSON objects", value)
-        if name == "augment" and not isinstance(value, bool):
-            raise bad(name, "true, false or null", value)
-        if name == "dataset" or name == "preset":
-            raise ValueError(f"choose the {name} with --{name}, not in --overrides")
-
-
-MAX_EXPERIMENT_MODELS = 10_000
-
-
-def validate_plan(plan: ExperimentPlan) -> None:
-    """The whole plan — its train configs, merge settings and evaluation config — checked before anything
-    runs (so a bad λ fails now, not after every zoo is trained). Allocates no model."""
-    from backend.merge.registry import OPTIONS
-
-    for reg in ("none", "l1", "l2"):
-        plan.train_dict(reg)  # TrainConfig validation: widths, bounds, lr, batch size, subset
-    OPTIONS["lam"].check(plan.lam, None)  # MergeError (a ValueError) with one sentence
-    if plan.n_trained > MAX_EXPERIMENT_MODELS:
-        raise ValueError(f"the plan trains {plan.n_trained:,} models; at most {MAX_EXPERIMENT_MODELS:,} are allowed")
-    plan.eval_config()  # EvalConfig validation: metrics, grids, subset
+    return ExperimentPlan.from_dict({**d, **overrides})
 
 
 def spec_plan(spec) -> ExperimentPlan:

@@ -11,11 +11,17 @@ The field's kind comes from its annotation: bool, int, float, str, tuple[int, ..
 tuple[str, ...]; `X | None` with `none="what None means"` allows None. Bounds: low/high (inclusive),
 above/below (exclusive); `choices` for str (or each item of tuple[str, ...]). A class adds checks that
 involve several fields by overriding `check()` (called after every field passed its own check).
+
+Any other annotation (a dict, a tuple of pairs or of dicts) is a structured field, kind "json": a JSON value
+(typed as JSON on the CLI and in a text box) whose shape no flat kind can say, so its declaration says it with
+`shape="what a valid value is"` and `check=` (value -> bool; may raise its own one-sentence ValueError for a
+deeper rule). The experiment plan's trees, eval overrides, variants and connectivity settings are such fields.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import math
@@ -25,8 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields  # noqa: F401 - MISSING: for declarations
 from typing import Any, ClassVar
 
-KINDS = ("bool", "int", "float", "str", "ints", "floats", "strs")
-METAVARS = {"int": "N", "float": "X", "str": "TEXT", "ints": "N,N,...", "floats": "X,X,...", "strs": "A,B,..."}
+KINDS = ("bool", "int", "float", "str", "ints", "floats", "strs", "json")
+METAVARS = {"int": "N", "float": "X", "str": "TEXT", "ints": "N,N,...", "floats": "X,X,...", "strs": "A,B,...",
+            "json": "JSON"}
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,18 @@ class Opt:
     keyed_at_default: bool = True  # False: left out of to_dict (so of the key) while at its default
     internal: bool = False  # not a user option: no CLI flag, no widget (e.g. a version)
     suggest: Any = None  # a required field (no default): the value the CLI and the widgets start from
+    shape: str = ""  # a structured ("json") field: what a valid value is, in words ("a list of ... pairs")
+    check: Callable[[Any], bool] | None = None  # a structured field: is the value of that shape? (required there)
 
 
 def option(default: Any, help: str, **kw) -> Any:
-    """A dataclass field with its declaration; a tuple default is fine (tuples are immutable). `default=MISSING`
-    declares a required field (give `suggest=` for the CLI and the widgets)."""
-    return field(default=default, metadata={"opt": Opt(help=help, **kw)})
+    """A dataclass field with its declaration; a tuple default is fine (tuples are immutable), a dict or list
+    default is copied for every instance. `default=MISSING` declares a required field (give `suggest=` for the
+    CLI and the widgets)."""
+    metadata = {"opt": Opt(help=help, **kw)}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def internal(default: Any, help: str = "") -> Any:
@@ -95,8 +108,8 @@ def _kind(hint: Any) -> tuple[str, bool]:
         hint = args[0]
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
-        return {int: "ints", float: "floats", str: "strs"}[item], nullable
-    return {bool: "bool", int: "int", float: "float", str: "str"}[hint], nullable
+        return {int: "ints", float: "floats", str: "strs"}.get(item, "json"), nullable
+    return {bool: "bool", int: "int", float: "float", str: "str"}.get(hint, "json"), nullable
 
 
 def declared(cls) -> list[Declared]:
@@ -112,6 +125,8 @@ def declared(cls) -> list[Declared]:
         if opt is None:
             continue
         kind, nullable = _kind(hints[f.name])
+        if kind == "json" and (opt.check is None or not opt.shape):
+            raise TypeError(f"{cls.__name__}.{f.name}: a structured field declares shape= and check=")
         if f.default is not MISSING:
             default = f.default
         elif f.default_factory is not MISSING:
@@ -167,7 +182,7 @@ def describe(d: Declared) -> str:
     opt = d.opt
     text = {"bool": "true or false", "int": _integers(opt), "float": f"a number{_range_text(opt)}",
             "str": "a text", "ints": f"a list of {_integers(opt, plural=True)}",
-            "floats": f"a list of numbers{_range_text(opt)}", "strs": "a list of names"}[d.kind]
+            "floats": f"a list of numbers{_range_text(opt)}", "strs": "a list of names", "json": opt.shape}[d.kind]
     if opt.choices:
         text = f"one of {', '.join(map(str, opt.choices))}" if d.kind == "str" else \
             f"a list of names from {', '.join(map(str, opt.choices))}"
@@ -183,6 +198,10 @@ def check_field(d: Declared, value: Any) -> None:
         if d.nullable:
             return
         raise ValueError(f"{w} must be {describe(d)}, got None")
+    if d.kind == "json":  # checked in the shape normalise() gives it (tuples, dicts)
+        if not opt.check(_frozen(value)):
+            raise ValueError(f"{w} must be {describe(d)}, got {json.dumps(jsonable(value), default=str)}")
+        return
     if d.kind == "str" and opt.choices and value not in opt.choices:
         raise ValueError(f"unknown {w} {value!r}: {w} must be one of {', '.join(map(str, opt.choices))}")
     if d.kind in ("ints", "floats", "strs"):
@@ -210,8 +229,9 @@ def check_field(d: Declared, value: Any) -> None:
 
 def normalise(obj) -> None:
     """In __post_init__: JSON lists -> tuples, list items of float lists -> float, a single name for a
-    tuple[str, ...] -> a one-item tuple (so equal configs compare and hash equally). Scalars stay as given:
-    an int lr keeps the key it always had."""
+    tuple[str, ...] -> a one-item tuple (so equal configs compare and hash equally); a structured field's lists
+    -> tuples at every depth, its objects -> plain dicts (their values as given). Scalars stay as given: an int
+    lr keeps the key it always had."""
     for d in declared(obj):
         value = getattr(obj, d.name)
         if d.kind in ("ints", "floats", "strs"):
@@ -219,7 +239,15 @@ def normalise(obj) -> None:
                 value = (value,)
             if isinstance(value, list | tuple):
                 value = tuple(float(v) if d.kind == "floats" and _is_number(v) else v for v in value)
+        if d.kind == "json":
+            value = _frozen(value)
         object.__setattr__(obj, d.name, value)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 class Config:
@@ -241,7 +269,7 @@ class Config:
         """Checks across fields; override (raise ValueError with one sentence)."""
 
     def to_dict(self) -> dict:
-        d = _jsonable(asdict(self))
+        d = jsonable(asdict(self))
         for decl in declared(self):
             if not decl.opt.keyed_at_default and getattr(self, decl.name) == decl.default:
                 del d[decl.name]
@@ -259,11 +287,12 @@ class Config:
         return canonical_key(self.to_dict())
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Tuples -> lists, at every depth (what JSON gives back)."""
     if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -280,6 +309,8 @@ def show_default(d: Declared) -> str:
         return d.opt.none or "none"
     if isinstance(d.default, bool):
         return "on" if d.default else "off"
+    if d.kind == "json":
+        return json.dumps(jsonable(d.default), separators=(",", ":"))
     if isinstance(d.default, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in d.default)
     return f"{d.default:g}" if isinstance(d.default, float) else str(d.default)
@@ -291,6 +322,11 @@ def parse_text(d: Declared, text: str, what: str | None = None) -> Any:
     what = what or d.label
     if d.opt.parse is not None:
         return d.opt.parse(text)
+    if d.kind == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"{what} must be JSON ({describe(d)}), got {text!r}") from None
     if d.kind in ("ints", "floats", "strs"):
         parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
         if d.kind == "strs":
@@ -311,14 +347,16 @@ def parse_text(d: Declared, text: str, what: str | None = None) -> Any:
 
 # ---- CLI -------------------------------------------------------------------------------------------------
 
-def add_arguments(parser, cls, *, skip: tuple[str, ...] = (), title: str | None = None) -> None:
+def add_arguments(parser, cls, *, skip: tuple[str, ...] = (), title: str | None = None,
+                  defaults: str | None = None) -> None:
     """One argparse option per declared field (default None = keep the config's default; the config
-    checks the value, so a bad one is the declaration's one-line message)."""
+    checks the value, so a bad one is the declaration's one-line message). `defaults` replaces each field's
+    declared default in the help where the values start elsewhere (the experiment's "from the preset")."""
     target = parser.add_argument_group(title) if title else parser
     for d in declared(cls):
         if d.opt.internal or d.name in skip:
             continue
-        shown = show_default(d)
+        shown = defaults or show_default(d)
         help_text = (f"{d.opt.help} (default {shown})" if shown else d.opt.help).replace("%", "%%")
         if d.kind == "bool":
             target.add_argument(d.flag, dest=d.name, action=argparse.BooleanOptionalAction, default=None,
@@ -334,6 +372,8 @@ def add_arguments(parser, cls, *, skip: tuple[str, ...] = (), title: str | None 
 def _cli_type(d: Declared) -> Callable[[str], Any]:
     plural = {"ints": _integers(d.opt, plural=True), "floats": "numbers", "strs": "names"}.get(d.kind)
     shape = f"comma-separated {plural}" if plural else describe(d)
+    if d.kind == "json":
+        shape = f"JSON: {shape}"
 
     def convert(text: str):
         try:

@@ -120,7 +120,7 @@ _UNSET = object()
 def field_input(cls, name: str, *, key: str, container=st, default=_UNSET, show=None):
     """The widget of one declared config field, keyed `{key}-{name}`: a checkbox for a flag, a select box for
     choices (multiselect for a list of names), a number box for a number (0 = None where None is allowed),
-    a text box for a list. Label, help, bounds, step and format come from the declaration; `default`
+    a text box for a list (JSON for a structured field). Label, help, bounds, step and format come from the declaration; `default`
     overrides the declared default (a page's own starting point), `show` the choice labels. Returns the raw
     value (field_value parses it)."""
     from backend.options import declared_field, show_default
@@ -164,7 +164,7 @@ def field_value(cls, name: str, raw):
     from backend.options import check_field, declared_field, parse_text
 
     d = declared_field(cls, name)
-    if isinstance(raw, str) and (d.kind in ("ints", "floats", "strs") or d.opt.parse is not None):
+    if isinstance(raw, str) and (d.kind in ("ints", "floats", "strs", "json") or d.opt.parse is not None):
         value = parse_text(d, raw, d.what[:1].upper() + d.what[1:])  # a text box
     elif d.kind == "strs":
         value = tuple(raw)  # a multiselect

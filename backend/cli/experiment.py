@@ -1,8 +1,13 @@
-"""`python -m backend experiment --preset demo --dataset fashion_mnist [--out report.md] [--background]`.
+"""`python -m backend experiment --preset demo --dataset fashion_mnist [--epochs 3 ...] [--out report.md] [--background]`.
 
 Runs the same experiment job the Report page starts: in the foreground by default (progress lines on
 stdout, then the report), or queued for a worker process with --background. Rerunning resumes: finished
 zoos, trees and evaluations are cache hits.
+
+Every user field of the plan (backend.experiment.ExperimentPlan) is a flag derived from its declaration
+(`--epochs 3`, `--trees '[[2,4],[1,8]]'`, `--eval '{"subset": 300}'`), applied over the preset like the fields of
+`--overrides JSON`; one field set both ways is refused (one place says what a field is). Both end up as the
+spec's overrides, so `--epochs 3` and `--overrides '{"epochs": 3}'` are the same job (same key).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from backend.cli.common import add_executor_options, executor_from_args
 
 def register(subparsers) -> argparse.ArgumentParser:
     from backend.datasets import DATASETS
-    from backend.experiment import PRESETS
+    from backend.experiment import PRESETS, ExperimentPlan
+    from backend.options import add_arguments
 
     p = subparsers.add_parser("experiment", help="run a whole study preset (train, merge, evaluate, report)",
                               description=__doc__.split("\n\n")[0])
@@ -24,12 +30,33 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=list(DATASETS), default=None,
                    help="dataset (default: the preset's — cifar10 for paper, fashion_mnist otherwise)")
     p.add_argument("--out", default=None, help="also write the report here (.md or .html)")
-    p.add_argument("--overrides", default=None, help="JSON object of plan fields, e.g. '{\"epochs\": 2}'")
+    p.add_argument("--overrides", default=None, help="JSON object of plan fields, e.g. '{\"epochs\": 2}' (a field "
+                   "set here may not also be set by its own flag)")
     p.add_argument("--background", action="store_true", help="queue the job for a worker and return at once")
     p.add_argument("--estimate", action="store_true", help="print the time estimate and exit")
     add_executor_options(p)
+    add_arguments(p, ExperimentPlan, skip=PLAN_SKIP, title="plan (over the preset's)", defaults="from the preset")
     p.set_defaults(func=run)
     return p
+
+
+PLAN_SKIP = ("dataset",)  # the plan fields chosen by their own option (--dataset); the preset is --preset
+
+
+def plan_overrides(args) -> dict:
+    """--overrides JSON plus the plan flags set on the command line, as the spec's JSON overrides."""
+    from backend.experiment import ExperimentPlan
+    from backend.options import cli_flags, jsonable, values_from_args
+
+    overrides = json.loads(args.overrides) if getattr(args, "overrides", None) else {}
+    if not isinstance(overrides, dict):
+        raise ValueError("--overrides must be a JSON object")
+    flags = values_from_args(args, ExperimentPlan, skip=PLAN_SKIP)
+    both = [name for name in flags if name in overrides]
+    if both:
+        flag = cli_flags(ExperimentPlan)[both[0]]
+        raise ValueError(f"{both[0]} is set both by {flag} and in --overrides; set it in one place")
+    return {**overrides, **jsonable(flags)}
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -46,9 +73,7 @@ def run(args) -> int:
 
     try:
         executor = None if args.estimate else executor_from_args(args)  # before the store is touched
-        overrides = json.loads(args.overrides) if args.overrides else {}
-        if not isinstance(overrides, dict):
-            raise ValueError("--overrides must be a JSON object")
+        overrides = plan_overrides(args)
         dataset = args.dataset or PRESETS[args.preset].dataset
         spec = ExperimentSpec(preset=args.preset, dataset=dataset, overrides=overrides)
         spec.validate()

@@ -9,13 +9,15 @@ import pytest
 
 from backend.connectivity_config import ConnectivityConfig
 from backend.evaluate.config import EvalConfig
+from backend.experiment import ExperimentPlan
 from backend.jobs.spec import TrainSpec
 from backend.options import check_field, cli_flags, declared, describe, user_fields
 from backend.train_config import TrainConfig
 
 CONFIGS = [TrainConfig, EvalConfig, ConnectivityConfig]
 # the subcommand whose options carry each config's fields
-COMMANDS = {TrainConfig: "train", TrainSpec: "train", EvalConfig: "evaluate", ConnectivityConfig: "interpolate"}
+COMMANDS = {TrainConfig: "train", TrainSpec: "train", EvalConfig: "evaluate", ConnectivityConfig: "interpolate",
+            ExperimentPlan: "experiment"}
 
 
 def _subparser(command: str) -> argparse.ArgumentParser:
@@ -26,7 +28,7 @@ def _subparser(command: str) -> argparse.ArgumentParser:
     return action.choices[command]
 
 
-@pytest.mark.parametrize("cls", [*CONFIGS, TrainSpec], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [*CONFIGS, TrainSpec, ExperimentPlan], ids=lambda c: c.__name__)
 def test_every_field_has_a_cli_option(cls):
     parser = _subparser(COMMANDS[cls])
     options = {o: a for a in parser._actions for o in a.option_strings}
@@ -36,7 +38,7 @@ def test_every_field_has_a_cli_option(cls):
     assert "evaluation" in {g.title for g in _subparser("merge")._action_groups}  # merge --evaluate takes them too
 
 
-@pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [*CONFIGS, ExperimentPlan], ids=lambda c: c.__name__)
 def test_every_config_field_is_declared(cls):
     from dataclasses import fields
 
@@ -70,6 +72,34 @@ def test_validation_messages_come_from_the_declaration(cls):
         assert d.what in str(built.value) and "\n" not in str(built.value)
         if not (d.kind == "str" and d.opt.choices) and d.kind != "strs":
             assert describe(d) in str(built.value)
+
+
+def test_a_structured_field_is_json_checked_by_its_declaration():
+    """A field no flat kind fits (ExperimentPlan's trees, eval, variants, connectivity) is kind "json": JSON lists
+    become tuples, its shape= is the sentence, its check= the test; the CLI and text boxes read JSON."""
+    from dataclasses import dataclass
+
+    from backend.options import Config, declared_field, option, parse_text, show_default
+
+    trees = declared_field(ExperimentPlan, "trees")
+    assert trees.kind == "json" and declared_field(ExperimentPlan, "connectivity").nullable
+    assert ExperimentPlan(preset="x", trees=[[1, 4], [2, 8]]).trees == ((1, 4), (2, 8))
+    with pytest.raises(ValueError) as err:
+        ExperimentPlan(preset="x", trees=[[1, 1]])
+    assert str(err.value) == f"trees must be {describe(trees)}, got [[1, 1]]"
+    assert parse_text(trees, "[[1,4]]") == [[1, 4]] and show_default(trees) == "[[2,4],[2,8]]"
+    with pytest.raises(ValueError, match="must be JSON"):
+        parse_text(trees, "[[1,")
+    check_field(trees, [[3, 4]])  # a JSON list passes as its tuple would
+    from app.ui.widgets import field_value
+
+    assert field_value(ExperimentPlan, "trees", "[[1, 4]]") == [[1, 4]]  # its text box
+    with pytest.raises(TypeError, match="shape= and check="):
+        @dataclass(frozen=True)
+        class Loose(Config):
+            pairs: tuple[tuple[int, int], ...] = option((), "pairs")
+
+        declared(Loose)
 
 
 def test_cli_usage_errors_are_the_declarations_words(capsys):

@@ -14,11 +14,11 @@ from backend.train import TrainConfig
 
 
 @pytest.mark.parametrize("overrides, words", [
-    ({"epochs": "abc"}, "'epochs' must be an integer"),
-    ({"trees": 5}, "'trees' must be a list"),
-    ({"eval": 5}, "'eval' must be a JSON object"),
+    ({"epochs": "abc"}, "epochs must be a positive integer"),
+    ({"trees": 5}, "trees must be a list"),
+    ({"eval": 5}, "eval must be a JSON object"),
     ({"lam": 7}, "lam must be a number in [0, 1]"),
-    ({"lr": "fast"}, "'lr' must be a number"),
+    ({"lr": "fast"}, "lr must be a number"),
     ({"widths": [100_000_000]}, "at most 16384 units"),
     ({"widths": [8192, 8192, 8192]}, "parameters per model"),
     ({"eval": {"fgsm_eps": [5]}}, "meaningful pixel budget"),
