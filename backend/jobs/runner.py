@@ -83,7 +83,7 @@ def execute(spec, ctx: JobContext) -> dict:
     if spec.kind == "interpolate":
         return steps.interpolate_pairs(spec, ctx)
     if spec.kind == "experiment":
-        from backend.experiment import run_experiment
+        from backend.jobs.experiment import run_experiment
 
         result = run_experiment(spec, ctx)
         return result if isinstance(result, dict) else {"experiment_id": result}

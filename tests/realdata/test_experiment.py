@@ -15,8 +15,8 @@ TINY = {
 @pytest.mark.realdata
 @pytest.mark.timeout(300)
 def test_tiny_experiment_end_to_end_and_resume(tmp_path):
-    from backend.experiment import run_experiment
     from backend.jobs.context import JobContext
+    from backend.jobs.experiment import run_experiment
     from backend.jobs.spec import ExperimentSpec
     from backend.report import build_report, write_report
     from store import experiments as store_exps
@@ -68,8 +68,9 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path):
 @pytest.mark.timeout(300)
 def test_explain_preset_variants_barriers_and_report():
     """Variant trees (REPAIR, activation matching) over the same leaves and barrier per level, in the report."""
-    from backend.experiment import PRESETS, run_experiment
+    from backend.experiment import PRESETS
     from backend.jobs.context import JobContext
+    from backend.jobs.experiment import run_experiment
     from backend.jobs.spec import ExperimentSpec
     from backend.report import build_report
     from store import trees as store_trees
