@@ -304,16 +304,21 @@ def canonical_key(obj: Any) -> str:
 
 # ---- text (CLI arguments and widget text boxes) ------------------------------------------------------------
 
-def show_default(d: Declared) -> str:
-    if d.default is None:
+def show_value(d: Declared, value: Any) -> str:
+    """A value of the field as text (CLI help, widget text boxes); parse_text reads it back."""
+    if value is None:
         return d.opt.none or "none"
-    if isinstance(d.default, bool):
-        return "on" if d.default else "off"
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if d.kind == "json":
-        return json.dumps(jsonable(d.default), separators=(",", ":"))
-    if isinstance(d.default, tuple):
-        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in d.default)
-    return f"{d.default:g}" if isinstance(d.default, float) else str(d.default)
+        return json.dumps(jsonable(value), separators=(",", ":"))
+    if isinstance(value, tuple | list):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def show_default(d: Declared) -> str:
+    return show_value(d, d.default)
 
 
 def parse_text(d: Declared, text: str, what: str | None = None) -> Any:

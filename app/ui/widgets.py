@@ -123,7 +123,7 @@ def field_input(cls, name: str, *, key: str, container=st, default=_UNSET, show=
     a text box for a list (JSON for a structured field). Label, help, bounds, step and format come from the declaration; `default`
     overrides the declared default (a page's own starting point), `show` the choice labels. Returns the raw
     value (field_value parses it)."""
-    from backend.options import declared_field, show_default
+    from backend.options import declared_field, show_value
 
     d = declared_field(cls, name)
     value = d.default if default is _UNSET else default
@@ -154,7 +154,8 @@ def field_input(cls, name: str, *, key: str, container=st, default=_UNSET, show=
         if opt.format is not None:
             kwargs["format"] = opt.format
         return container.number_input(label, value=number(value), key=wkey, help=opt.help, **kwargs)
-    text = value if isinstance(value, str) else show_default(d).replace(",", ", ")
+    text = value if isinstance(value, str) else show_value(d, value)
+    text = text if d.kind == "json" else text.replace(",", ", ")  # a page's own default shows, not the declared one
     return container.text_input(d.label, value=text, key=wkey, help=opt.help)
 
 

@@ -153,6 +153,29 @@ def test_every_field_has_a_widget(cls):
         assert cls(**values) == cls()  # the widgets start at the declared defaults
 
 
+def test_a_page_default_shows_in_list_and_json_boxes():
+    """A page's own starting value (not the declared default) is what a text box for a list or JSON field shows,
+    and it reads back as that value."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from app.ui.widgets import field_input, field_value
+        from backend.experiment import ExperimentPlan
+        from backend.train_config import TrainConfig
+
+        raw = field_input(TrainConfig, "widths", key="p", default=(64, 32))
+        trees = field_input(ExperimentPlan, "trees", key="p", default=((3, 4),))
+        st.session_state["read"] = (field_value(TrainConfig, "widths", raw),
+                                    field_value(ExperimentPlan, "trees", trees))
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert not at.exception
+    assert [t.value for t in at.text_input] == ["64, 32", "[[3,4]]"]
+    assert at.session_state["read"] == ((64, 32), [[3, 4]])  # JSON as typed; the config makes tuples of it
+
+
 def test_pages_draw_every_field():
     """The Zoo page's form shows every TrainConfig and TrainSpec option; the Merge builder's evaluation every
     EvalConfig option (config_inputs); the Connectivity page's form every ConnectivityConfig option."""
