@@ -352,6 +352,22 @@ def parse_text(d: Declared, text: str, what: str | None = None) -> Any:
 
 # ---- CLI -------------------------------------------------------------------------------------------------
 
+class _ExplicitNone:
+    """What a CLI option of a nullable field parses `none` to: unlike an option left out (argparse's None,
+    'keep the default'), it sets the field to None (e.g. `--train-subset none` = the whole split)."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+EXPLICIT_NONE = _ExplicitNone()
+NONE_WORDS = ("none", "null")
+
+
+def _is_none_word(d: Declared, text: Any) -> bool:
+    return d.nullable and isinstance(text, str) and text.strip().lower() in NONE_WORDS
+
+
 def add_arguments(parser, cls, *, skip: tuple[str, ...] = (), title: str | None = None,
                   defaults: str | None = None) -> None:
     """One argparse option per declared field (default None = keep the config's default; the config
@@ -362,7 +378,10 @@ def add_arguments(parser, cls, *, skip: tuple[str, ...] = (), title: str | None 
         if d.opt.internal or d.name in skip:
             continue
         shown = defaults or show_default(d)
-        help_text = (f"{d.opt.help} (default {shown})" if shown else d.opt.help).replace("%", "%%")
+        help_text = f"{d.opt.help} (default {shown})" if shown else d.opt.help
+        if d.nullable and d.kind != "bool" and (defaults or d.default is not None):
+            help_text += f"; none = {d.opt.none or 'unset'}"
+        help_text = help_text.replace("%", "%%")
         if d.kind == "bool":
             target.add_argument(d.flag, dest=d.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
@@ -381,6 +400,8 @@ def _cli_type(d: Declared) -> Callable[[str], Any]:
         shape = f"JSON: {shape}"
 
     def convert(text: str):
+        if _is_none_word(d, text):
+            return EXPLICIT_NONE
         try:
             return parse_text(d, text, d.flag)
         except ValueError:
@@ -397,6 +418,9 @@ def values_from_args(args: argparse.Namespace, cls, *, skip: tuple[str, ...] = (
     for d in declared(cls):
         value = getattr(args, d.name, None)
         if d.opt.internal or d.name in skip or value is None:
+            continue
+        if value is EXPLICIT_NONE or _is_none_word(d, value):
+            out[d.name] = None
             continue
         out[d.name] = d.opt.parse(value) if d.opt.parse is not None and isinstance(value, str) else value
     return out

@@ -126,6 +126,24 @@ def test_cli_values_build_the_same_config_and_key():
                                                         test_subset=5).to_dict()
 
 
+def test_none_on_the_command_line_sets_a_nullable_field_to_none():
+    """Leaving an option out keeps the default; `none` sets a nullable field to None (the experiment's preset
+    sets train_subset, `--train-subset none` trains on the whole split)."""
+    from backend.cli.common import UsageError
+    from backend.options import values_from_args
+
+    args = _subparser("experiment").parse_args(["--train-subset", "none", "--connectivity", "null", "--epochs", "2"])
+    assert values_from_args(args, ExperimentPlan) == {"train_subset": None, "connectivity": None, "epochs": 2}
+    args = _subparser("interpolate").parse_args(["--models", "1,2", "--subset", "None"])
+    assert values_from_args(args, ConnectivityConfig)["test_subset"] is None
+    args = _subparser("train").parse_args(["--train-subset", "500"])
+    assert values_from_args(args, TrainConfig)["train_subset"] == 500
+    with pytest.raises(UsageError):  # a field that cannot be None does not take it
+        _subparser("train").parse_args(["--epochs", "none"])
+    help_text = _subparser("experiment").format_help()
+    assert "none = the whole train split" in " ".join(help_text.split())
+
+
 @pytest.mark.parametrize("cls", [*CONFIGS, TrainSpec], ids=lambda c: c.__name__)
 def test_every_field_has_a_widget(cls):
     """config_inputs draws one widget per user field, keyed by its name, and returns the declared defaults."""
