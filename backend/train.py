@@ -37,6 +37,7 @@ from backend.train_config import (  # noqa: F401 - re-exported: the declaration 
     TRAIN_VERSION,
     TrainConfig,
     _param_count,
+    seeds_for,
 )
 
 MAX_STACK = 64  # models per stacked group on CUDA
@@ -76,21 +77,6 @@ def load_train_data(config: TrainConfig) -> TrainData:
     x_tr, y_tr = load_split(config.dataset, True)
     x_te, y_te = load_split(config.dataset, False)
     return TrainData(x_tr, y_tr, x_te, y_te, dataset_info(config.dataset))
-
-
-def seeds_for(base_seed: int, n: int) -> list[int]:
-    """n distinct 31-bit seeds derived from base_seed by hashing (zoos with nearby bases don't overlap)."""
-    if n < 0:
-        raise ValueError(f"number of seeds must be >= 0, got {n}")
-    seeds: list[int] = []
-    counter = 0
-    while len(seeds) < n:
-        digest = hashlib.sha256(f"rebasin-seed:{base_seed}:{counter}".encode()).digest()
-        seed = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-        if seed not in seeds:
-            seeds.append(seed)
-        counter += 1
-    return seeds
 
 
 # ---------------------------------------------------------------------------------------------- stacked MLP

@@ -3,6 +3,7 @@ and the Zoo page read the declaration; backend.train re-exports everything here.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from backend.datasets import DATASETS
@@ -66,3 +67,18 @@ class TrainConfig(Config):
         if TRAIN_VERSION != 1:
             d["version"] = TRAIN_VERSION
         return canonical_key(d)
+
+
+def seeds_for(base_seed: int, n: int) -> list[int]:
+    """n distinct 31-bit seeds derived from base_seed by hashing (zoos with nearby bases don't overlap)."""
+    if n < 0:
+        raise ValueError(f"number of seeds must be >= 0, got {n}")
+    seeds: list[int] = []
+    counter = 0
+    while len(seeds) < n:
+        digest = hashlib.sha256(f"rebasin-seed:{base_seed}:{counter}".encode()).digest()
+        seed = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+        if seed not in seeds:
+            seeds.append(seed)
+        counter += 1
+    return seeds

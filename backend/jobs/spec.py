@@ -12,7 +12,7 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from backend.merge.registry import MERGE_METHODS, OPTIONS, check_options
+from backend.merge.registry import MERGE_METHODS, OPTIONS, check_options, get_method
 from backend.options import (  # canonical_key: the one key function
     canonical_key,
     check_field,
@@ -146,6 +146,11 @@ class TrainSpec(_Spec):
                               "base_seed": self.base_seed, "zoo_kind": self.zoo_kind})
 
 
+def model_key(zoo_key: str, train_key: str, seed: int) -> str:
+    """A trained model is named by its zoo, its training config and its seed (the train step's cache key)."""
+    return canonical_key({"zoo": zoo_key, "train": train_key, "seed": seed})
+
+
 def _merge_option_fields(after: str):
     """Class decorator, applied before @dataclass: one field per option of backend.merge.registry.OPTIONS, with
     its name and default, placed after the field `after`. OPTIONS stays the one declaration of the merge
@@ -213,6 +218,15 @@ class MergeSpec(_Spec):
         if isinstance(self.pairing, str):
             return self.pairing
         return [[list(pair) for pair in level] for level in self.pairing]
+
+
+def tree_key(spec: MergeSpec, method: str) -> str:
+    """Only the settings a method takes (and its version) name its tree: average ignores lam, pairing and seed."""
+    return canonical_key({"method": method, "leaves": list(spec.model_ids), **tree_config(spec, method)})
+
+
+def tree_config(spec: MergeSpec, method: str) -> dict:
+    return get_method(method).tree_config(spec.option_values())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 import torch
 
 from backend.jobs.context import JobContext
-from backend.jobs.spec import MergeSpec, TrainSpec, canonical_key
+from backend.jobs.spec import (  # model_key, tree_key: the cache keys, declared without torch
+    MergeSpec,
+    TrainSpec,
+    canonical_key,
+    model_key,
+    tree_config,
+    tree_key,
+)
 from backend.leaves import compatibility_problem
 from backend.merge.registry import get_method
 from backend.progress import ProgressEvent, report
@@ -50,11 +57,6 @@ def record_work(ctx: JobContext, phase: str, arch: str, units: float, seconds: f
         store_rates.record_rate(phase, arch, device, torch.get_num_threads(), units, seconds, ctx.job_id)
     except Exception:  # noqa: BLE001 - the rate is a planning aid; the job's own work matters more
         pass
-
-
-def model_key(zoo_key: str, train_key: str, seed: int) -> str:
-    """A trained model is named by its zoo, its training config and its seed."""
-    return canonical_key({"zoo": zoo_key, "train": train_key, "seed": seed})
 
 
 # -- train ----------------------------------------------------------------------------------------------
@@ -269,15 +271,6 @@ def load_leaves(model_ids) -> tuple[list[dict], list[dict]]:
     return rows, params
 
 
-def tree_key(spec: MergeSpec, method: str) -> str:
-    """Only the settings a method takes (and its version) name its tree: average ignores lam, pairing and seed."""
-    return canonical_key({"method": method, "leaves": list(spec.model_ids), **_tree_config(spec, method)})
-
-
-def _tree_config(spec: MergeSpec, method: str) -> dict:
-    return get_method(method).tree_config(spec.option_values())
-
-
 def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
     """Build one tree per method over the same leaves; every node becomes a stored model.
 
@@ -310,7 +303,7 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
     with ctx.within() as sub:
         for i, method in enumerate(spec.methods):
             key = tree_key(spec, method)
-            config = {**_tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
+            config = {**tree_config(spec, method), "level_convention": "merge_many/average at ceil(log2(n))"}
             tree_id = store_trees.create_tree(method, leaf_ids, config, key)
             tree_ids.append(tree_id)
             if store_trees.get_tree(tree_id).get("root_model_id") is not None and not _tree_damaged(tree_id):
