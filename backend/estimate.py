@@ -18,6 +18,12 @@ metric are constants of the protocol.
 
 Timing takes seconds, so a page render never does it: pages ask with `measure=False`, which reads the
 store's rates and a cached calibration only.
+
+Jobs cache by key, so an estimate counts only the work a job will actually do: backend/stored_work.py says
+what the store already holds (models by key, complete trees, evaluation rows, interpolation curves), each
+phase prices only its units still to do (a stored tree still costs its evaluation when its nodes have no
+results), and the estimate's "cached" says per phase how much was stored ({"train": {"done": 12, "total": 16,
+"unit": "models"}, ...}); describe_range adds "12 of 16 models already stored". `cached=False` prices it all.
 """
 
 from __future__ import annotations
@@ -335,31 +341,52 @@ def _combine(phases: dict, device: str, **extra) -> dict:
     return out
 
 
-def train_estimate(config, n_models: int, device: str | None = None, *, measure: bool = False) -> dict:
-    """Seconds to train `n_models` with a TrainConfig (see estimate_breakdown)."""
+def _left(total: int, done: int) -> int:
+    """Units still to do: the stored ones never count for more than the job's own."""
+    return total - min(max(done, 0), total)
+
+
+def _cached(**phases: tuple[int, int, str]) -> dict:
+    """{phase: {"done", "total", "unit"}} for the phases a job has work in."""
+    return {phase: {"done": min(int(done), int(total)), "total": int(total), "unit": unit}
+            for phase, (done, total, unit) in phases.items() if total > 0}
+
+
+def train_estimate(config, n_models: int, device: str | None = None, *, measure: bool = False, stored=None
+                   ) -> dict:
+    """Seconds to train `n_models` with a TrainConfig (see estimate_breakdown), less the `stored.models`
+    already stored (a stored_work.Stored, or None)."""
     device = _device(device)
     n_train, n_test, _, _ = _split_sizes(config.dataset)
     sizes = layer_sizes(config.dataset, config.widths)
     samples = min(config.train_subset or n_train, n_train)
     fb = _fallback_rates(device, sizes, config.batch_size, measure)
-    units = train_units(sizes, n_models, config.epochs, samples)
-    fallback = _train_fallback(fb, n_models, config.epochs, samples, n_test, config.batch_size)
+    done = stored.models if stored is not None else 0
+    todo = _left(n_models, done)
+    units = train_units(sizes, todo, config.epochs, samples)
+    fallback = _train_fallback(fb, todo, config.epochs, samples, n_test, config.batch_size)
     return _combine({"train": _phase("train", units, device, arch_key(sizes), fallback, fb["source"]),
-                     "overhead": _overhead(device)}, device)
+                     "overhead": _overhead(device)}, device, cached=_cached(train=(done, n_models, "models")))
 
 
-def merge_estimate(methods, n_leaves: int, dataset: str, widths, eval_config=None, device: str | None = None
-                   ) -> dict:
-    """Seconds to build one tree per method over n_leaves models, and to evaluate its nodes if asked."""
+def merge_estimate(methods, n_leaves: int, dataset: str, widths, eval_config=None, device: str | None = None,
+                   *, stored=None) -> dict:
+    """Seconds to build one tree per method over n_leaves models, and to evaluate its nodes if asked; the
+    complete trees and evaluated models in `stored` (a stored_work.Stored, or None) cost nothing."""
     device = _device(device)
     sizes = layer_sizes(dataset, widths)
     fb = _fallback_rates(device, sizes, 512, False)
-    units = sum(merge_units(m, n_leaves, widths) for m in methods)
+    done_trees = [(m, n) for m, n in (stored.trees if stored is not None else ()) if m in methods]
+    units = max(sum(merge_units(m, n_leaves, widths) for m in methods)
+                - sum(merge_units(m, n, widths) for m, n in done_trees), 0.0)
     phases = {"merge": _phase("merge", units, device, arch_key(sizes), units * fb["merge"], fb["source"])}
+    cached = {"merge": (len(done_trees), len(methods), "trees")}
     if eval_config is not None:
         n_nodes = n_leaves + sum({"hierarchical": n_leaves - 1}.get(m, 1) for m in methods)
-        phases["evaluate"] = _evaluate_phase(sizes, eval_config, n_nodes, dataset, device, fb)
-    return _combine({**phases, "overhead": _overhead(device)}, device)
+        evaluated = stored.evaluated if stored is not None else 0
+        phases["evaluate"] = _evaluate_phase(sizes, eval_config, _left(n_nodes, evaluated), dataset, device, fb)
+        cached["evaluate"] = (evaluated, n_nodes, "evaluations")
+    return _combine({**phases, "overhead": _overhead(device)}, device, cached=_cached(**cached))
 
 
 def _evaluate_phase(sizes, ev, n_models, dataset, device, fb) -> dict:
@@ -368,18 +395,24 @@ def _evaluate_phase(sizes, ev, n_models, dataset, device, fb) -> dict:
     return _phase("evaluate", units, device, arch_key(sizes), units * fb["evaluate"], fb["source"])
 
 
-def evaluate_estimate(n_models: int, dataset: str, widths, eval_config, device: str | None = None) -> dict:
-    """Seconds to evaluate n_models of one architecture with an EvalConfig."""
+def evaluate_estimate(n_models: int, dataset: str, widths, eval_config, device: str | None = None, *,
+                      stored=None) -> dict:
+    """Seconds to evaluate n_models of one architecture with an EvalConfig, less the `stored.evaluated` ones
+    that already have its results."""
     device = _device(device)
     sizes = layer_sizes(dataset, widths)
     fb = _fallback_rates(device, sizes, 512, False)
-    return _combine({"evaluate": _evaluate_phase(sizes, eval_config, n_models, dataset, device, fb),
-                     "overhead": _overhead(device)}, device)
+    done = stored.evaluated if stored is not None else 0
+    return _combine({"evaluate": _evaluate_phase(sizes, eval_config, _left(n_models, done), dataset, device, fb),
+                     "overhead": _overhead(device)}, device,
+                    cached=_cached(evaluate=(done, n_models, "evaluations")))
 
 
-def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True) -> dict:
+def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True, cached: bool = True,
+                       before=None) -> dict:
     """Seconds per phase (train, merge, evaluate, overhead), in total, and a low..high range, for an
-    ExperimentPlan on `device`.
+    ExperimentPlan on `device`, counting only the work not already stored (cached=False: all of it; `before`:
+    only what was stored before that naive-UTC time counts as stored). "cached" says how much was stored.
 
     Rates measured by earlier jobs on this machine come first; measure=False never times the machine (for
     page renders): without measurements it uses a cached calibration, else DEFAULT_RATES. "source" says
@@ -390,36 +423,60 @@ def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True)
     sizes = layer_sizes(plan.dataset, plan.widths)
     arch = arch_key(sizes)
     fb = _fallback_rates(device, sizes, plan.batch_size, measure)
+    stored = None
+    if cached:
+        from backend.stored_work import experiment_stored
+
+        stored = experiment_stored(plan, before)
+    if stored is None:
+        from backend.stored_work import Stored
+
+        stored = Stored()
 
     samples = min(plan.train_subset or n_train, n_train)
-    t_units = train_units(sizes, plan.n_trained, plan.epochs, samples)
-    t_fallback = _train_fallback(fb, plan.n_trained, plan.epochs, samples, n_test, plan.batch_size)
+    t_todo = _left(plan.n_trained, stored.models)
+    t_units = train_units(sizes, t_todo, plan.epochs, samples)
+    t_fallback = _train_fallback(fb, t_todo, plan.epochs, samples, n_test, plan.batch_size)
     variants = len(getattr(plan, "variants", ()))  # extra hierarchical trees (REPAIR, activation matching)
-    m_units = sum(merge_units(method, n, plan.widths) for _, n in plan.leaf_groups()
-                  for method in ("hierarchical", "merge_many", "average"))
+    methods = ("hierarchical", "merge_many", "average")
+    m_units = sum(merge_units(method, n, plan.widths) for _, n in plan.leaf_groups() for method in methods)
     m_units += variants * sum(merge_units("hierarchical", n, plan.widths) for _, n in plan.leaf_groups())
+    m_units = max(m_units - sum(merge_units(method, n, plan.widths) for method, n in stored.trees), 0.0)
+    n_trees = len(plan.leaf_groups()) * (len(methods) + variants)
     n_eval = plan.n_trained + sum((n - 1) * (1 + variants) + 2 for _, n in plan.leaf_groups())
-    e_units = eval_units(sizes, plan.eval_config(), n_eval, n_test)
-    c_forward, c_match = connectivity_units(plan, sizes, n_test)
+    e_units = eval_units(sizes, plan.eval_config(), _left(n_eval, stored.evaluated), n_test)
+    c_forward, c_match = connectivity_units(plan, sizes, n_test, stored_pairs=stored.curves)
     m_units += c_match
     e_units += c_forward
     phases = {"train": _phase("train", t_units, device, arch, t_fallback, fb["source"]),
               "merge": _phase("merge", m_units, device, arch, m_units * fb["merge"], fb["source"]),
               "evaluate": _phase("evaluate", e_units, device, arch, e_units * fb["evaluate"], fb["source"]),
               "overhead": _overhead(device)}
+    cached_work = _cached(train=(stored.models, plan.n_trained, "models"),
+                          merge=(len(stored.trees), n_trees, "trees"),
+                          evaluate=(stored.evaluated, n_eval, "evaluations"),
+                          interpolate=(stored.curves, connectivity_pairs(plan), "curves"))
     return _combine(phases, device, n_trained=plan.n_trained, n_evaluated=n_eval,
-                    interpolate_units=c_forward, evaluate_units=e_units)
+                    interpolate_units=c_forward, evaluate_units=e_units, cached=cached_work)
 
 
-def connectivity_units(plan, sizes: tuple[int, ...], n_test: int) -> tuple[float, float]:
+def connectivity_pairs(plan) -> int:
+    """Parent pairs an experiment draws interpolation curves for: every hierarchical tree's merged nodes
+    (variant trees included; a pair two trees share counts for each). 0 without connectivity."""
+    if not getattr(plan, "connectivity", None):
+        return 0
+    return sum(n - 1 for _, n in plan.leaf_groups()) * (1 + len(getattr(plan, "variants", ())))
+
+
+def connectivity_units(plan, sizes: tuple[int, ...], n_test: int, *, stored_pairs: int = 0
+                       ) -> tuple[float, float]:
     """(forward units, merge units) of an experiment's interpolation curves: grid points × variants × test
-    images for every merged node's parents, plus one matching per alignment and pair. (0, 0) without."""
-    conn = getattr(plan, "connectivity", None)
-    if not conn:
+    images for every merged node's parents (less the `stored_pairs` that have curves), plus one matching per
+    alignment and pair. (0, 0) without."""
+    pairs = _left(connectivity_pairs(plan), stored_pairs)
+    if not pairs:
         return 0.0, 0.0
-    variants = len(getattr(plan, "variants", ()))
-    pairs = sum(n - 1 for _, n in plan.leaf_groups()) * (1 + variants)
-    return interpolation_units(conn, sizes, plan.widths, pairs, n_test)
+    return interpolation_units(plan.connectivity, sizes, plan.widths, pairs, n_test)
 
 
 def interpolation_units(config: dict, sizes: tuple[int, ...], widths, n_pairs: int, n_test: int,
@@ -436,32 +493,40 @@ def interpolation_units(config: dict, sizes: tuple[int, ...], widths, n_pairs: i
     return float(n_pairs * points * _macs(sizes)), float(n_pairs * len(cc.aligns) * cube)
 
 
-def interpolate_estimate(n_pairs: int, dataset: str, widths, config: dict, device: str | None = None) -> dict:
-    """Seconds to compute the interpolation curves of n_pairs model pairs of one architecture: the forward
-    passes at the evaluation rate, the matchings at the merge rate (as estimate_breakdown counts them)."""
+def interpolate_estimate(n_pairs: int, dataset: str, widths, config: dict, device: str | None = None, *,
+                         stored=None) -> dict:
+    """Seconds to compute the interpolation curves of n_pairs model pairs of one architecture (less the
+    `stored.curves` pairs that have them): the forward passes at the evaluation rate, the matchings at the merge
+    rate (as estimate_breakdown counts them)."""
     device = _device(device)
     n_train, n_test, _, _ = _split_sizes(dataset)
     sizes = layer_sizes(dataset, widths)
     arch = arch_key(sizes)
     fb = _fallback_rates(device, sizes, 512, False)
-    forward, match = interpolation_units(config, sizes, widths, n_pairs, n_test, n_train)
+    done = stored.curves if stored is not None else 0
+    forward, match = interpolation_units(config, sizes, widths, _left(n_pairs, done), n_test, n_train)
     return _combine({"evaluate": _phase("evaluate", forward, device, arch, forward * fb["evaluate"], fb["source"]),
                      "merge": _phase("merge", match, device, arch, match * fb["merge"], fb["source"]),
-                     "overhead": _overhead(device)}, device)
+                     "overhead": _overhead(device)}, device, cached=_cached(interpolate=(done, n_pairs, "curves")))
 
 
-def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | None:
-    """The estimate of a recorded job (its kind and spec dict), or None when it cannot be made."""
+def job_estimate(kind: str, spec: dict, device: str | None = None, *, before=None) -> dict | None:
+    """The estimate of a recorded job (its kind and spec dict), or None when it cannot be made. Work the store
+    already holds is not priced (stored before `before`, a naive-UTC time, when given: a running job's start)."""
+    from backend import stored_work
+
     try:
         if kind == "experiment":
             from backend.experiment import plan_for
 
             return estimate_breakdown(plan_for(spec["preset"], spec.get("dataset"), spec.get("overrides")),
-                                      device, measure=False)
+                                      device, measure=False, before=before)
         if kind == "train":
             from backend.train_config import TrainConfig
 
-            return train_estimate(TrainConfig.from_dict(spec["train"]), int(spec["n_models"]), device)
+            train = _spec(kind, spec)
+            return train_estimate(TrainConfig.from_dict(spec["train"]), int(spec["n_models"]), device,
+                                  stored=None if train is None else stored_work.train_stored(train, before))
         if kind in ("merge", "evaluate"):
             from backend.evaluate.config import EvalConfig
             from store import models as store_models
@@ -472,19 +537,34 @@ def job_estimate(kind: str, spec: dict, device: str | None = None) -> dict | Non
                 return None
             widths = first["widths"]  # get_model decodes the JSON columns
             if kind == "merge":
+                merge = _spec(kind, spec)
                 ev = None if spec.get("evaluate") is None else EvalConfig.from_dict(dict(spec["evaluate"]))
-                return merge_estimate(spec.get("methods", ()), len(ids), first["dataset"], widths, ev, device)
-            return evaluate_estimate(len(ids), first["dataset"], widths, EvalConfig.from_dict(dict(spec.get("eval")
-                                                                                                  or {})), device)
+                return merge_estimate(spec.get("methods", ()), len(ids), first["dataset"], widths, ev, device,
+                                      stored=None if merge is None else stored_work.merge_stored(merge, before))
+            eval_dict = dict(spec.get("eval") or {})
+            return evaluate_estimate(len(ids), first["dataset"], widths, EvalConfig.from_dict(eval_dict), device,
+                                     stored=stored_work.evaluate_stored(ids, eval_dict, before))
         if kind == "interpolate":
-            return _interpolate_job_estimate(spec, device)
+            return _interpolate_job_estimate(spec, device, before)
     except (KeyError, ValueError, TypeError, IndexError):
         return None
     return None
 
 
-def _interpolate_job_estimate(spec: dict, device: str | None) -> dict | None:
+def _spec(kind: str, spec: dict):
+    """The job's spec object (what names its cached work), or None for a partial spec dict: then the whole job
+    is priced."""
+    from backend.jobs.spec import spec_from_dict
+
+    try:
+        return spec_from_dict({**spec, "kind": kind})
+    except ValueError:
+        return None
+
+
+def _interpolate_job_estimate(spec: dict, device: str | None, before=None) -> dict | None:
     """An interpolate job's pairs (its own plus every two-parent node of its trees) priced as above."""
+    from backend.stored_work import curves_stored
     from store import models as store_models
     from store import trees as store_trees
     from store.jsonutil import decoded
@@ -501,14 +581,28 @@ def _interpolate_job_estimate(spec: dict, device: str | None) -> dict | None:
     first = store_models.get_model(pairs[0][0])
     if first is None:
         return None
-    return interpolate_estimate(len(pairs), first["dataset"], decoded(first["widths"]), spec.get("config") or {},
-                                device)
+    config = spec.get("config") or {}
+    return interpolate_estimate(len(pairs), first["dataset"], decoded(first["widths"]), config, device,
+                                stored=curves_stored(pairs, config, before))
 
 
-def describe_range(est: dict) -> str:
-    """'about 3 min (2–5 min)': the estimate and its range, in the unit a person plans with."""
+def describe_range(est: dict, *, stored: bool = True) -> str:
+    """'about 3 min (2–5 min)': the estimate and its range, in the unit a person plans with; then, when part of
+    the work is already stored (and `stored`), why it is short: '… — 12 of 16 models already stored'."""
     low, high = est["low"], est["high"]
-    return f"{describe(est['total'])} ({_span_text(low, high)})"
+    text = f"{describe(est['total'])} ({_span_text(low, high)})"
+    note = stored_text(est.get("cached")) if stored else ""
+    return f"{text} — {note}" if note else text
+
+
+def stored_text(cached: dict | None) -> str:
+    """'12 of 16 models and 3 of 6 trees already stored' for an estimate's "cached" (phases with nothing stored
+    are left out); '' when nothing is."""
+    parts = [f"{c['done']:,} of {c['total']:,} {c['unit']}" for c in (cached or {}).values() if c.get("done")]
+    if not parts:
+        return ""
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{listed} already stored"
 
 
 def _span_text(low: float, high: float) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from store.db import connect, fetch_df, transaction, utc_now
-from store.jsonutil import as_float, check_id, check_key, dumps, fetch_dict
+from store.jsonutil import as_float, before_clause, check_id, check_key, dumps, fetch_dict
 
 ALIGNS = ("none", "weight", "activation")
 SPLITS = ("test", "train")
@@ -79,6 +79,19 @@ def has_curves(model_a: int, model_b: int, curve_key: str) -> bool:
                           [check_id(model_a, "model_a"), check_id(model_b, "model_b"), check_key(curve_key)]
                           ).fetchone()
     return row is not None
+
+
+def pairs_with_curves(pairs: Iterable[tuple[int, int]], curve_key: str, before: Any = None) -> set[tuple[int, int]]:
+    """Which (model_a, model_b) `pairs` already have rows for `curve_key` (saved before `before`, naive UTC, when
+    given) — one query, for cache checks (backend/stored_work.py)."""
+    pairs = [(check_id(a, "model_a"), check_id(b, "model_b")) for a, b in pairs]
+    params: list[Any] = [[a for a, _ in pairs], [b for _, b in pairs], check_key(curve_key)]
+    sql = ("SELECT DISTINCT c.model_a, c.model_b FROM curves c "
+           "JOIN (SELECT unnest(CAST(? AS BIGINT[])) AS a, unnest(CAST(? AS BIGINT[])) AS b) p "
+           "ON c.model_a = p.a AND c.model_b = p.b WHERE c.curve_key = ?")
+    sql += before_clause("c.created_at", before, params)
+    with connect() as con:
+        return {(int(a), int(b)) for a, b in con.execute(sql, params).fetchall()}
 
 
 def curves(*, pairs: Iterable[tuple[int, int]] | None = None, model_ids: Iterable[int] | None = None,

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from store.db import connect, fetch_df, transaction, utc_now
-from store.jsonutil import as_float, check_id, check_key, dumps, fetch_dict
+from store.jsonutil import as_float, before_clause, check_id, check_key, dumps, fetch_dict
 
 _ROWS_SCHEMA = pa.schema([("metric", pa.string()), ("param", pa.float64()), ("value", pa.float64())])
 
@@ -92,12 +92,14 @@ def has_evaluation(model_id: int, eval_key: str) -> bool:
     return row is not None
 
 
-def evaluated_model_ids(eval_key: str, model_ids: Iterable[int] | None = None) -> set[int]:
-    """Which of `model_ids` (default: all) already have results for `eval_key` — one query, for cache checks."""
+def evaluated_model_ids(eval_key: str, model_ids: Iterable[int] | None = None, before: Any = None) -> set[int]:
+    """Which of `model_ids` (default: all) already have results for `eval_key` (saved before `before`, naive UTC,
+    when given) — one query, for cache checks."""
     sql, params = "SELECT DISTINCT model_id FROM evaluations WHERE eval_key = ?", [check_key(eval_key)]
     if model_ids is not None:
         sql += " AND model_id IN (SELECT unnest(CAST(? AS BIGINT[])))"
         params.append([check_id(i, "Each model id") for i in model_ids])
+    sql += before_clause("created_at", before, params)
     with connect() as con:
         return {int(r[0]) for r in con.execute(sql, params).fetchall()}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -97,3 +98,14 @@ def check_choice(value: Any, choices: Sequence[str], what: str) -> str:
     if value not in choices:
         raise ValueError(f"{what} must be one of {', '.join(choices)}, got {value!r}.")
     return value
+
+
+def before_clause(column: str, before: Any, params: list) -> str:
+    """' AND <column> < ?' (its value appended to params) when `before` is a time, else '': the cache checks'
+    "stored before this job started". `before`: a datetime (naive = UTC, as the store keeps them) or None."""
+    if before is None:
+        return ""
+    if not isinstance(before, datetime):
+        raise ValueError(f"before must be a datetime, got {before!r}.")
+    params.append(before.astimezone(UTC).replace(tzinfo=None) if before.tzinfo is not None else before)
+    return f" AND {column} < ?"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import (
+    before_clause,
     check_choice,
     check_id,
     check_key,
@@ -34,6 +35,16 @@ def find_model(key: str) -> int | None:
     with connect() as con:
         row = con.execute("SELECT id FROM models WHERE key = ?", [check_key(key)]).fetchone()
     return None if row is None else int(row[0])
+
+
+def ids_by_key(keys: Iterable[str], before: Any = None) -> dict[str, int]:
+    """{key: model id} of those `keys` that are stored (before `before`, naive UTC, when given): one query, for
+    cache checks that count what a job would find already done (backend/stored_work.py)."""
+    params: list[Any] = [[check_key(k) for k in keys]]
+    sql = "SELECT key, id FROM models WHERE key IN (SELECT unnest(CAST(? AS VARCHAR[])))"
+    sql += before_clause("created_at", before, params)
+    with connect() as con:
+        return {str(key): int(mid) for key, mid in con.execute(sql, params).fetchall()}
 
 
 def add_model(

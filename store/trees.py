@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.db import connect, fetch_df, transaction, utc_now
 from store.jsonutil import (
+    before_clause,
     check_choice,
     check_id,
     check_key,
@@ -30,6 +31,27 @@ def find_tree(key: str) -> int | None:
     with connect() as con:
         row = con.execute("SELECT id FROM trees WHERE key = ?", [check_key(key)]).fetchone()
     return None if row is None else int(row[0])
+
+
+def complete_trees(keys: Iterable[str], before: Any = None) -> dict[str, int]:
+    """{key: tree id} of those tree `keys` whose tree is complete (its root is set last; with `before`, naive UTC,
+    the root was stored before then): one query, for cache checks (backend/stored_work.py)."""
+    params: list[Any] = [[check_key(k) for k in keys]]
+    sql = ("SELECT t.key, t.id FROM trees t JOIN models m ON m.id = t.root_model_id "
+           "WHERE t.key IN (SELECT unnest(CAST(? AS VARCHAR[])))" + before_clause("m.created_at", before, params))
+    with connect() as con:
+        return {str(key): int(tid) for key, tid in con.execute(sql, params).fetchall()}
+
+
+def merged_nodes(tree_ids: Iterable[int]) -> list[tuple[int, int, list[int]]]:
+    """(tree id, model id, parent ids) of every stored merged or carried node of these trees (their leaves
+    are not listed), by tree, level and node index: one query."""
+    ids = [check_id(t, "Each tree id") for t in tree_ids]
+    with connect() as con:
+        rows = con.execute("SELECT tree_id, id, parents FROM models WHERE tree_id IN "
+                           "(SELECT unnest(CAST(? AS BIGINT[]))) ORDER BY tree_id, level, node_index, id",
+                           [ids]).fetchall()
+    return [(int(t), int(m), [int(p) for p in loads(parents) or []]) for t, m, parents in rows]
 
 
 def create_tree(

@@ -11,7 +11,8 @@ from backend.experiment import METHODS, ExperimentPlan, spec_plan
 from backend.progress import Cancelled
 
 
-def _zoo_specs(plan: ExperimentPlan) -> dict:
+def zoo_specs(plan: ExperimentPlan) -> dict:
+    """The plain, L1 and L2 zoos' TrainSpecs (their keys name the cached models; backend/stored_work.py)."""
     from backend.jobs.spec import TrainSpec
 
     base = f"{plan.preset}-{plan.dataset}"
@@ -23,6 +24,16 @@ def _zoo_specs(plan: ExperimentPlan) -> dict:
         "l2": TrainSpec(name=f"{base}-l2", train=plan.train_dict("l2"), n_models=plan.reg_models,
                         base_seed=plan.seed, zoo_kind="l2"),
     }
+
+
+def merge_specs(plan: ExperimentPlan, group: int, leaf_ids) -> list:
+    """The MergeSpecs of leaf group `group` over its leaves: the study's methods, then one hierarchical tree per
+    variant (their tree keys name the cached trees; backend/stored_work.py)."""
+    from backend.jobs.spec import MergeSpec
+
+    base = MergeSpec(model_ids=tuple(leaf_ids), methods=METHODS, lam=plan.lam, pairing="as_listed",
+                     seed=plan.seed + group)
+    return [base, *(dataclasses.replace(base, methods=("hierarchical",), **v) for v in plan.variants)]
 
 
 def run_experiment(spec, ctx) -> dict:
@@ -39,7 +50,6 @@ def run_experiment(spec, ctx) -> dict:
 
     from backend.estimate import estimate_breakdown, merge_units
     from backend.jobs import steps
-    from backend.jobs.spec import MergeSpec
     from store import experiments as store_exps
     from store import trees as store_trees
     from store.jobs import JobStatus
@@ -56,11 +66,11 @@ def run_experiment(spec, ctx) -> dict:
     store_exps.update_experiment(exp_id, status=JobStatus.RUNNING, job_id=ctx.job_id)
     measured_before = ctx.measured_seconds
     try:
-        zoo_specs = _zoo_specs(plan)
-        weights = {k: s.n_models for k, s in zoo_specs.items()}
+        zoos = zoo_specs(plan)
+        weights = {k: s.n_models for k, s in zoos.items()}
         total, done, zoo_ids = sum(weights.values()), 0, {}
         titles = {"plain": "plain zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
-        for kind, zspec in zoo_specs.items():
+        for kind, zspec in zoos.items():
             lo = edges[0] + (edges[1] - edges[0]) * done / total
             hi = edges[0] + (edges[1] - edges[0]) * (done + weights[kind]) / total
             ctx.span(lo, hi)
@@ -82,15 +92,14 @@ def run_experiment(spec, ctx) -> dict:
             with ctx.section(f"stage 2 of 4 · merging · tree {g + 1} of {len(leaf_groups)} ({n} leaves)"):
                 ctx.span(lo, cut)
                 ctx.update(lo, "merge", force=True)
-                mspec = MergeSpec(model_ids=tuple(leaves[start:start + n]), methods=METHODS, lam=plan.lam,
-                                  pairing="as_listed", seed=plan.seed + g)
+                mspec, *variant_specs = merge_specs(plan, g, leaves[start:start + n])
                 tree_ids = steps.build_merges(mspec, ctx)
                 variant_trees = []
                 for v_index, v in enumerate(plan.variants):
                     step = (hi - cut) / len(plan.variants)
                     ctx.span(cut + v_index * step, cut + (v_index + 1) * step)
                     with ctx.section(f"variant {v_index + 1} of {len(plan.variants)}"):
-                        tree = steps.build_merges(dataclasses.replace(mspec, methods=("hierarchical",), **v), ctx)
+                        tree = steps.build_merges(variant_specs[v_index], ctx)
                     variant_trees.append({"options": dict(v), "tree_id": int(tree[0])})
             by_method = {store_trees.get_tree(t)["method"]: int(t) for t in tree_ids}
             groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method,
