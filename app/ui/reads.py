@@ -105,11 +105,13 @@ def _preset_estimate(home: str, preset: str, dataset: str, calibration_mtime: fl
 
     est = estimate_breakdown(plan_for(preset, dataset), measure=False)
     return {"seconds": float(est["total"]), "low": float(est["low"]), "high": float(est["high"]),
-            "source": est["source"], "calibrated": bool(est["calibrated"])}
+            "source": est["source"], "calibrated": bool(est["calibrated"]), "cached": est.get("cached", {})}
 
 
 @st.cache_data(ttl=FAST * 10, show_spinner=False)
-def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | None:
+def _job_estimate(home: str, job_id: int, kind: str, spec_json: str, started: str | None) -> dict | None:
+    from datetime import datetime
+
     from backend.estimate import job_estimate
     from store.jsonutil import decoded
 
@@ -117,9 +119,10 @@ def _job_estimate(home: str, job_id: int, kind: str, spec_json: str) -> dict | N
         spec = decoded(spec_json)
     except ValueError:  # a damaged spec has no estimate (Runs shows it as unreadable)
         return None
-    est = job_estimate(kind, spec)
+    est = job_estimate(kind, spec, before=None if started is None else datetime.fromisoformat(started))
     return None if est is None else {"seconds": float(est["total"]), "low": float(est["low"]),
-                                     "high": float(est["high"]), "source": est["source"]}
+                                     "high": float(est["high"]), "source": est["source"],
+                                     "cached": est.get("cached", {})}
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
@@ -231,18 +234,22 @@ def _calibration_mtime() -> float:
 
 
 def preset_estimate_detail(preset: str, dataset: str) -> dict:
-    """{"seconds", "low", "high", "source", "calibrated"} for a preset (backend.estimate, the one source of
-    time estimates): rates jobs measured here, else a calibration cached on disk, else DEFAULT_RATES; never
-    times the machine during a render (see calibrate())."""
+    """{"seconds", "low", "high", "source", "calibrated", "cached"} for a preset (backend.estimate, the one source
+    of time estimates): only the work not already stored; rates jobs measured here, else a calibration cached on
+    disk, else DEFAULT_RATES; never times the machine during a render (see calibrate())."""
     return _preset_estimate(_home(), preset, dataset, _calibration_mtime())
 
 
-def job_estimate(job_id: int, kind: str, spec) -> dict | None:
-    """{"seconds", "low", "high", "source"} the job should take (None when it cannot be estimated)."""
+def job_estimate(job_id: int, kind: str, spec, started_at=None) -> dict | None:
+    """{"seconds", "low", "high", "source", "cached"} the job should take (None when it cannot be estimated):
+    the work the store did not hold when it started (`started_at`; None: a job not started yet, so now)."""
     import json
 
+    import pandas as pd
+
     text = spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True)
-    return _job_estimate(_home(), int(job_id), kind, text)
+    started = None if started_at is None or pd.isna(started_at) else pd.Timestamp(started_at).isoformat()
+    return _job_estimate(_home(), int(job_id), kind, text, started)
 
 
 def spec_estimate(spec) -> dict | None:

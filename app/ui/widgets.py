@@ -93,11 +93,20 @@ ESTIMATE_SOURCES = {"measured": "from rates jobs measured on this machine",
                     "default": "from default rates of a 2-core reference machine; no job measured here yet"}
 
 
-def estimate_text(est: dict) -> str:
-    """'about 3 min (2–5 min)': backend.estimate's figure and range, the same words on every page."""
+def estimate_text(est: dict, *, stored: bool = True) -> str:
+    """'about 3 min (2–5 min)': backend.estimate's figure and range, the same words on every page; then, when
+    part of the work is already stored (and `stored`), '— 12 of 16 models already stored' (stored_note)."""
     from backend.estimate import describe_range
 
-    return describe_range({"total": est["seconds"], "low": est["low"], "high": est["high"]})
+    return describe_range({"total": est["seconds"], "low": est["low"], "high": est["high"],
+                           "cached": est.get("cached")}, stored=stored)
+
+
+def stored_note(est: dict) -> str:
+    """'12 of 16 models already stored' (why an estimate is short), or '' when nothing of the job is stored."""
+    from backend.estimate import stored_text
+
+    return stored_text(est.get("cached"))
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.text import md
-from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, executor_input, start_job
+from app.ui.widgets import ESTIMATE_SOURCES, estimate_text, executor_input, start_job, stored_note
 from backend.experiment import PRESETS, trees_text
 from backend.jobs.spec import ExperimentSpec
 from backend.leaves import widths_label
@@ -67,7 +67,9 @@ for name, plan in PRESETS.items():
         label = {"measured": "Estimated time here (measured)", "partly measured": "Estimated time here",
                  "calibrated": "Estimated time here (calibrated)"}.get(details[name]["source"],
                                                                       "Estimated time (default rates)")
-        mid.metric(label, estimate_text(details[name]), label_visibility="visible")
+        mid.metric(label, estimate_text(details[name], stored=False), label_visibility="visible")
+        if stored_note(details[name]):  # why the estimate is short: a rerun recomputes nothing stored
+            mid.caption(f"{stored_note(details[name])}: not recomputed.")
         if right.button(f"Start {name}", key=f"start-{name}", type="primary" if name == "demo" else "secondary",
                         disabled=status == "missing", width="stretch"):
             with st.container():

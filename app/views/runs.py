@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.ui import reads
 from app.ui.text import md
-from app.ui.widgets import LAST_JOB, estimate_text
+from app.ui.widgets import LAST_JOB, estimate_text, stored_note
 from backend import runs
 from backend.charts import training_chart
 from backend.jobs import queue
@@ -61,11 +61,13 @@ def _active_card(job) -> None:
         stage = job["message"] or job["stage"] or "starting"
         st.progress(progress, text=f"{progress:.0%} · {md(stage)}")
         elapsed = runs.duration_seconds(job["started_at"])
-        est = reads.job_estimate(job_id, job["kind"], job["spec"])
+        est = reads.job_estimate(job_id, job["kind"], job["spec"], job["started_at"])
         eta = runs.eta_seconds(elapsed, progress, None if est is None else est["seconds"])
         parts = [f"elapsed {_clock(elapsed)}", f"ETA {_clock(eta) if eta is not None else 'unknown'}"]
         if est is not None:
-            parts.append(f"estimated {estimate_text(est)} in all")
+            parts.append(f"estimated {estimate_text(est, stored=False)} in all")
+            if stored_note(est):
+                parts.append(stored_note(est))
         if job["cancel_requested"]:
             parts.append("cancel requested")
         st.caption(" · ".join(parts))

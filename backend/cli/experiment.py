@@ -66,7 +66,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def run(args) -> int:
     from backend.data import DatasetUnavailable, dataset_status
-    from backend.estimate import describe, describe_range, estimate_breakdown
+    from backend.estimate import describe, describe_range, estimate_breakdown, stored_text
     from backend.experiment import PRESETS, plan_for
     from backend.jobs.executors import ExecutorError
     from backend.jobs.spec import ExperimentSpec
@@ -92,9 +92,11 @@ def run(args) -> int:
     except (ValueError, DatasetUnavailable, ExecutorError) as e:
         return _fail(" ".join(str(e).split()))
     print(f"experiment {plan.preset} on {plan.dataset}: {plan.n_trained} models to train, "
-          f"{est['n_evaluated']} to evaluate; estimate {describe_range(est)} on {est['device']}, {est['source']} "
-          f"rates (train {describe(est['train'])}, merge {describe(est['merge'])}, evaluate {describe(est['evaluate'])})",
-          flush=True)
+          f"{est['n_evaluated']} to evaluate; estimate {describe_range(est, stored=False)} on {est['device']}, "
+          f"{est['source']} rates (train {describe(est['train'])}, merge {describe(est['merge'])}, evaluate "
+          f"{describe(est['evaluate'])})", flush=True)
+    if stored_text(est["cached"]):  # why the estimate is short: a rerun recomputes nothing stored
+        print(f"{stored_text(est['cached'])}: not recomputed, not in the estimate", flush=True)
     if args.estimate:
         return 0
     if args.background:

@@ -399,10 +399,13 @@ def test_home_estimate_holds_the_measured_time_of_the_last_run(lab_home):
 
 
 def test_home_estimate_holds_a_real_tiny_run_of_the_preset(lab_home, monkeypatch):
-    """A real (tiny) preset run records its rates as it goes; Home's estimate for that preset, from those
-    rates, holds the duration the store recorded for the job (what the Runs table shows), its figure adds up
-    to about that duration, and its range is no wider than the spread the run itself measured (per model,
-    per tree, per evaluation batch) implies. No timing assertion: both sides come from the same run."""
+    """A real (tiny) preset run records its rates as it goes; Home's estimate for a fresh run of that preset (its
+    own is now stored: Home says so), from those rates, holds the duration the store recorded for the job (what
+    the Runs table shows), its figure adds up to about that duration, and its range is no wider than the spread
+    the run itself measured (per model, per tree, per evaluation batch) implies. No timing assertion: both sides
+    come from the same run."""
+    import dataclasses
+
     import pandas as pd
 
     from backend import experiment, runs
@@ -424,6 +427,14 @@ def test_home_estimate_holds_a_real_tiny_run_of_the_preset(lab_home, monkeypatch
     duration = runs.duration_seconds(row["started_at"], row["finished_at"])
 
     at = _ok(_app())
+    assert "6 of 6 models, 3 of 3 trees and 11 of 11 evaluations already stored: not recomputed" in _texts(
+        at.caption)  # the run's own work: a rerun costs only its overhead
+    from app.ui import reads
+
+    monkeypatch.setitem(experiment.PRESETS, "tiny", dataclasses.replace(tiny, seed=1))  # the same work, fresh
+    reads.clear()
+    at = _ok(_app())
+    assert "already stored" not in _texts(at.caption)
     assert any(m.value.startswith("**tiny**") for m in at.markdown)
     metric = at.metric[-1]  # the last preset card's: tiny was added last
     assert metric.label == "Estimated time here (measured)", metric.label
