@@ -91,10 +91,10 @@ def run(args) -> int:
         return _fail(f"--overrides is not valid JSON ({e.msg})")
     except (ValueError, DatasetUnavailable, ExecutorError) as e:
         return _fail(" ".join(str(e).split()))
+    phases = ", ".join(f"{p} {describe(est[p]) if est[p] > 0 else 'none left'}" for p in ("train", "merge", "evaluate"))
     print(f"experiment {plan.preset} on {plan.dataset}: {plan.n_trained} models to train, "
           f"{est['n_evaluated']} to evaluate; estimate {describe_range(est, stored=False)} on {est['device']}, "
-          f"{est['source']} rates (train {describe(est['train'])}, merge {describe(est['merge'])}, evaluate "
-          f"{describe(est['evaluate'])})", flush=True)
+          f"{est['source']} rates ({phases})", flush=True)
     if stored_text(est["cached"]):  # why the estimate is short: a rerun recomputes nothing stored
         print(f"{stored_text(est['cached'])}: not recomputed, not in the estimate", flush=True)
     if args.estimate:

@@ -15,6 +15,7 @@ import pytest
 from backend import estimate, experiment
 from backend.jobs import steps
 from backend.jobs.context import JobContext
+from backend.jobs.experiment import run_experiment
 from backend.jobs.spec import EvaluateSpec, ExperimentSpec, MergeSpec, TrainSpec
 from store.db import StoreBusy, utc_now
 from tests.jobs.fakes import patch_tiny_data
@@ -49,7 +50,7 @@ def test_a_finished_experiment_costs_only_its_overhead_and_the_cli_says_why(caps
     assert "already stored" not in estimate.describe_range(before)
     started = utc_now()
 
-    experiment.run_experiment(spec, JobContext.null())
+    run_experiment(spec, JobContext.null())
 
     again = estimate.estimate_breakdown(plan, measure=False)
     full = estimate.estimate_breakdown(plan, measure=False, cached=False)
@@ -134,7 +135,7 @@ def test_train_merge_evaluate_jobs_price_only_what_is_missing():
 
 def test_a_store_that_cannot_answer_prices_the_whole_job(monkeypatch):
     plan = experiment.plan_for("tiny")
-    experiment.run_experiment(ExperimentSpec(preset="tiny", dataset="fashion_mnist"), JobContext.null())
+    run_experiment(ExperimentSpec(preset="tiny", dataset="fashion_mnist"), JobContext.null())
 
     def busy(*args, **kwargs):
         raise StoreBusy("the store stayed locked")
