@@ -4,7 +4,8 @@ A cost model counts the work a job implies in three phases, each in its own unit
 
 - train: multiply-adds of the training samples seen (models × epochs × samples × MACs per sample),
 - merge: width³ summed over hidden layers, per weight-matching problem the method solves nominally
-  ((n − 1) for a hierarchical tree, MERGE_MANY_ROUNDS × n for MergeMany, none for averaging),
+  as each method declares it in the merge registry (`matchings`: n − 1 for a hierarchical tree, 3 rounds × n
+  for MergeMany, none for averaging),
 - evaluate: multiply-adds of the forward-equivalent passes the metric protocol costs per model,
 
 plus a fixed `overhead` per experiment (data loading, the report). Every job step records the work it did
@@ -37,12 +38,12 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from backend.merge.registry import MERGE_METHODS, STUDY_METHODS
 from store.files import atomic_write_bytes
 
 TRAIN_OVERHEAD = 1.25  # batching, shuffling, augmentation, per-model train/test accuracy
 EVAL_OVERHEAD = 1.5  # attack bookkeeping, projection/clipping, store writes
 MATCH_SWEEPS = 4  # typical weight-matching sweeps until no improvement
-MERGE_MANY_ROUNDS = 3  # typical MergeMany rounds until no improvement
 DEEPFOOL_MEAN_STEPS = 6  # DeepFool on ReLU MLPs converges in a few steps (batched until all done)
 FIXED_SECONDS = 5.0  # per job (worker start-up, data loading, report) until experiments measured it
 TRAIN_MODEL_SECONDS = 1.0  # per trained model (batch gathering, test accuracy, saving) in the fallback
@@ -198,14 +199,15 @@ def train_units(sizes: tuple[int, ...], n_models: int, epochs: int, samples: int
     return float(n_models) * epochs * samples * _macs(sizes)
 
 
+def merged_nodes(method: str, n_leaves: int) -> int:
+    """Nodes a tree of the method stores above its n leaves (each is evaluated), as the registry declares it."""
+    return MERGE_METHODS[method].merged_nodes(n_leaves) if method in MERGE_METHODS else 1
+
+
 def merge_units(method: str, n_leaves: int, widths) -> float:
     """Merge work: width³ per hidden layer, per nominal matching problem of the method."""
     cube = float(sum(int(w) ** 3 for w in widths))
-    if method == "hierarchical":
-        return (n_leaves - 1) * cube
-    if method == "merge_many":
-        return MERGE_MANY_ROUNDS * n_leaves * cube
-    return 0.0
+    return MERGE_METHODS[method].matchings(n_leaves) * cube if method in MERGE_METHODS else 0.0
 
 
 def eval_passes(ev, classes: int) -> float:
@@ -382,7 +384,7 @@ def merge_estimate(methods, n_leaves: int, dataset: str, widths, eval_config=Non
     phases = {"merge": _phase("merge", units, device, arch_key(sizes), units * fb["merge"], fb["source"])}
     cached = {"merge": (len(done_trees), len(methods), "trees")}
     if eval_config is not None:
-        n_nodes = n_leaves + sum({"hierarchical": n_leaves - 1}.get(m, 1) for m in methods)
+        n_nodes = n_leaves + sum(merged_nodes(m, n_leaves) for m in methods)
         evaluated = stored.evaluated if stored is not None else 0
         phases["evaluate"] = _evaluate_phase(sizes, eval_config, _left(n_nodes, evaluated), dataset, device, fb)
         cached["evaluate"] = (evaluated, n_nodes, "evaluations")
@@ -438,12 +440,13 @@ def estimate_breakdown(plan, device: str | None = None, *, measure: bool = True,
     t_units = train_units(sizes, t_todo, plan.epochs, samples)
     t_fallback = _train_fallback(fb, t_todo, plan.epochs, samples, n_test, plan.batch_size)
     variants = len(getattr(plan, "variants", ()))  # extra hierarchical trees (REPAIR, activation matching)
-    methods = ("hierarchical", "merge_many", "average")
+    methods = STUDY_METHODS
     m_units = sum(merge_units(method, n, plan.widths) for _, n in plan.leaf_groups() for method in methods)
     m_units += variants * sum(merge_units("hierarchical", n, plan.widths) for _, n in plan.leaf_groups())
     m_units = max(m_units - sum(merge_units(method, n, plan.widths) for method, n in stored.trees), 0.0)
     n_trees = len(plan.leaf_groups()) * (len(methods) + variants)
-    n_eval = plan.n_trained + sum((n - 1) * (1 + variants) + 2 for _, n in plan.leaf_groups())
+    n_eval = plan.n_trained + sum(sum(merged_nodes(m, n) for m in methods) + variants * merged_nodes("hierarchical", n)
+                                  for _, n in plan.leaf_groups())
     e_units = eval_units(sizes, plan.eval_config(), _left(n_eval, stored.evaluated), n_test)
     c_forward, c_match = connectivity_units(plan, sizes, n_test, stored_pairs=stored.curves)
     m_units += c_match

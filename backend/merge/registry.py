@@ -145,9 +145,20 @@ OPTIONS: dict[str, MergeOption] = {o.name: o for o in (
 ALIGNMENT_OPTIONS = ("matcher", "repair", *IMAGE_OPTIONS)
 
 
+TYPICAL_MERGE_MANY_ROUNDS = 3  # rounds MergeMany typically runs until no improvement (for estimates)
+
+
+def _no_matching(n_leaves: int) -> float:
+    return 0.0
+
+
+def _one_root(n_leaves: int) -> int:
+    return 1
+
+
 @dataclass(frozen=True)
 class MergeMethod:
-    """A merge method: what the user sees, what it takes, what runs, and its version."""
+    """A merge method: what the user sees, what it takes, what runs, its version and its cost."""
 
     name: str  # stored as the tree's method and the merged models' kind
     label: str  # UI picker label
@@ -157,6 +168,10 @@ class MergeMethod:
     version: int = 1  # bump when the method's numbers change: its trees get new keys and are rebuilt
     description: str = ""
     in_study: bool = False  # part of the default comparison: experiment presets and the Merge builder's default
+    # cost model (backend/estimate.py): weight-matching problems a tree over n leaves solves nominally (each costs
+    # Σ width³), and how many nodes it stores above the leaves (each is evaluated)
+    matchings: Callable[[int], float] = _no_matching
+    merged_nodes: Callable[[int], int] = _one_root
 
     def function(self) -> Callable[..., list]:
         module, _, attr = self.run.partition(":")
@@ -209,10 +224,12 @@ class MergeMethod:
 MERGE_METHODS: dict[str, MergeMethod] = {m.name: m for m in (
     MergeMethod("hierarchical", "Hierarchical Re-Basin", "hierarchical", "backend.merge.tree:hierarchical_merge",
                 ("lam", "pairing", "seed", *ALIGNMENT_OPTIONS), in_study=True,
-                description="pairwise weight matching level by level (2ⁿ → 2ⁿ⁻¹ → … → 1), every node kept"),
+                description="pairwise weight matching level by level (2ⁿ → 2ⁿ⁻¹ → … → 1), every node kept",
+                matchings=lambda n: float(n - 1), merged_nodes=lambda n: n - 1),
     MergeMethod("merge_many", "MergeMany", "MergeMany", "backend.merge.merge_many:merge_many_nodes",
                 ("seed", *ALIGNMENT_OPTIONS),
-                in_study=True, description="align every model to the mean of the others, repeat; one root"),
+                in_study=True, description="align every model to the mean of the others, repeat; one root",
+                matchings=lambda n: float(TYPICAL_MERGE_MANY_ROUNDS * n)),
     MergeMethod("average", "Naive average (no alignment)", "naive average", "backend.merge.average:average_nodes",
                 in_study=True, description="elementwise mean without permutation: the baseline"),
 )}

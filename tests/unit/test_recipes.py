@@ -120,6 +120,10 @@ root = nodes[-1].params["layers.0.weight"]
 assert torch.allclose(root, 0.75 * leaves[0]["layers.0.weight"] + 0.25 * leaves[2]["layers.0.weight"] + 1.0)
 assert get_method("toy_merge").tree_config({"lam": 0.25, "seed": 3}) == {"lam": 0.25, "toy_shift": 0.0}
 assert "toy_shift" not in get_method("hierarchical").tree_config({"toy_shift": 1.0})
+# its declared cost reaches the time estimates: one matching problem per tree, one stored root
+from backend import estimate
+
+assert estimate.merge_units("toy_merge", 4, (6, 5)) == 6 ** 3 + 5 ** 3 and estimate.merged_nodes("toy_merge", 4) == 1
 print("RECIPES OK")
 '''
 
@@ -151,7 +155,7 @@ def test_recipes_add_a_merge_method_and_a_metric(tmp_path):
         '            cli_type=float),\n', "    "))
     _insert_before(tree / "backend/merge/registry.py", ")}\nSTUDY_METHODS", textwrap.indent(
         'MergeMethod("toy_merge", "Toy merge", "toy", "backend.merge.toy_merge:toy_nodes", ("lam", "toy_shift"),\n'
-        '            description="λ-mean of the first and last leaf, shifted"),\n', "    "))
+        '            description="λ-mean of the first and last leaf, shifted", matchings=lambda n: 1.0),\n', "    "))
     _insert_before(tree / "store/trees.py", ")\n\n\ndef find_tree", ', "toy_merge"')
 
     env = {**os.environ, "PYTHONPATH": str(tree)}
