@@ -7,8 +7,10 @@ import streamlit as st
 from app.ui import reads
 from app.ui.text import md
 from app.ui.widgets import (
+    ESTIMATE_SOURCES,
     SELECTED_MODELS,
     download_buttons,
+    estimate_text,
     executor_input,
     field_input,
     field_value,
@@ -53,9 +55,12 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
         field(m1, TrainConfig, "momentum")
         field(m2, TrainConfig, "augment")
         executor = executor_input("train_zoo")
-        submitted = st.form_submit_button("Train zoo", type="primary")
+        b1, b2, _ = st.columns([1, 1, 4])
+        submitted = b1.form_submit_button("Train zoo", type="primary")
+        estimating = b2.form_submit_button("Estimate time", help="How long this zoo takes here, without starting it "
+                                           "(models already stored under the same settings cost nothing).")
 
-    if submitted:
+    if submitted or estimating:
         try:
             values = {name: field_value(cls, name, value) for name, (cls, value) in raw.items()}
             zoo = {name: values.pop(name) for name in ("name", "n_models", "base_seed", "curve_every")}
@@ -73,7 +78,11 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
         except ValueError as err:
             st.error(f"Cannot train this zoo: {md(err)}")
         else:
-            start_job(spec, f"zoo '{name}'", executor)
+            est = reads.spec_estimate(spec)
+            if est is not None:
+                st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
+            if submitted:
+                start_job(spec, f"zoo '{name}'", executor)
 
 st.subheader("All models")
 zoos = reads.zoos()

@@ -117,6 +117,25 @@ def test_zoo_form_validation_messages(no_workers):
     assert _jobs().empty and no_workers == []
 
 
+def test_zoo_form_estimates_without_starting(no_workers):
+    """"Estimate time" prices the zoo as the form stands (the same estimate a started job gets) and starts nothing."""
+    from app.ui.reads import spec_estimate
+    from backend.jobs.spec import TrainSpec
+
+    at = _ok(_app("views/zoo.py"))
+    at.text_input[1].set_value("16, 8")
+    at.number_input[0].set_value(3)  # models
+    at.button[1].click().run()  # Estimate time
+    _ok(at)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("Estimated time here")]
+    spec = TrainSpec(name="fmnist-small", n_models=3, train={"dataset": "fashion_mnist", "widths": [16, 8],
+                                                             "epochs": 1, "train_subset": 12000})
+    from app.ui.widgets import estimate_text
+
+    assert estimate_text(spec_estimate(spec)) in caption
+    assert _jobs().empty and no_workers == []
+
+
 def test_zoo_form_starts_a_training_job(no_workers):
     at = _ok(_app("views/zoo.py"))
     at.text_input[0].set_value("my-zoo")
