@@ -7,7 +7,15 @@ import streamlit as st
 from app.ui import reads
 from app.ui.frame import empty_state
 from app.ui.text import md
-from app.ui.widgets import TREE_ID, download_buttons, field_input, field_value, start_job
+from app.ui.widgets import (
+    ESTIMATE_SOURCES,
+    TREE_ID,
+    download_buttons,
+    estimate_text,
+    field_input,
+    field_value,
+    start_job,
+)
 from backend.charts import interpolation_chart
 from backend.connectivity import ConnectivityConfig
 from backend.curve_queries import barrier_table, curve_keys, variant_label
@@ -123,7 +131,11 @@ with st.form("cn_form"):
         m1, m2, m3 = st.columns(3)
         for i, name in enumerate(n for n in user_fields(ConnectivityConfig) if n not in raw):
             raw[name] = field_input(ConnectivityConfig, name, key="cn", container=(m1, m2, m3)[i % 3])
-    if st.form_submit_button("Compute", type="primary"):
+    b1, b2, _ = st.columns([1, 1, 4])
+    computing = b1.form_submit_button("Compute", type="primary")
+    estimating = b2.form_submit_button("Estimate time", help="How long these curves take here, without starting "
+                                       "(curves already stored under the same settings cost nothing).")
+    if computing or estimating:
         if problem and not (whole_tree and tree_id is not None):
             st.error(problem)
             st.stop()
@@ -137,4 +149,8 @@ with st.form("cn_form"):
                 spec = InterpolateSpec(tree_ids=(int(tree_id),), config=config.to_dict())
             else:
                 spec = InterpolateSpec(pairs=((int(model_a), int(model_b)),), config=config.to_dict())
-            start_job(spec, "interpolation")
+            est = reads.spec_estimate(spec)
+            if est is not None:
+                st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
+            if computing:
+                start_job(spec, "interpolation")

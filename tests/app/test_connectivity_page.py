@@ -72,9 +72,13 @@ def test_connectivity_shows_a_nodes_curves_and_starts_a_job(populated_store, no_
     compute.click().run()
     assert any("start at 0" in e.value for e in at.error)
     at.text_input[0].set_value("5")
+    next(b for b in at.button if b.label == "Estimate time").click().run()  # prices the curves, starts nothing
+    assert not at.exception and any(c.value.startswith("Estimated time here") for c in at.caption)
+    from store import jobs
+
+    assert "interpolate" not in set(jobs.list_jobs()["kind"])
     next(b for b in at.button if b.label == "Compute").click().run()
     assert not at.exception
-    from store import jobs
 
     spec = json.loads(jobs.list_jobs()["spec"].iloc[0])
     assert spec["kind"] == "interpolate" and spec["pairs"] == [[leaves[0], leaves[2]]]
