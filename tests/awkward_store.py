@@ -2,7 +2,7 @@
 node, a custom-pairing tree and a MergeMany over the same leaves; evaluations written by hand (seeded
 random values) so the expected statistics can be computed independently from the raw rows.
 
-`build_awkward_store()` uses the real job step (`steps.build_merges`) so the carried flag is set the way
+`build_awkward_store()` uses the real job step (`merge_step.build_merges`) so the carried flag is set the way
 production sets it; `expected_levels()` recomputes mean/std/n per (group, level) from `models`/`trees`
 rows and the evaluation rows alone, without backend.queries.
 """
@@ -33,7 +33,7 @@ def build_awkward_store() -> dict:
     """Six leaves; trees: A = hierarchical [0,1,2,3], B = hierarchical [2,3,4,5] (shares 2 leaves with A),
     C = hierarchical [0,1,4] (3 leaves: one node carried up), D = hierarchical [0,1,2,3] with the custom
     pairing (0,2),(1,3), E = MergeMany [0,1,2,3]. Every model gets seeded accuracy and FGSM rows."""
-    from backend.jobs import steps
+    from backend.jobs import merge_step
     from backend.jobs.context import JobContext
     from backend.jobs.spec import MergeSpec
     from store import evaluations, models, weights, zoos
@@ -43,11 +43,12 @@ def build_awkward_store() -> dict:
                                weights=weights.save_weights(_tiny(s)), key=f"awkward-leaf-{s}", zoo_id=zoo,
                                seed=s, node_index=s) for s in range(6)]
     ctx = JobContext.null()
-    (a, e) = steps.build_merges(MergeSpec(model_ids=tuple(leaves[:4]), methods=("hierarchical", "merge_many")),
-                                ctx)
-    (b,) = steps.build_merges(MergeSpec(model_ids=tuple(leaves[2:6])), ctx)
-    (c,) = steps.build_merges(MergeSpec(model_ids=(leaves[0], leaves[1], leaves[4])), ctx)
-    (d,) = steps.build_merges(MergeSpec(model_ids=tuple(leaves[:4]), pairing=[[(0, 2), (1, 3)], [(0, 1)]]), ctx)
+    (a, e) = merge_step.build_merges(MergeSpec(model_ids=tuple(leaves[:4]),
+                                               methods=("hierarchical", "merge_many")), ctx)
+    (b,) = merge_step.build_merges(MergeSpec(model_ids=tuple(leaves[2:6])), ctx)
+    (c,) = merge_step.build_merges(MergeSpec(model_ids=(leaves[0], leaves[1], leaves[4])), ctx)
+    (d,) = merge_step.build_merges(MergeSpec(model_ids=tuple(leaves[:4]), pairing=[[(0, 2), (1, 3)], [(0, 1)]]),
+                                   ctx)
     from backend.evaluate.config import EvalConfig
 
     evaluations.register_eval_config(EVAL_KEY, EvalConfig(subset=64, fgsm_eps=FGSM).to_dict())
@@ -59,7 +60,7 @@ def build_awkward_store() -> dict:
         rows = [("accuracy", None, acc), ("weight_norm", None, float(rng.uniform(5, 9)))]
         rows += [("fgsm_acc", eps, acc * (1 - 20 * eps) * float(rng.uniform(0.9, 1.0))) for eps in FGSM]
         evaluations.save_evaluations(int(mid), EVAL_KEY, rows)
-    for mid in steps.tree_model_ids(a):
+    for mid in merge_step.tree_model_ids(a):
         evaluations.save_evaluations(int(mid), OTHER_KEY, [("accuracy", None, 0.0)])
     return {"leaves": leaves, "zoo": zoo, "trees": {"A": a, "B": b, "C": c, "D": d, "E": e}}
 

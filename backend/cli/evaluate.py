@@ -20,7 +20,8 @@ def register(subparsers) -> None:
 
 
 def resolve_models(args: argparse.Namespace) -> list[int]:
-    from backend.jobs.steps import tree_model_ids, zoo_model_ids
+    from backend.jobs.merge_step import tree_model_ids
+    from backend.jobs.train_step import zoo_model_ids
 
     if args.models:
         return list(args.models)

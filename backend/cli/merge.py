@@ -53,7 +53,7 @@ def add_merge_options(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_leaves(args: argparse.Namespace) -> list[int]:
-    from backend.jobs.steps import zoo_model_ids
+    from backend.jobs.train_step import zoo_model_ids
 
     if args.models:
         if args.leaves is not None:

@@ -1,6 +1,6 @@
 """Executors: where a job's work units run — in the job's own process, or as tasks on a Ray cluster.
 
-A step (backend/jobs/steps.py) splits its work into units (backend/jobs/units.py: pure functions of configs,
+A step (backend/jobs/*_step.py) splits its work into units (backend/jobs/units.py: pure functions of configs,
 weights and data that return weights bytes and rows) and hands them to `ctx.executor.run(units, on_result)`.
 `on_result(i, result)` runs in the job's process — the driver — as each unit's result arrives, and only it
 writes the store (DuckDB allows one writing process; the weights files are content-addressed), so nothing on a

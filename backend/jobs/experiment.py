@@ -1,7 +1,8 @@
 """The experiment job: run (or resume) an ExperimentSpec's plan (backend/experiment.py) — train the three zoos,
 merge every leaf group with each study method (and the plan's variants), evaluate every model and node,
-compute the plan's connectivity curves, then write the report. Every step goes through backend.jobs.steps,
-which caches by key, so a rerun recomputes nothing that finished."""
+compute the plan's connectivity curves, then write the report. Every step goes through its step module
+(backend/jobs/train_step.py, merge_step.py, evaluate_step.py, interpolate_step.py), each caching by key, so a
+rerun recomputes nothing that finished."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def run_experiment(spec, ctx) -> dict:
     import time
 
     from backend.estimate import estimate_breakdown, merge_units
-    from backend.jobs import steps
+    from backend.jobs import evaluate_step, interpolate_step, merge_step, step_common, train_step
     from store import experiments as store_exps
     from store import trees as store_trees
     from store.jobs import JobStatus
@@ -76,9 +77,9 @@ def run_experiment(spec, ctx) -> dict:
             ctx.span(lo, hi)
             with ctx.section(f"stage 1 of 4 · training {titles[kind]}"):
                 ctx.update(lo, "train", f"{zspec.n_models} models", force=True)
-                zoo_ids[kind] = steps.train_zoo(zspec, ctx)
+                zoo_ids[kind] = train_step.train_zoo(zspec, ctx)
             done += weights[kind]
-        leaves = steps.zoo_model_ids(zoo_ids["plain"])
+        leaves = train_step.zoo_model_ids(zoo_ids["plain"])
         groups, leaf_groups = [], plan.leaf_groups()
         group_work = [sum(merge_units(m, n, plan.widths) for m in METHODS)
                       + len(plan.variants) * merge_units("hierarchical", n, plan.widths) for _, n in leaf_groups]
@@ -93,28 +94,29 @@ def run_experiment(spec, ctx) -> dict:
                 ctx.span(lo, cut)
                 ctx.update(lo, "merge", force=True)
                 mspec, *variant_specs = merge_specs(plan, g, leaves[start:start + n])
-                tree_ids = steps.build_merges(mspec, ctx)
+                tree_ids = merge_step.build_merges(mspec, ctx)
                 variant_trees = []
                 for v_index, v in enumerate(plan.variants):
                     step = (hi - cut) / len(plan.variants)
                     ctx.span(cut + v_index * step, cut + (v_index + 1) * step)
                     with ctx.section(f"variant {v_index + 1} of {len(plan.variants)}"):
-                        tree = steps.build_merges(variant_specs[v_index], ctx)
+                        tree = merge_step.build_merges(variant_specs[v_index], ctx)
                     variant_trees.append({"options": dict(v), "tree_id": int(tree[0])})
             by_method = {store_trees.get_tree(t)["method"]: int(t) for t in tree_ids}
             groups.append({"pair": g, "leaves": n, "leaf_ids": leaves[start:start + n], "trees": by_method,
                            "variants": variant_trees})
         variant_ids = [v["tree_id"] for grp in groups for v in grp["variants"]]
-        model_ids = sorted({m for z in zoo_ids.values() for m in steps.zoo_model_ids(z)}
-                           | {m for grp in groups for t in grp["trees"].values() for m in steps.tree_model_ids(t)}
-                           | {m for t in variant_ids for m in steps.tree_model_ids(t)})
+        model_ids = sorted({m for z in zoo_ids.values() for m in train_step.zoo_model_ids(z)}
+                           | {m for grp in groups for t in grp["trees"].values()
+                              for m in merge_step.tree_model_ids(t)}
+                           | {m for t in variant_ids for m in merge_step.tree_model_ids(t)})
         # the evaluate stage's span, split between evaluation and the interpolation curves by their work
         split = est["evaluate_units"] - est["interpolate_units"]
         mid = edges[2] + (edges[3] - edges[2]) * split / max(est["evaluate_units"], 1e-9)
         ctx.span(edges[2], mid)
         with ctx.section(f"stage 3 of 4 · evaluating {len(model_ids)} models"):
             ctx.update(edges[2], "evaluate", force=True)
-            steps.evaluate_models(model_ids, eval_config, ctx)
+            evaluate_step.evaluate_models(model_ids, eval_config, ctx)
         curve_key = None
         if plan.connectivity is not None:  # barriers of every hierarchical node's parents (variants too)
             from backend.jobs.spec import InterpolateSpec
@@ -124,7 +126,7 @@ def run_experiment(spec, ctx) -> dict:
                 ctx.update(mid, "interpolate", force=True)
                 hier = [grp["trees"]["hierarchical"] for grp in groups if "hierarchical" in grp["trees"]]
                 ispec = InterpolateSpec(tree_ids=tuple(hier + variant_ids), config=dict(plan.connectivity))
-                curve_key = steps.interpolate_pairs(ispec, ctx)["curve_key"]
+                curve_key = interpolate_step.interpolate_pairs(ispec, ctx)["curve_key"]
         result = {"experiment_id": exp_id, "plan": plan.to_dict(), "eval_key": eval_config.key(),
                   "eval": eval_config.to_dict(), "zoos": zoo_ids, "groups": groups,
                   "tree_ids": [t for grp in groups for t in grp["trees"].values()], "n_models": len(model_ids),
@@ -139,7 +141,7 @@ def run_experiment(spec, ctx) -> dict:
         store_exps.update_experiment(exp_id, status=JobStatus.DONE, report_path=str(path))
         ctx.update(1.0, "done", f"report at {path}", force=True)
         overhead = time.perf_counter() - t_start - (ctx.measured_seconds - measured_before)
-        steps.record_work(ctx, "overhead", "experiment", 1.0, overhead)
+        step_common.record_work(ctx, "overhead", "experiment", 1.0, overhead)
         return {**{k: result[k] for k in ("experiment_id", "zoos", "tree_ids", "eval_key")},
                 "report_path": str(path)}
     except Cancelled:

@@ -59,29 +59,31 @@ def job_eval_key(spec: dict) -> str | None:
 
 def execute(spec, ctx: JobContext) -> dict:
     """Dispatch on the spec's kind; returns the job's small JSON result."""
-    from backend.jobs import steps  # torch: imported only when a job runs, not for `jobs list`
+    # torch: imported only when a job runs, not for `jobs list`
+    from backend.jobs import evaluate_step, interpolate_step, merge_step, train_step
 
     if spec.kind == "train":
-        zoo_id = steps.train_zoo(spec, ctx)
-        return {"zoo_id": zoo_id, "model_ids": steps.zoo_model_ids(zoo_id)}
+        zoo_id = train_step.train_zoo(spec, ctx)
+        return {"zoo_id": zoo_id, "model_ids": train_step.zoo_model_ids(zoo_id)}
     if spec.kind == "merge":
-        tree_ids = steps.build_merges(spec, ctx)
+        tree_ids = merge_step.build_merges(spec, ctx)
         from store import trees as store_trees
 
         result = {"tree_ids": tree_ids, "root_model_ids": [store_trees.get_tree(t)["root_model_id"] for t in tree_ids]}
         if spec.evaluate is not None:
-            ids = sorted({mid for t in tree_ids for mid in steps.tree_model_ids(t)})
-            result["evaluated"] = steps.evaluate_models(ids, spec.evaluate, ctx)
+            ids = sorted({mid for t in tree_ids for mid in merge_step.tree_model_ids(t)})
+            result["evaluated"] = evaluate_step.evaluate_models(ids, spec.evaluate, ctx)
             result["eval_key"] = job_eval_key(spec.to_dict())  # Runs -> Compare opens this config
         return result
     if spec.kind == "evaluate":
         for mid in spec.model_ids:
             if store_models.get_model(int(mid)) is None:
                 raise ValueError(f"model {mid} does not exist")
-        return {"model_ids": list(spec.model_ids), "evaluated": steps.evaluate_models(spec.model_ids, spec.eval, ctx),
+        return {"model_ids": list(spec.model_ids),
+                "evaluated": evaluate_step.evaluate_models(spec.model_ids, spec.eval, ctx),
                 "eval_key": job_eval_key(spec.to_dict())}
     if spec.kind == "interpolate":
-        return steps.interpolate_pairs(spec, ctx)
+        return interpolate_step.interpolate_pairs(spec, ctx)
     if spec.kind == "experiment":
         from backend.jobs.experiment import run_experiment
 

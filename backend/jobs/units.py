@@ -3,14 +3,14 @@
 Each unit is a function of configs, weights and data that returns weights (canonical safetensors bytes,
 store.weights.weights_bytes) and plain rows; it never touches the store, the weights folder or any file, so
 it can run in the job's process (backend.jobs.executors.LocalExecutor) or on any Ray worker
-(RayExecutor) with the same result. The job's driver stores results as they arrive (backend/jobs/steps.py).
+(RayExecutor) with the same result. The job's driver stores results as they arrive (backend/jobs/*_step.py).
 
 Sizes (coarse, so a Ray task runs for seconds to minutes, never milliseconds):
 - train: the seeds one train_models call trains — one model per unit on a CPU (stacking is slower there),
   train.MAX_STACK stacked models on a GPU; a model is epochs x the training split.
 - merge: one tree (one method over all its leaves): the levels of a hierarchical tree depend on each other
   and MergeMany's rounds are sequential, so a tree is the smallest piece worth a task.
-- evaluate: one batch of models of one dataset and architecture (steps.eval_stack_size: one model on a
+- evaluate: one batch of models of one dataset and architecture (evaluate_step.eval_stack_size: one model on a
   CPU, a stack on a GPU) under one evaluation config — the whole protocol per model.
 - interpolate: the curves and barriers of one model pair.
 
@@ -121,9 +121,9 @@ def merge_unit(method: str, values: dict, leaves: list, images=None, stored=None
 
 def evaluate_unit(weights: list, dataset: str, eval_config: dict, test_set, *, device=None,
                   progress=None) -> list[list[tuple]]:
-    """The evaluation protocol for a batch of models (steps.evaluate_params); per model its rows
+    """The evaluation protocol for a batch of models (evaluate_step.evaluate_params); per model its rows
     (metric, param, value)."""
-    from backend.jobs.steps import evaluate_params
+    from backend.jobs.evaluate_step import evaluate_params
 
     device = _device(device)
     x, y = test_set

@@ -44,7 +44,7 @@ class RoundState:
     where an uninterrupted run ends (the per-model permutations, the trace and the order generator's state).
 
     to_tensors()/from_tensors() turn it into int64 tensors plus JSON metadata, so a caller can keep it as a
-    checkpoint file between rounds (backend.jobs.steps keeps one per tree in the store)."""
+    checkpoint file between rounds (backend.jobs.merge_step keeps one per tree in the store)."""
 
     perms: list[dict[str, Tensor]]  # per model: permutation from its input basis to the common one
     trace: list[float]  # objective after each finished round

@@ -31,9 +31,9 @@ def arm(point: str, n: int) -> None:
         return wrapped
 
     if point == "node":
-        from backend.jobs import steps
+        from backend.jobs import merge_step
 
-        steps._store_node = after(steps._store_node)
+        merge_step._store_node = after(merge_step._store_node)
     elif point == "merge_row":
         from store import trees
 

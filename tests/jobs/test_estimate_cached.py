@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from backend import estimate, experiment
-from backend.jobs import steps
+from backend.jobs import evaluate_step, merge_step, train_step
 from backend.jobs.context import JobContext
 from backend.jobs.experiment import run_experiment
 from backend.jobs.spec import EvaluateSpec, ExperimentSpec, MergeSpec, TrainSpec
@@ -94,7 +94,7 @@ def test_a_finished_experiment_costs_only_its_overhead_and_the_cli_says_why(caps
 def test_train_merge_evaluate_jobs_price_only_what_is_missing():
     train = TrainSpec(name="tiny", train=TRAIN, n_models=4)
     started = utc_now()
-    leaves = steps.zoo_model_ids(steps.train_zoo(train, JobContext.null()))
+    leaves = train_step.zoo_model_ids(train_step.train_zoo(train, JobContext.null()))
     config = train.train_config()
 
     est = estimate.job_estimate("train", train.to_dict())
@@ -107,8 +107,9 @@ def test_train_merge_evaluate_jobs_price_only_what_is_missing():
         estimate.train_estimate(config, 5)["train"])
 
     merge = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical",), evaluate=EVAL)
-    tree_ids = steps.build_merges(merge, JobContext.null())
-    steps.evaluate_models(sorted({m for t in tree_ids for m in steps.tree_model_ids(t)}), EVAL, JobContext.null())
+    tree_ids = merge_step.build_merges(merge, JobContext.null())
+    evaluate_step.evaluate_models(sorted({m for t in tree_ids for m in merge_step.tree_model_ids(t)}), EVAL,
+                                  JobContext.null())
     est = estimate.job_estimate("merge", merge.to_dict())
     assert est["merge"] == est["evaluate"] == 0.0
     assert est["cached"] == {"merge": {"done": 1, "total": 1, "unit": "trees"},

@@ -6,7 +6,7 @@ import pytest
 
 from backend.cli import main
 from backend.connectivity import ConnectivityConfig, curves_for_pair
-from backend.jobs import steps
+from backend.jobs import interpolate_step, merge_step, train_step
 from backend.jobs.context import JobContext
 from backend.jobs.spec import InterpolateSpec, MergeSpec, TrainSpec, spec_from_dict
 from store import curves as store_curves
@@ -24,19 +24,19 @@ def tiny_data(monkeypatch):
 
 
 def _zoo_and_tree():
-    zoo_id = steps.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=4), JobContext.null())
-    leaves = steps.zoo_model_ids(zoo_id)
-    (tree_id,) = steps.build_merges(MergeSpec(model_ids=tuple(leaves)), JobContext.null())
+    zoo_id = train_step.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=4), JobContext.null())
+    leaves = train_step.zoo_model_ids(zoo_id)
+    (tree_id,) = merge_step.build_merges(MergeSpec(model_ids=tuple(leaves)), JobContext.null())
     return leaves, tree_id
 
 
 def test_interpolate_a_tree_stores_rows_and_reruns_are_cache_hits(monkeypatch):
     leaves, tree_id = _zoo_and_tree()
-    pairs = steps.tree_parent_pairs(tree_id)
+    pairs = interpolate_step.tree_parent_pairs(tree_id)
     assert pairs[:2] == [(leaves[0], leaves[1]), (leaves[2], leaves[3])] and len(pairs) == 3
     spec = InterpolateSpec(pairs=((leaves[0], leaves[2]),), tree_ids=(tree_id,), config=CONFIG)
     assert spec_from_dict(spec.to_dict()) == spec
-    result = steps.interpolate_pairs(spec, JobContext.null())
+    result = interpolate_step.interpolate_pairs(spec, JobContext.null())
     assert result["computed"] == 4 and len(result["pairs"]) == 4
     key = ConnectivityConfig.from_dict(CONFIG).key()
     assert result["curve_key"] == key and store_curves.get_curve_config(key)["images"] == 128
@@ -61,7 +61,7 @@ def test_interpolate_a_tree_stores_rows_and_reruns_are_cache_hits(monkeypatch):
 
     calls = []
     monkeypatch.setattr("backend.connectivity.curves_for_pair", lambda *a, **k: calls.append(1))
-    again = steps.interpolate_pairs(spec, JobContext.null())
+    again = interpolate_step.interpolate_pairs(spec, JobContext.null())
     assert again["computed"] == 0 and calls == []
 
 
@@ -89,7 +89,7 @@ def test_bad_interpolate_specs():
     with pytest.raises(ValueError, match="grid"):
         InterpolateSpec(pairs=((1, 2),), config={"lam_grid": [0.2, 1]}).validate()
     with pytest.raises(ValueError, match="does not exist"):
-        steps.interpolate_pairs(InterpolateSpec(tree_ids=(99,)), JobContext.null())
+        interpolate_step.interpolate_pairs(InterpolateSpec(tree_ids=(99,)), JobContext.null())
 
 
 def test_cli_interpolate_and_export(capsys, tmp_path):

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from backend.cli import main
-from backend.jobs import steps
+from backend.jobs import merge_step, train_step
 from backend.jobs.context import JobContext
-from backend.jobs.spec import MergeSpec, TrainSpec
+from backend.jobs.spec import MergeSpec, TrainSpec, tree_key
 from store import models as store_models
 from store import trees as store_trees
 from tests.jobs.fakes import patch_tiny_data
@@ -23,22 +23,22 @@ def tiny_data(monkeypatch):
 
 
 def _leaves():
-    zoo_id = steps.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=4), JobContext.null())
-    return steps.zoo_model_ids(zoo_id)
+    zoo_id = train_step.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=4), JobContext.null())
+    return train_step.zoo_model_ids(zoo_id)
 
 
 def test_tree_keys_take_the_alignment_options_only_when_used():
     base = MergeSpec(model_ids=(1, 2, 3, 4), methods=("hierarchical", "merge_many", "average"))
-    keys = {m: steps.tree_key(base, m) for m in base.methods}
+    keys = {m: tree_key(base, m) for m in base.methods}
     # the image batch only matters to activation matching and REPAIR
-    assert steps.tree_key(dataclasses.replace(base, n_images=100), "hierarchical") == keys["hierarchical"]
+    assert tree_key(dataclasses.replace(base, n_images=100), "hierarchical") == keys["hierarchical"]
     for change in ({"matcher": "activation"}, {"repair": True}):
         other = dataclasses.replace(base, **change)
-        assert steps.tree_key(other, "hierarchical") != keys["hierarchical"]
-        assert steps.tree_key(other, "merge_many") != keys["merge_many"]
-        assert steps.tree_key(other, "average") == keys["average"]
+        assert tree_key(other, "hierarchical") != keys["hierarchical"]
+        assert tree_key(other, "merge_many") != keys["merge_many"]
+        assert tree_key(other, "average") == keys["average"]
         more = dataclasses.replace(other, n_images=100)
-        assert steps.tree_key(more, "hierarchical") != steps.tree_key(other, "hierarchical")
+        assert tree_key(more, "hierarchical") != tree_key(other, "hierarchical")
     with pytest.raises(ValueError, match="matcher"):
         dataclasses.replace(base, matcher="magic").validate()
     with pytest.raises(ValueError, match="images"):
@@ -49,8 +49,8 @@ def test_repaired_activation_matched_trees_are_stored_side_by_side():
     leaves = _leaves()
     plain = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical", "merge_many"))
     fixed = dataclasses.replace(plain, matcher="activation", repair=True, n_images=128)
-    plain_ids = steps.build_merges(plain, JobContext.null())
-    fixed_ids = steps.build_merges(fixed, JobContext.null())
+    plain_ids = merge_step.build_merges(plain, JobContext.null())
+    fixed_ids = merge_step.build_merges(fixed, JobContext.null())
     assert set(plain_ids).isdisjoint(fixed_ids)
     for tree_id in fixed_ids:
         tree = store_trees.get_tree(tree_id)
@@ -68,7 +68,7 @@ def test_repaired_activation_matched_trees_are_stored_side_by_side():
     roots = [store_trees.get_tree(t)["root_model_id"] for t in (plain_ids[0], fixed_ids[0])]
     a, b = (weights.load_weights(store_models.get_model(r)["weights"]) for r in roots)
     assert any(not (a[k] == b[k]).all() for k in a)
-    assert steps.build_merges(fixed, JobContext.null()) == fixed_ids  # a rerun is a cache hit
+    assert merge_step.build_merges(fixed, JobContext.null()) == fixed_ids  # a rerun is a cache hit
     # Compare and the tree pickers tell the variant from the plain tree over the same leaves
     from backend.queries import level_members, trees_table
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend.jobs import steps
+from backend.jobs import merge_step, train_step
 from backend.jobs.context import JobContext
 from backend.jobs.queue import reap
-from backend.jobs.spec import MergeSpec, TrainSpec
+from backend.jobs.spec import MergeSpec, TrainSpec, tree_key
 from backend.merge.merge_many import merge_many
 from backend.merge.tree import hierarchical_merge
 from backend.queries import trees_table
@@ -38,8 +38,8 @@ def tiny_data(monkeypatch):
 
 
 def _leaves(n: int) -> list[int]:
-    zoo_id = steps.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=n), JobContext.null())
-    return steps.zoo_model_ids(zoo_id)
+    zoo_id = train_step.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=n), JobContext.null())
+    return train_step.zoo_model_ids(zoo_id)
 
 
 def _kill_worker_at(spec: MergeSpec, point: str, n: int) -> int:
@@ -55,7 +55,7 @@ def _kill_worker_at(spec: MergeSpec, point: str, n: int) -> int:
 
 
 def _tree(spec: MergeSpec, method: str) -> int:
-    tree_id = store_trees.find_tree(steps.tree_key(spec, method))
+    tree_id = store_trees.find_tree(tree_key(spec, method))
     assert tree_id is not None
     return tree_id
 
@@ -90,9 +90,9 @@ def test_a_hierarchical_merge_killed_after_a_node_resumes_from_the_last_stored_n
     assert store_trees.get_tree(tree_id)["root_model_id"] is None and _incomplete(tree_id)
 
     calls = []
-    original = steps._store_node
-    monkeypatch.setattr(steps, "_store_node", lambda *a, **k: calls.append(k["node_index"]) or original(*a, **k))
-    assert steps.build_merges(spec, JobContext.null()) == [tree_id]
+    original = merge_step._store_node
+    monkeypatch.setattr(merge_step, "_store_node", lambda *a, **k: calls.append(k["node_index"]) or original(*a, **k))
+    assert merge_step.build_merges(spec, JobContext.null()) == [tree_id]
     assert calls == [11, 12, 13, 14]  # nodes 8..10 were stored before the kill; only the rest is built
     assert _no_half_rows(tree_id) == (7, 7)
     root = store_trees.get_tree(tree_id)["root_model_id"]
@@ -108,7 +108,7 @@ def test_a_kill_between_a_node_row_and_its_merge_row_leaves_neither():
     _kill_worker_at(spec, "merge_row", 2)
     tree_id = _tree(spec, "hierarchical")
     assert _no_half_rows(tree_id) == (1, 1)  # node 2's model row went with its transaction
-    steps.build_merges(spec, JobContext.null())
+    merge_step.build_merges(spec, JobContext.null())
     assert _no_half_rows(tree_id) == (3, 3)
     assert (store_trees.list_merges(tree_id)["lam"] == 0.4).all()  # every node keeps its λ and trace
 
@@ -121,14 +121,14 @@ def test_merge_many_killed_after_a_round_resumes_from_its_checkpoint(monkeypatch
     assert full.rounds >= 3  # so a kill after round 2 leaves rounds to do
     _kill_worker_at(spec, "round", 2)
     tree_id = _tree(spec, "merge_many")
-    key = steps.tree_key(spec, "merge_many")
+    key = tree_key(spec, "merge_many")
     assert checkpoint_path(key).is_file() and _incomplete(tree_id)
     assert _no_half_rows(tree_id) == (0, 0)
 
     rounds = []
-    original = steps._save_round_state
-    monkeypatch.setattr(steps, "_save_round_state", lambda k, s: rounds.append(s.rounds) or original(k, s))
-    steps.build_merges(spec, JobContext.null())
+    original = merge_step._save_round_state
+    monkeypatch.setattr(merge_step, "_save_round_state", lambda k, s: rounds.append(s.rounds) or original(k, s))
+    merge_step.build_merges(spec, JobContext.null())
     assert rounds == list(range(3, full.rounds))  # rounds 1 and 2 were not run again
     assert _no_half_rows(tree_id) == (1, 1)
     assert not checkpoint_path(key).exists()  # a finished tree keeps no checkpoint
@@ -145,14 +145,14 @@ def test_a_node_an_older_run_left_without_its_merge_row_gets_it_back():
 
     leaves = _leaves(4)
     spec = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical",), lam=0.3)
-    (tree_id,) = steps.build_merges(spec, JobContext.null())
+    (tree_id,) = merge_step.build_merges(spec, JobContext.null())
     merges = store_trees.list_merges(tree_id)
     lost = int(merges["model_id"].iloc[1])
     with connect() as con:
         con.execute("DELETE FROM merges WHERE model_id = ?", [lost])
         con.execute("UPDATE trees SET root_model_id = NULL WHERE id = ?", [tree_id])
     assert _incomplete(tree_id)
-    steps.build_merges(spec, JobContext.null())
+    merge_step.build_merges(spec, JobContext.null())
     assert _no_half_rows(tree_id) == (3, 3)
     again = store_trees.list_merges(tree_id).set_index("model_id")
     assert again.loc[lost, "lam"] == 0.3 and again.loc[lost, "sweeps"] >= 1
@@ -180,10 +180,10 @@ def test_a_one_step_merge_killed_after_its_root_is_stored_builds_nothing_again(m
 
     monkeypatch.setattr(mm, "merge_many", never)
     monkeypatch.setattr(average, "naive_average", never)
-    monkeypatch.setattr(steps, "_store_node", never)
+    monkeypatch.setattr(merge_step, "_store_node", never)
     recorded = []
     monkeypatch.setattr("store.rates.record_rate", lambda *a, **k: recorded.append(a))
-    assert steps.build_merges(spec, JobContext.null()) == [tree_id]
+    assert merge_step.build_merges(spec, JobContext.null()) == [tree_id]
     assert recorded == []  # a resumed tree's few seconds say nothing of this machine's merge rate
     assert store_trees.get_tree(tree_id)["root_model_id"] == stored_root and not _incomplete(tree_id)
     assert _no_half_rows(tree_id) == (1, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.jobs import steps
+from backend.jobs import train_step
 from backend.jobs.context import JobContext
 from backend.jobs.runner import run_job
 from backend.jobs.spec import MergeSpec, TrainSpec
@@ -33,8 +33,8 @@ def _record_writes(monkeypatch) -> list[tuple[float, str, str]]:
 
 
 def test_a_recorded_merge_many_job_never_goes_backwards(monkeypatch):
-    zoo_id = steps.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=6), JobContext.null())
-    leaves = steps.zoo_model_ids(zoo_id)
+    zoo_id = train_step.train_zoo(TrainSpec(name="tiny", train=TRAIN, n_models=6), JobContext.null())
+    leaves = train_step.zoo_model_ids(zoo_id)
     spec = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical", "merge_many", "average"))
     job = store_jobs.create_job(spec.kind, spec.to_dict(), spec.key())
     writes = _record_writes(monkeypatch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.jobs import steps
+from backend.jobs import evaluate_step, merge_step, train_step
 from backend.jobs.context import JobContext
 from backend.jobs.spec import MergeSpec, TrainSpec
 from store import evaluations as store_evals
@@ -32,8 +32,8 @@ def _flip(h: str) -> None:
 
 def _zoo(n=3):
     spec = TrainSpec(name="tiny", train=TRAIN, n_models=n)
-    zoo_id = steps.train_zoo(spec, JobContext.null())
-    return spec, steps.zoo_model_ids(zoo_id)
+    zoo_id = train_step.train_zoo(spec, JobContext.null())
+    return spec, train_step.zoo_model_ids(zoo_id)
 
 
 def test_save_weights_rewrites_a_damaged_file_of_the_same_size(make_tiny_params):
@@ -50,7 +50,7 @@ def test_rerunning_the_training_repairs_a_flipped_and_a_missing_file():
     _flip(rows[0]["weights"])
     weights_path(rows[2]["weights"]).unlink()
     ctx = JobContext.null()
-    steps.train_zoo(spec, ctx)
+    train_step.train_zoo(spec, ctx)
     assert ctx.cache_hits == 1, "only the intact model is a cache hit"
     after = [store_models.get_model(i) for i in ids]
     assert len(store_models.list_models()) == 3
@@ -78,7 +78,7 @@ def test_evaluation_skips_a_damaged_model_and_reports_it():
     _, ids = _zoo(3)
     _flip(store_models.get_model(ids[1])["weights"])
     ctx = JobContext.null()
-    assert steps.evaluate_models(ids, EVAL, ctx) == 2
+    assert evaluate_step.evaluate_models(ids, EVAL, ctx) == 2
     assert ctx.damaged == [ids[1]]
     from backend.evaluate.config import EvalConfig
 
@@ -89,12 +89,12 @@ def test_evaluation_skips_a_damaged_model_and_reports_it():
 def test_a_complete_tree_with_a_damaged_node_is_rebuilt():
     _, ids = _zoo(4)
     spec = MergeSpec(model_ids=tuple(ids), methods=("hierarchical",))
-    (tree_id,) = steps.build_merges(spec, JobContext.null())
+    (tree_id,) = merge_step.build_merges(spec, JobContext.null())
     nodes = store_trees.tree_nodes(tree_id)
     merged = nodes[~nodes["is_leaf"]]
     victim = merged.iloc[0]
     weights_path(victim["weights"]).unlink()
     before = len(store_models.list_models())
-    assert steps.build_merges(spec, JobContext.null()) == [tree_id]
+    assert merge_step.build_merges(spec, JobContext.null()) == [tree_id]
     assert len(store_models.list_models()) == before
     load_weights(store_models.get_model(int(victim["id"]))["weights"])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from backend.jobs import steps
+from backend.jobs import evaluate_step, merge_step, train_step
 from backend.jobs.context import JobContext
 from backend.jobs.spec import MergeSpec, TrainSpec
 from backend.progress import Cancelled
@@ -42,8 +42,8 @@ def count_calls(monkeypatch, module, name):
 
 def train_four(n=4, **train):
     spec = TrainSpec(name="tiny", train={**TRAIN, **train}, n_models=n)
-    zoo_id = steps.train_zoo(spec, JobContext.null())
-    return spec, zoo_id, steps.zoo_model_ids(zoo_id)
+    zoo_id = train_step.train_zoo(spec, JobContext.null())
+    return spec, zoo_id, train_step.zoo_model_ids(zoo_id)
 
 
 def test_train_merge_evaluate_stores_the_right_rows():
@@ -56,7 +56,7 @@ def test_train_merge_evaluate_stores_the_right_rows():
     assert set(trained["level"]) == {0}
 
     merge = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical", "merge_many", "average"))
-    hier, many, avg = steps.build_merges(merge, JobContext.null())
+    hier, many, avg = merge_step.build_merges(merge, JobContext.null())
 
     nodes = store_trees.tree_nodes(hier)
     merged = nodes[~nodes["is_leaf"]].sort_values("node_index")
@@ -76,9 +76,9 @@ def test_train_merge_evaluate_stores_the_right_rows():
         assert store_trees.get_tree(tree_id)["root_model_id"] == int(node["id"].iloc[0])
     assert len(store_trees.list_merges(many)) == 1
 
-    ids = sorted({i for t in (hier, many, avg) for i in steps.tree_model_ids(t)})
+    ids = sorted({i for t in (hier, many, avg) for i in merge_step.tree_model_ids(t)})
     assert len(ids) == 4 + 3 + 1 + 1
-    assert steps.evaluate_models(ids, EVAL, JobContext.null()) == len(ids)
+    assert evaluate_step.evaluate_models(ids, EVAL, JobContext.null()) == len(ids)
     ev = store_evals.evaluations(model_ids=ids)
     assert set(ev["model_id"]) == set(ids)
     acc = ev[ev["metric"] == "accuracy"]
@@ -94,17 +94,17 @@ def test_rerun_is_a_cache_hit(monkeypatch):
 
     _, zoo_id, leaves = train_four()
     merge = MergeSpec(model_ids=tuple(leaves), methods=("hierarchical", "merge_many", "average"))
-    tree_ids = steps.build_merges(merge, JobContext.null())
-    ids = sorted({i for t in tree_ids for i in steps.tree_model_ids(t)})
-    steps.evaluate_models(ids, EVAL, JobContext.null())
+    tree_ids = merge_step.build_merges(merge, JobContext.null())
+    ids = sorted({i for t in tree_ids for i in merge_step.tree_model_ids(t)})
+    evaluate_step.evaluate_models(ids, EVAL, JobContext.null())
     before = store_status.counts()
     merges_before = sum(len(store_trees.list_merges(t)) for t in tree_ids)
 
     train_calls = count_calls(monkeypatch, backend.train, "train_models")
     eval_calls = count_calls(monkeypatch, backend.evaluate.suite, "evaluate_model")
     assert train_four()[1] == zoo_id
-    assert steps.build_merges(merge, JobContext.null()) == tree_ids
-    assert steps.evaluate_models(ids, EVAL, JobContext.null()) == 0
+    assert merge_step.build_merges(merge, JobContext.null()) == tree_ids
+    assert evaluate_step.evaluate_models(ids, EVAL, JobContext.null()) == 0
     assert train_calls == [] and eval_calls == []
     assert store_status.counts() == before
     assert sum(len(store_trees.list_merges(t)) for t in tree_ids) == merges_before
@@ -114,7 +114,7 @@ def test_interrupted_train_resumes_only_the_missing_models(monkeypatch):
     import backend.train
     from backend.train import seeds_for
 
-    monkeypatch.setattr(steps, "train_chunk_size", lambda: 1)  # save granularity = one model (the CPU default)
+    monkeypatch.setattr(train_step, "train_chunk_size", lambda: 1)  # save granularity = one model (the CPU default)
     spec = TrainSpec(name="tiny", train=TRAIN, n_models=4)
     job = store_jobs.create_job("train", spec.to_dict(), spec.key())
     store_jobs.start_job(job, 1)
@@ -129,21 +129,21 @@ def test_interrupted_train_resumes_only_the_missing_models(monkeypatch):
 
     monkeypatch.setattr(store_models, "add_model", add_then_cancel)
     with pytest.raises(Cancelled):
-        steps.train_zoo(spec, JobContext(job))
+        train_step.train_zoo(spec, JobContext(job))
     assert len(store_models.list_models(kind="trained")) == 2
     monkeypatch.setattr(store_models, "add_model", add_model)
 
     calls = count_calls(monkeypatch, backend.train, "train_models")
-    zoo_id = steps.train_zoo(spec, JobContext.null())
+    zoo_id = train_step.train_zoo(spec, JobContext.null())
     assert [args[1] for args, _ in calls] == [[s] for s in seeds_for(0, 4)[2:]]  # only the missing seeds
-    assert len(steps.zoo_model_ids(zoo_id)) == 4
-    assert steps.zoo_model_ids(zoo_id)[:2] == added
+    assert len(train_step.zoo_model_ids(zoo_id)) == 4
+    assert train_step.zoo_model_ids(zoo_id)[:2] == added
 
 
 def test_odd_leaf_count_and_levels():
     _, _, leaves = train_four(n=3)
-    hier, many = steps.build_merges(MergeSpec(model_ids=tuple(leaves), methods=("hierarchical", "merge_many")),
-                                    JobContext.null())
+    hier, many = merge_step.build_merges(MergeSpec(model_ids=tuple(leaves), methods=("hierarchical", "merge_many")),
+                                         JobContext.null())
     root = store_models.get_model(store_trees.get_tree(hier)["root_model_id"])
     assert root["level"] == math.ceil(math.log2(3)) == 2
     assert store_models.list_models(tree_id=many)["level"].iloc[0] == 2
@@ -154,13 +154,13 @@ def test_bad_merges_are_readable_value_errors():
     _, _, wide = train_four(n=1, widths=[8, 8])
     ctx = JobContext.null()
     with pytest.raises(ValueError, match="does not exist"):
-        steps.build_merges(MergeSpec(model_ids=(leaves[0], 999)), ctx)
+        merge_step.build_merges(MergeSpec(model_ids=(leaves[0], 999)), ctx)
     with pytest.raises(ValueError, match="different widths"):
-        steps.build_merges(MergeSpec(model_ids=(leaves[0], wide[0])), ctx)
+        merge_step.build_merges(MergeSpec(model_ids=(leaves[0], wide[0])), ctx)
     with pytest.raises(ValueError, match="does not exist"):
-        steps.zoo_model_ids(999)
+        train_step.zoo_model_ids(999)
     with pytest.raises(ValueError, match="does not exist"):
-        steps.evaluate_models([999], EVAL, ctx)
+        evaluate_step.evaluate_models([999], EVAL, ctx)
 
 
 def test_runner_dispatches_an_experiment_and_records_failures():
@@ -190,7 +190,7 @@ def test_stacked_evaluation_batches_match_one_at_a_time_and_resume_after_cancel(
     _, _, leaves = train_four(n=5)
     eval_all = {**EVAL, "metrics": ["accuracy", "fgsm", "noise", "deepfool_linf", "weight_norm"],
                 "noise_sigma": [0.0, 0.1], "deepfool_linf_eps": [0.0, 0.05]}
-    steps.evaluate_models(leaves, eval_all, JobContext.null(), stack=1)
+    evaluate_step.evaluate_models(leaves, eval_all, JobContext.null(), stack=1)
     from backend.evaluate.config import EvalConfig
 
     key = EvalConfig.from_dict(eval_all).key()
@@ -211,9 +211,9 @@ def test_stacked_evaluation_batches_match_one_at_a_time_and_resume_after_cancel(
 
     monkeypatch.setattr(store_evals, "save_evaluations", save_then_cancel)
     with pytest.raises(Cancelled):
-        steps.evaluate_models(leaves, eval_all, JobContext(job), stack=2)
+        evaluate_step.evaluate_models(leaves, eval_all, JobContext(job), stack=2)
     assert saved == leaves[:2]
-    assert steps.evaluate_models(leaves, eval_all, JobContext.null(), stack=2) == 3  # only the missing ones
+    assert evaluate_step.evaluate_models(leaves, eval_all, JobContext.null(), stack=2) == 3  # only the missing ones
     stacked = store_evals.evaluations(eval_key=key).sort_values(["model_id", "metric", "param"])
     assert list(stacked["metric"]) == list(alone["metric"])
     n = 1 / 64  # an accuracy may differ by one boundary sample of the tiny test split at most

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from backend.jobs import steps
-from backend.jobs.spec import MergeSpec
+from backend.jobs.spec import MergeSpec, tree_key
 from backend.merge.registry import (
     MERGE_METHODS,
     OPTIONS,
@@ -42,17 +41,17 @@ def test_store_vocabulary_matches_the_registry():
 
 def test_tree_keys_hold_only_the_options_a_method_takes():
     base = MergeSpec(model_ids=(1, 2, 3, 4), methods=tuple(MERGE_METHODS))
-    keys = {m: steps.tree_key(base, m) for m in MERGE_METHODS}
+    keys = {m: tree_key(base, m) for m in MERGE_METHODS}
     assert len(set(keys.values())) == len(keys)
     changes = {"lam": 0.25, "seed": 3, "pairing": "random"}
     for name, value in changes.items():
         other = dataclasses.replace(base, **{name: value})
         for method, key in keys.items():
-            moved = steps.tree_key(other, method) != key
+            moved = tree_key(other, method) != key
             assert moved == (name in get_method(method).options), (method, name)
     # tuples and lists name the same explicit pairing
     listed = dataclasses.replace(base, pairing=[[[0, 1], [2, 3]], [[0, 1]]])
-    assert steps.tree_key(listed, "hierarchical") == steps.tree_key(
+    assert tree_key(listed, "hierarchical") == tree_key(
         MergeSpec(model_ids=(1, 2, 3, 4), pairing=(((0, 1), (2, 3)), ((0, 1),))), "hierarchical")
 
 
@@ -60,10 +59,10 @@ def test_keys_of_version_one_are_the_keys_stored_before_versions():
     from backend.jobs.spec import canonical_key
 
     spec = MergeSpec(model_ids=(5, 6), lam=0.3, seed=2)
-    assert steps.tree_key(spec, "hierarchical") == canonical_key(
+    assert tree_key(spec, "hierarchical") == canonical_key(
         {"method": "hierarchical", "leaves": [5, 6], "lam": 0.3, "pairing": "as_listed", "seed": 2})
-    assert steps.tree_key(spec, "merge_many") == canonical_key({"method": "merge_many", "leaves": [5, 6], "seed": 2})
-    assert steps.tree_key(spec, "average") == canonical_key({"method": "average", "leaves": [5, 6]})
+    assert tree_key(spec, "merge_many") == canonical_key({"method": "merge_many", "leaves": [5, 6], "seed": 2})
+    assert tree_key(spec, "average") == canonical_key({"method": "average", "leaves": [5, 6]})
 
 
 def test_labels_and_study():
