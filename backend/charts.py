@@ -1,6 +1,6 @@
 """Chart builders: pure functions from small, pre-aggregated frames to Vega-Lite specs (no Streamlit here).
 
-Inputs are `backend.queries.level_summary` rows (group, method, level, metric, param, mean, std, n — one
+Inputs are `backend.levels.level_summary` rows (group, method, level, metric, param, mean, std, n — one
 per point drawn, aggregated in DuckDB) and, for scatter layers, `level_points` rows (one per model, trees
 only: a few dozen). Vega never receives thousands of raw rows to aggregate.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from backend import colors, metrics
-from backend.queries import LEAVES, is_leaves_group
+from backend.levels import LEAVES, is_leaves_group
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LEVEL_TITLE = "Merge level (0 = unmerged)"

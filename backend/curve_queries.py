@@ -88,7 +88,7 @@ def node_barrier_columns(tree_id: int, curve_key: str | None = None) -> pd.DataF
 def barrier_level_frames(tree_ids, curve_key: str | None = None, split: str = "test"
                          ) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     """(summary, points, curve key) of the parents' barriers of every merged node in the trees, shaped like
-    queries.level_summary / level_points so the Compare charts draw them per level: group = the tree's label
+    levels.level_summary / level_points so the Compare charts draw them per level: group = the tree's label
     (method + REPAIR / matcher suffix) · alignment, metric = loss_barrier | accuracy_barrier, one point per node.
     The curve config with the most pairs is used unless curve_key is given."""
     from backend.merge.registry import alignment_suffix

@@ -16,7 +16,7 @@ from store.jsonutil import decoded
 def widths_label(widths: Any) -> str:
     """Hidden widths as the app shows them ("512-512-256"), from a list, its stored JSON text or that label."""
     if isinstance(widths, str) and not widths.lstrip().startswith("["):
-        return widths  # already a label (the widths column of queries.models_table)
+        return widths  # already a label (the widths column of listings.models_table)
     return "-".join(str(w) for w in decoded(widths, []))
 
 

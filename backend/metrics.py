@@ -4,7 +4,7 @@ A *metric* is what an EvalConfig asks for by name ("fgsm"); it runs one function
 *rows* ("fgsm_acc" at every ε of the grid). For each metric: its config name, label, version, the
 function that computes it ("module:function", imported only when it runs), and its stored rows; for each
 row: title, unit, and, for a curve, the grid (the EvalConfig field holding its parameter values) and the
-parameter's axis title. The evaluation suite dispatches from here; queries, charts, Compare, the report,
+parameter's axis title. The evaluation suite dispatches from here; labels, tables, charts, Compare, the report,
 the CLI's grid options and the evaluation widgets read titles, units and grids from here.
 
 Versions: bump a metric's `version` when its numbers change; the version (when above 1) enters the

@@ -127,7 +127,7 @@ def tag_rows(df: pd.DataFrame, result: dict) -> pd.DataFrame:
 
 def study_frame(result: dict) -> pd.DataFrame:
     """level_metrics rows of the experiment, tagged with series label, leaf count and pair index."""
-    from backend.queries import level_metrics
+    from backend.levels import level_metrics
 
     df = level_metrics(tree_ids=result["tree_ids"], zoo_ids=list(result["zoos"].values()),
                        eval_key=result["eval_key"])

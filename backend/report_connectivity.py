@@ -80,7 +80,7 @@ def _barrier_section(study) -> object:
 
 def effect_rows(study) -> pd.DataFrame:
     """Evaluation rows of the base and variant trees' merged nodes, paired by (group, node index)."""
-    from backend.queries import level_metrics
+    from backend.levels import level_metrics
     from store import models as store_models
 
     labels = _tree_labels(study.result)

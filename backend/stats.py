@@ -1,7 +1,7 @@
 """Statistics for the study: pure functions on tidy DataFrames read back from DuckDB.
 
 Input frames are long format, one row per (model, metric, param) — the shape of
-`backend.queries.level_metrics` — with whatever grouping columns the caller adds (`leaves`, `group`,
+`backend.levels.level_metrics` — with whatever grouping columns the caller adds (`leaves`, `group`,
 `pair`). Nothing here touches the store or holds results in memory between calls: the report reads the
 rows, calls these functions, and draws what they return.
 
@@ -36,7 +36,7 @@ MIN_WILCOXON_N = 5  # below this the exact test cannot reach p < 0.05 (two-sided
 def select(df: pd.DataFrame, metric: str, param: float | None = None) -> pd.DataFrame:
     """Rows of one metric (and one param when given; params compared with a tolerance for floats)."""
     if "metric" not in df.columns:
-        raise ValueError("the frame has no 'metric' column; pass rows shaped like queries.level_metrics")
+        raise ValueError("the frame has no 'metric' column; pass rows shaped like levels.level_metrics")
     rows = df[df["metric"] == metric]
     if param is not None:
         rows = rows[np.isclose(rows["param"].astype(float), float(param), rtol=0.0, atol=1e-9)]

@@ -4,7 +4,7 @@ random values) so the expected statistics can be computed independently from the
 
 `build_awkward_store()` uses the real job step (`merge_step.build_merges`) so the carried flag is set the way
 production sets it; `expected_levels()` recomputes mean/std/n per (group, level) from `models`/`trees`
-rows and the evaluation rows alone, without backend.queries.
+rows and the evaluation rows alone, without backend.levels or backend.tables.
 """
 
 from __future__ import annotations

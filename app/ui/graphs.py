@@ -57,7 +57,7 @@ WIDE = 6  # nodes on one level above which Tree view draws compact labels (an 8-
 
 def metric_title(column: str) -> str:
     """'fgsm_acc@0.01' -> 'FGSM robust accuracy @ 0.01': a Tree view column by its title."""
-    from backend.queries import METRIC_TITLES
+    from backend.labels import METRIC_TITLES
 
     metric, _, param = str(column).partition("@")
     title = METRIC_TITLES.get(metric, metric)

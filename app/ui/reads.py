@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from backend import queries
+from backend import labels, levels, listings
 from store import db
 from store import jobs as store_jobs
 from store import status as store_status
@@ -44,58 +44,58 @@ def _zoos(home: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _trees(home: str) -> pd.DataFrame:
-    return queries.trees_table()
+    return listings.trees_table()
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _models_table(home: str, kind: str | None, dataset: str | None) -> pd.DataFrame:
-    return queries.models_table(kind=kind, dataset=dataset)
+    return listings.models_table(kind=kind, dataset=dataset)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _level_metrics(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str | None) -> pd.DataFrame:
-    return queries.level_metrics(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids), eval_key=eval_key)
+    return levels.level_metrics(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids), eval_key=eval_key)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _tree_node_table(home: str, tree_id: int, eval_key: str | None) -> pd.DataFrame:
-    return queries.tree_node_table(tree_id, eval_key)
+    return listings.tree_node_table(tree_id, eval_key)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _members(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
-    return queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
+    return levels.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids))
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _eval_keys(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
     with db.connect():
-        return queries.eval_keys(queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
+        return levels.eval_keys(levels.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _summary(home: str, tree_ids: tuple, zoo_ids: tuple, eval_key: str, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        return queries.selection_summary(tree_ids, zoo_ids, eval_key, split)
+        return levels.selection_summary(tree_ids, zoo_ids, eval_key, split)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _points(home: str, tree_ids: tuple, eval_key: str, metrics: tuple, split: tuple = ()) -> pd.DataFrame:
     with db.connect():
-        return queries.selection_points(tree_ids, eval_key, metrics, split)
+        return levels.selection_points(tree_ids, eval_key, metrics, split)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _selection_eval_labels(home: str, tree_ids: tuple, zoo_ids: tuple) -> dict:
     with db.connect():
-        keys = queries.eval_keys(queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
-        return queries.eval_config_labels(keys)
+        keys = levels.eval_keys(levels.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
+        return labels.eval_config_labels(keys)
 
 
 @st.cache_data(ttl=SLOW, show_spinner=False)
 def _coverage(home: str, tree_ids: tuple, zoo_ids: tuple) -> pd.DataFrame:
     with db.connect():
-        return queries.eval_coverage(queries.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
+        return levels.eval_coverage(levels.level_members(tree_ids=list(tree_ids), zoo_ids=list(zoo_ids)))
 
 
 @st.cache_data(ttl=FAST * 10, show_spinner=False)
@@ -177,7 +177,7 @@ def zoos() -> pd.DataFrame:
 
 
 def trees() -> pd.DataFrame:
-    """queries.trees_table(): tree_id, method, n_leaves, root_model_id, experiment_id, created_at, label."""
+    """listings.trees_table(): tree_id, method, n_leaves, root_model_id, experiment_id, created_at, label."""
     return _trees(_home())
 
 
@@ -198,7 +198,7 @@ def _ids(values) -> tuple:
 
 
 def members(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
-    """queries.level_members of the selection: who is in it, with level and group."""
+    """levels.level_members of the selection: who is in it, with level and group."""
     return _members(_home(), _ids(tree_ids), _ids(zoo_ids))
 
 
@@ -213,12 +213,12 @@ def selection_eval_labels(tree_ids=(), zoo_ids=()) -> dict:
 
 
 def coverage(tree_ids=(), zoo_ids=()) -> pd.DataFrame:
-    """queries.eval_coverage of the selection: source ("tree 3" / "zoo 2"), eval_key, n_models."""
+    """levels.eval_coverage of the selection: source ("tree 3" / "zoo 2"), eval_key, n_models."""
     return _coverage(_home(), _ids(tree_ids), _ids(zoo_ids))
 
 
 def summary(tree_ids, zoo_ids, eval_key: str, split=()) -> pd.DataFrame:
-    """Mean/std/n per group × level × metric × param, aggregated in DuckDB (queries.level_summary): every
+    """Mean/std/n per group × level × metric × param, aggregated in DuckDB (levels.level_summary): every
     tree's leaves form one "unmerged leaves" group, carried nodes are left out, n counts distinct models."""
     return _summary(_home(), _ids(tree_ids), _ids(zoo_ids), eval_key, tuple(split))
 

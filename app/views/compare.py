@@ -12,8 +12,9 @@ from app.ui import reads
 from app.ui.frame import empty_state
 from app.ui.widgets import COMPARE_TREES, COMPARE_ZOOS, chart_with_downloads, download_buttons
 from backend import charts
+from backend.levels import SETTINGS
 from backend.metrics import SCALAR_ROWS, family_rows, title
-from backend.queries import SETTINGS, comparison_display, paper_table
+from backend.tables import comparison_display, paper_table
 
 st.title("Compare")
 st.caption("Level 0 = the unmerged leaves; each level up is one round of pairwise merging. Dashed lines are "

@@ -11,7 +11,7 @@ from store.files import atomic_write_bytes
 
 FORMATS = ("csv", "parquet", "markdown", "latex")
 FIGURE_FORMATS = ("svg", "png", "pdf")  # backend.figures.FIGURE_FORMATS (not imported here: --help stays light)
-# backend.queries.SETTINGS minus "method" (always split); tests/jobs/test_cli.py checks the two agree
+# backend.levels.SETTINGS minus "method" (always split); tests/jobs/test_cli.py checks the two agree
 SPLIT_SETTINGS = ("leaves", "lam", "pairing", "seed", "zoo", "dataset", "widths", "reg")
 
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not tree_ids and not zoo_ids:
         raise ValueError("choose what to export with --tree and/or --zoo")
-    from backend.queries import SETTINGS
+    from backend.levels import SETTINGS
 
     bad = [s for s in args.split if s not in SETTINGS or s == "method"]
     if bad:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             summary = _summary(args, tree_ids, zoo_ids, key)
             if args.table == "wide":  # the paper table: group × level rows, 'mean ± std (n)' per metric, units
-                from backend.queries import paper_table
+                from backend.tables import paper_table
 
                 summary = paper_table(summary)
             _write(summary, args)
@@ -103,7 +103,7 @@ def _write(table, args: argparse.Namespace) -> None:
 
 def _levels_table(args: argparse.Namespace, tree_ids, zoo_ids):
     """Long rows, every config unless --eval-key; the --split settings as extra columns."""
-    from backend.queries import SETTINGS, level_members, level_metrics, member_settings
+    from backend.levels import SETTINGS, level_members, level_metrics, member_settings
 
     df = level_metrics(tree_ids=tree_ids or None, zoo_ids=zoo_ids or None, eval_key=args.eval_key)
     if df.empty:
@@ -124,7 +124,8 @@ def _eval_key(args: argparse.Namespace, tree_ids, zoo_ids) -> str:
     """--eval-key, else the config with the most of the selected models (Compare's default), said aloud."""
     import sys
 
-    from backend.queries import eval_config_labels, eval_keys, level_members
+    from backend.labels import eval_config_labels
+    from backend.levels import eval_keys, level_members
 
     keys = eval_keys(level_members(tree_ids=tree_ids or None, zoo_ids=zoo_ids or None))
     if keys.empty:
@@ -143,7 +144,7 @@ def _eval_key(args: argparse.Namespace, tree_ids, zoo_ids) -> str:
 
 
 def _summary(args: argparse.Namespace, tree_ids, zoo_ids, eval_key: str):
-    from backend.queries import selection_summary
+    from backend.levels import selection_summary
 
     summary = selection_summary(tree_ids, zoo_ids, eval_key, args.split, args.metrics)
     if summary.empty:
@@ -155,7 +156,7 @@ def _summary(args: argparse.Namespace, tree_ids, zoo_ids, eval_key: str):
 def _write_figures(args: argparse.Namespace, tree_ids, zoo_ids, eval_key: str) -> None:
     from backend.charts import compare_figures
     from backend.figures import figure_bytes
-    from backend.queries import selection_points
+    from backend.levels import selection_points
 
     summary = _summary(args, tree_ids, zoo_ids, eval_key)
     points = selection_points(tree_ids, eval_key, args.metrics, args.split)

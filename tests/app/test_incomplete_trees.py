@@ -39,7 +39,7 @@ def _app(page: str, query: dict | None = None) -> AppTest:
 
 
 def test_the_trees_table_marks_a_tree_without_root_incomplete(populated_store, half_tree):
-    from backend.queries import trees_table
+    from backend.listings import trees_table
 
     table = trees_table().set_index("tree_id")
     assert not table.loc[half_tree, "complete"] and "incomplete" in table.loc[half_tree, "label"]

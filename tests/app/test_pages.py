@@ -326,7 +326,8 @@ def test_compare_numbers_match_the_pandas_reference(populated_store):
     """The DuckDB aggregate behind charts and table equals comparison_table over the raw rows."""
     import pandas as pd
 
-    from backend.queries import comparison_table, level_members, level_metrics, level_summary, stat_members
+    from backend.levels import level_members, level_metrics, level_summary, stat_members
+    from backend.tables import comparison_table
 
     trees = [populated_store["hier_tree"], populated_store["mm_tree"], populated_store["avg_tree"]]
     zoos = [populated_store["l2_zoo_id"]]

@@ -60,7 +60,8 @@ def test_migration_backfills_the_carried_flag_of_an_old_store():
 
 @pytest.mark.parametrize("selection", [("A", "B"), ("A", "B", "C", "D", "E"), ("C",), ("D", "A")])
 def test_duckdb_and_pandas_statistics_equal_the_hand_computation(awkward, selection):
-    from backend.queries import comparison_table, level_members, level_metrics, level_summary, stat_members
+    from backend.levels import level_members, level_metrics, level_summary, stat_members
+    from backend.tables import comparison_table
 
     tree_ids = [awkward["trees"][t] for t in selection]
     want = expected_levels(tree_ids)
@@ -72,7 +73,7 @@ def test_duckdb_and_pandas_statistics_equal_the_hand_computation(awkward, select
 
 def test_counts_on_the_awkward_store(awkward):
     """The numbers a reader checks by eye: 6 distinct leaves, 3-leaf tree's level 1 holds one merge."""
-    from backend.queries import level_members, level_summary, stat_members
+    from backend.levels import level_members, level_summary, stat_members
 
     t = awkward["trees"]
     acc = level_summary(stat_members(level_members(tree_ids=list(t.values()))), EVAL_KEY, ["accuracy"])
@@ -126,7 +127,7 @@ def test_cli_export_wide_paper_table(awkward, tmp_path):
 
 
 def test_split_series_by_tree_size_and_pairing(awkward):
-    from backend.queries import level_members, level_summary, stat_members
+    from backend.levels import level_members, level_summary, stat_members
 
     t = awkward["trees"]
     members = level_members(tree_ids=list(t.values()))
@@ -153,7 +154,7 @@ SPLITS = ("leaves", "lam", "pairing", "seed", "zoo", "dataset", "widths", "reg")
 def test_a_split_keeps_reference_zoos_apart_and_pools_back_to_the_hand_computation(awkward, split):
     """Splitting by any setting never moves a reference zoo's models into the leaves (it once did: the
     settings' `method` column blanked the members' method), and pooling the split series gives the numbers."""
-    from backend.queries import selection_summary
+    from backend.levels import selection_summary
     from tests.awkward_store import add_reference_zoo, expected_zoo
 
     zoo = add_reference_zoo("l2")
@@ -182,7 +183,7 @@ def test_compare_charts_draw_the_hand_computed_numbers(awkward):
     """The data inside Compare's charts (the same builders the CLI writes to files) equal the hand computation;
     each model's own curve averages to its series' mean line."""
     from backend.charts import compare_figures
-    from backend.queries import selection_points, selection_summary
+    from backend.levels import selection_points, selection_summary
 
     trees = [awkward["trees"][k] for k in ("A", "B", "C", "E")]
     summary = selection_summary(trees, [], EVAL_KEY)
@@ -206,7 +207,7 @@ def test_compare_charts_draw_the_hand_computed_numbers(awkward):
 
 def test_cli_export_writes_compares_figures_with_its_split(awkward, tmp_path, capsys):
     from backend.cli import main
-    from backend.queries import selection_summary
+    from backend.levels import selection_summary
 
     t = awkward["trees"]
     ids = [t[k] for k in ("A", "C", "D")]
@@ -230,7 +231,7 @@ def test_cli_export_writes_compares_figures_with_its_split(awkward, tmp_path, ca
 
 def test_cli_split_choices_are_compares():
     from backend.cli.export import SPLIT_SETTINGS
-    from backend.queries import SETTINGS
+    from backend.levels import SETTINGS
 
     assert SPLIT_SETTINGS == SPLITS == tuple(k for k in SETTINGS if k != "method")
 

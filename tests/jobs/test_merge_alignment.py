@@ -70,7 +70,8 @@ def test_repaired_activation_matched_trees_are_stored_side_by_side():
     assert any(not (a[k] == b[k]).all() for k in a)
     assert merge_step.build_merges(fixed, JobContext.null()) == fixed_ids  # a rerun is a cache hit
     # Compare and the tree pickers tell the variant from the plain tree over the same leaves
-    from backend.queries import level_members, trees_table
+    from backend.levels import level_members
+    from backend.listings import trees_table
 
     members = level_members(tree_ids=[plain_ids[0], fixed_ids[0]])
     merged = members[members["level"] > 0]

@@ -17,9 +17,9 @@ from backend.jobs import merge_step, train_step
 from backend.jobs.context import JobContext
 from backend.jobs.queue import reap
 from backend.jobs.spec import MergeSpec, TrainSpec, tree_key
+from backend.listings import trees_table
 from backend.merge.merge_many import merge_many
 from backend.merge.tree import hierarchical_merge
-from backend.queries import trees_table
 from store import jobs as store_jobs
 from store import models as store_models
 from store import trees as store_trees

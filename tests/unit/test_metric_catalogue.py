@@ -53,12 +53,12 @@ def test_catalogue_is_consistent():
 
 
 def test_faces_read_the_catalogue():
-    from backend import queries, report
+    from backend import labels, report
 
-    assert queries.CURVE_METRICS["fgsm_acc"] == metrics.axis("fgsm_acc") == "FGSM ε (L∞, pixel units)"
+    assert labels.CURVE_METRICS["fgsm_acc"] == metrics.axis("fgsm_acc") == "FGSM ε (L∞, pixel units)"
     assert report.CURVES["fgsm_acc"] == "FGSM ε (L∞)" and report.CURVES["noise_acc"] == "Gaussian noise σ"
-    assert queries.METRIC_TITLES == {n: r.title for n, r in metrics.ROWS.items()}
-    assert report.NORMS["lipschitz_local_mean"] == queries.METRIC_TITLES["lipschitz_local_mean"]
+    assert labels.METRIC_TITLES == {n: r.title for n, r in metrics.ROWS.items()}
+    assert report.NORMS["lipschitz_local_mean"] == labels.METRIC_TITLES["lipschitz_local_mean"]
     assert "lipschitz_local_std" not in metrics.SCALAR_ROWS and "fgsm_acc" not in metrics.SCALAR_ROWS
     assert metrics.title("unknown_row") == "unknown_row" and metrics.unit("unknown_row") == "value"
 

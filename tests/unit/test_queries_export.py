@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from backend.export import FORMATS, export_bytes, format_for_path, write_table
-from backend.queries import LEVEL_COLUMNS, comparison_display, comparison_table, eval_key_summary
+from backend.levels import LEVEL_COLUMNS, eval_key_summary
+from backend.tables import comparison_display, comparison_table
 
 
 def _row(model_id, level, metric, param, value, group="hierarchical", eval_key="k1", tree_id=1):
@@ -149,7 +150,7 @@ def test_markdown_of_an_empty_frame_keeps_its_header():
 
 
 def test_paper_table_is_wide_with_units_and_counts(frame):
-    from backend.queries import paper_table
+    from backend.tables import paper_table
 
     wide = paper_table(comparison_table(frame))
     assert list(wide.columns[:2]) == ["group", "level"]
@@ -218,8 +219,8 @@ def test_brackets_and_config_labels_read_the_metric_catalogue():
     evaluation config's label, come from backend/metrics.py, not from lists kept in charts or queries."""
     from backend.charts import bracket_rows
     from backend.evaluate.config import EvalConfig
+    from backend.labels import eval_config_label
     from backend.metrics import ROWS
-    from backend.queries import eval_config_label
 
     upper, cert = bracket_rows("linf")
     assert cert == "certified_linf_acc" and set(upper) == {"fgsm_acc", "deepfool_linf_acc", "pgd_linf_acc",

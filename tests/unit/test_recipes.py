@@ -67,7 +67,7 @@ from backend.merge.registry import MERGE_METHODS, get_method, method_label, meth
 from backend.metrics import family_rows, title
 from backend.models import MLP, MLPConfig, state_dict_of
 from backend.options import declared_field
-from backend.queries import paper_table
+from backend.tables import paper_table
 from store.trees import TREE_METHODS
 import pandas as pd
 

@@ -1,8 +1,8 @@
-"""Read side for the UI and reports: joins over store rows into tidy pandas frames.
+"""Who belongs to which group at which merge level, and the per-level statistics read from DuckDB.
 
-Everything here is a pure read (no torch, no writes). The central frame is `level_metrics`: one row per
-(model, metric, param) tagged with the merge level and the group it belongs to, so every chart and table
-is a group-by on it. Level 0 means an unmerged model (the leaves of a tree, or a zoo's models).
+The central frame is `level_metrics`: one row per (model, metric, param) tagged with the merge level and the
+group it belongs to, so every chart and table is a group-by on it. Level 0 means an unmerged model (the
+leaves of a tree, or a zoo's models). Everything here is a pure read (no torch, no writes).
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 import pandas as pd
 
 from backend.leaves import widths_label
+from backend.listings import int_ids, pairing_text, zoo_frame
 from backend.merge.registry import alignment_suffix
-from backend.metrics import CURVE_ROWS, METRICS, ROWS, grid_rows
 from store import evaluations as store_evals
-from store import models as store_models
 from store import reads as store_reads
 from store import trees as store_trees
 from store import zoos as store_zoos
@@ -22,100 +21,7 @@ from store.jsonutil import decoded
 LEVEL_COLUMNS = ["model_id", "tree_id", "method", "level", "kind", "zoo_kind", "group", "eval_key",
                  "metric", "param", "value"]
 TABLE_COLUMNS = ["group", "method", "zoo_kind", "level", "metric", "param", "mean", "std", "n"]
-
-# Read from the metric catalogue (backend/metrics.py): curves with their x-axis title, every row's title.
-CURVE_METRICS = {name: ROWS[name].axis for name in CURVE_ROWS}
-METRIC_TITLES = {name: row.title for name, row in ROWS.items()}
 ZOO_GROUPS = {"plain": "unmerged zoo", "l1": "L1 zoo", "l2": "L2 zoo"}
-
-
-
-
-def _ids(values) -> list[int] | None:
-    return None if values is None else [int(v) for v in values]
-
-
-def _zoo_frame() -> pd.DataFrame:
-    zoos = store_zoos.list_zoos()
-    if zoos.empty:
-        return pd.DataFrame(columns=["zoo_id", "zoo_name", "zoo_kind"])
-    return zoos.rename(columns={"id": "zoo_id", "name": "zoo_name", "kind": "zoo_kind"})[
-        ["zoo_id", "zoo_name", "zoo_kind"]]
-
-
-def _latest_accuracy(model_ids: list[int], eval_key: str | None) -> pd.DataFrame:
-    """Accuracy per model under `eval_key` (or the most recent evaluation when no key is given)."""
-    if not model_ids:
-        return pd.DataFrame(columns=["model_id", "accuracy", "eval_key"])
-    ev = store_reads.latest_metric("accuracy", model_ids=model_ids, eval_key=eval_key)
-    return ev.rename(columns={"value": "accuracy"})[["model_id", "accuracy", "eval_key"]]
-
-
-def models_table(*, zoo_ids=None, tree_ids=None, kind: str | None = None, dataset: str | None = None,
-                 eval_key: str | None = None) -> pd.DataFrame:
-    """One row per model: identity, zoo, architecture, training config summary and test accuracy."""
-    models = store_models.list_models(kind=kind, dataset=dataset)
-    columns = ["model_id", "kind", "dataset", "widths", "zoo_id", "zoo_name", "zoo_kind", "tree_id", "level",
-               "seed", "accuracy", "train_acc", "epochs", "optimizer", "lr", "reg", "reg_strength",
-               "eval_key", "seconds", "created_at"]
-    if models.empty:
-        return pd.DataFrame(columns=columns)
-    models = models.rename(columns={"id": "model_id"})
-    if zoo_ids is not None:
-        models = models[models["zoo_id"].isin(_ids(zoo_ids))]
-    if tree_ids is not None:
-        member_ids = set()
-        for tid in _ids(tree_ids):
-            member_ids |= set(store_trees.tree_nodes(tid)["id"].astype(int))
-        models = models[models["model_id"].isin(member_ids)]
-    configs = models["config"].map(lambda c: decoded(c, {}))
-    for field in ("epochs", "optimizer", "lr", "reg", "reg_strength"):
-        models[field] = configs.map(lambda c, f=field: c.get(f))
-    models["widths"] = models["widths"].map(widths_label)
-    out = models.merge(_zoo_frame(), on="zoo_id", how="left")
-    out = out.merge(_latest_accuracy(out["model_id"].astype(int).tolist(), eval_key), on="model_id", how="left")
-    return out.reindex(columns=columns).sort_values("model_id").reset_index(drop=True)
-
-
-def pairing_text(pairing) -> str:
-    """'as listed', 'random', or a custom pairing level by level: '(0,2)(1,3) | (0,1)'."""
-    if pairing is None or isinstance(pairing, str):
-        return {"as_listed": "as listed", None: "as listed"}.get(pairing, str(pairing))
-    return " | ".join("".join("(" + ",".join(str(int(i)) for i in group) + ")" for group in level)
-                      for level in pairing)
-
-
-def tree_settings_text(config: dict) -> str:
-    """' · λ 0.5 · pairing as listed' for the settings a tree's config records (nothing for the others)."""
-    parts = []
-    if config.get("lam") is not None:
-        parts.append(f"λ {float(config['lam']):g}")
-    if "pairing" in config:
-        parts.append(f"pairing {pairing_text(config['pairing'])}")
-    return "".join(f" · {p}" for p in parts)
-
-
-INCOMPLETE = " · incomplete (no root yet)"  # label suffix of a tree whose merge has not finished
-
-
-def trees_table() -> pd.DataFrame:
-    """One row per tree: id, method, number of leaves, root model, experiment, `complete` and a short label.
-
-    A tree is complete once its root is stored (the root is set last); an incomplete one (its merge job is
-    still running, or was killed: rerunning the merge finishes it) says so in its label."""
-    trees = store_trees.list_trees()
-    columns = ["tree_id", "method", "n_leaves", "root_model_id", "experiment_id", "created_at", "complete", "label"]
-    if trees.empty:
-        return pd.DataFrame(columns=columns)
-    out = trees.rename(columns={"id": "tree_id"})
-    out["n_leaves"] = out["leaves"].map(lambda v: len(decoded(v, [])))
-    suffix = out["config"].map(lambda c: alignment_suffix(decoded(c, {}))) if "config" in out.columns else ""
-    settings = out["config"].map(lambda c: tree_settings_text(decoded(c, {}))) if "config" in out.columns else None
-    out["complete"] = out["root_model_id"].notna()
-    out["label"] = [f"#{int(t)} {m}{s} · {n} leaves{x}{'' if c else INCOMPLETE}" for t, m, s, n, x, c in zip(
-        out["tree_id"], out["method"], suffix if isinstance(suffix, pd.Series) else [""] * len(out), out["n_leaves"],
-        settings if settings is not None else [""] * len(out), out["complete"], strict=True)]
-    return out.reindex(columns=columns).sort_values("tree_id", ascending=False).reset_index(drop=True)
 
 
 def _tree_suffixes(tree_ids: set[int]) -> dict[int, str]:
@@ -144,9 +50,9 @@ def level_members(*, tree_ids=None, zoo_ids=None, include_carried: bool = False)
     Nodes carried up unchanged at an odd-count level are not merges and are left out (include_carried=True
     keeps them). A leaf shared by several trees appears once per tree here; `stat_members` folds them.
     """
-    zoos = _zoo_frame()
+    zoos = zoo_frame()
     zoo_kinds = dict(zip(zoos["zoo_id"].astype(int), zoos["zoo_kind"], strict=True))
-    tree_ids, zoo_ids = _ids(tree_ids) or [], _ids(zoo_ids) or []
+    tree_ids, zoo_ids = int_ids(tree_ids) or [], int_ids(zoo_ids) or []
     for zid in zoo_ids:
         if zid not in zoo_kinds:
             raise ValueError(f"zoo {zid} does not exist")
@@ -197,7 +103,7 @@ def is_leaves_group(group: str) -> bool:
     return str(group).startswith(LEAVES)
 
 
-def _fold_leaves(frame: pd.DataFrame) -> pd.DataFrame:
+def fold_leaves(frame: pd.DataFrame) -> pd.DataFrame:
     """Tree leaves (level 0, not a zoo reference) relabelled as the LEAVES group with method "leaves"."""
     leaves = (frame["method"] != "zoo") & (frame["level"] == 0)
     out = frame.copy()
@@ -293,7 +199,7 @@ def stat_members(members: pd.DataFrame, split=()) -> pd.DataFrame:
                      if v != "" and not (is_leaf and n in TREE_SETTINGS) and not (n == "method")]
             suffix.append("".join(f" · {p}" for p in parts))
         members = members.assign(_suffix=suffix)
-    out = _fold_leaves(members)
+    out = fold_leaves(members)
     if split:
         out["group"] = out["group"] + out["_suffix"]
         out = out.drop(columns=["_suffix"])
@@ -307,44 +213,6 @@ def eval_keys(members: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["eval_key", "n_models", "n_rows"])
     return store_reads.eval_key_counts(sorted(set(members["model_id"].astype(int))))
 
-
-def _grid_text(values) -> str:
-    values = [float(v) for v in values or []]
-    if not values:
-        return "none"
-    return f"{values[0]:g}…{values[-1]:g} ({len(values)})" if len(values) > 2 else ", ".join(f"{v:g}" for v in values)
-
-
-def eval_config_label(config: dict | None, n_models: int | None = None, when=None) -> str:
-    """A human name for an evaluation config: test subset, grids, attack settings, how many models, when."""
-    if not config:
-        return "unregistered config" + (f" · {n_models} models" if n_models is not None else "")
-    subset = config.get("subset")
-    metrics = config.get("metrics")
-    asked = set(metrics) if metrics is not None else set(METRICS)
-    parts = [f"test subset {subset}" if subset else "whole test split"]
-    # each parameter grid a requested metric uses, named as the catalogue names it ("FGSM ε", "noise σ")
-    parts += [f"{row.symbol or row.budget} {_grid_text(config.get(grid))}" for grid, row in grid_rows().items()
-              if any(METRICS[m].grid == grid for m in asked if m in METRICS) and config.get(grid) is not None]
-    if asked & {"deepfool_linf", "deepfool_l2"} and config.get("deepfool_steps") is not None:
-        parts.append(f"DeepFool {config.get('deepfool_steps')} steps")
-    if metrics is not None and len(metrics) < 8:
-        parts.append("metrics " + ", ".join(metrics))
-    if n_models is not None:
-        parts.append(f"{n_models} models")
-    if when is not None and not pd.isna(when):
-        parts.append(pd.Timestamp(when).strftime("%Y-%m-%d %H:%M"))
-    return " · ".join(parts)
-
-
-def eval_config_labels(keys_frame: pd.DataFrame) -> dict[str, str]:
-    """eval_key -> human label (with its model count from `keys_frame`: eval_key, n_models)."""
-    if keys_frame.empty:
-        return {}
-    rows = store_reads.eval_config_rows(keys_frame["eval_key"].tolist())
-    info = {k: (decoded(c, None), t) for k, c, t in zip(rows["key"], rows["config"], rows["first_at"], strict=True)}
-    return {k: eval_config_label(*info.get(k, (None, None))[:1], int(n), info.get(k, (None, None))[1])
-            for k, n in zip(keys_frame["eval_key"], keys_frame["n_models"], strict=True)}
 
 
 def eval_coverage(members: pd.DataFrame) -> pd.DataFrame:
@@ -428,101 +296,3 @@ def eval_key_summary(df: pd.DataFrame) -> pd.DataFrame:
     out = df.groupby("eval_key").agg(n_models=("model_id", "nunique"), n_rows=("value", "size")).reset_index()
     return out.sort_values(["n_models", "n_rows"], ascending=False).reset_index(drop=True)
 
-
-def comparison_table(df: pd.DataFrame, metrics=None) -> pd.DataFrame:
-    """Mean, sample std and n per (group, level, metric, param): the numbers every chart draws.
-
-    Tree leaves form one LEAVES group and each model counts once per group (n = distinct models), as in
-    `level_summary(stat_members(...))`. Long format (one row per metric × param) so curve metrics need no wide columns and the table exports
-    cleanly; `comparison_display` pivots it for reading. Refuses frames that mix evaluation configs.
-    """
-    if df.empty:
-        return pd.DataFrame(columns=TABLE_COLUMNS)
-    if "eval_key" in df.columns and df["eval_key"].nunique() > 1:
-        raise ValueError("these rows mix several evaluation configs; filter them to one eval_key first")
-    if metrics is not None:
-        df = df[df["metric"].isin(list(metrics))]
-    # the leaves of every tree are one group, and a model counts once per group (shared leaves)
-    df = _fold_leaves(df).drop_duplicates(["model_id", "group", "level", "metric", "param"])
-    keys = ["group", "method", "zoo_kind", "level", "metric", "param"]
-    grouped = df.assign(zoo_kind=df["zoo_kind"].fillna(""), param=df["param"].astype(float)).groupby(
-        keys, dropna=False)["value"]
-    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    out["zoo_kind"] = out["zoo_kind"].replace("", None)
-    out["n"] = out["n"].astype(int)
-    return out.sort_values(["group", "level", "metric", "param"]).reset_index(drop=True)[TABLE_COLUMNS]
-
-
-def metric_label(metric: str, param) -> str:
-    return metric if param is None or pd.isna(param) else f"{metric}@{param:g}"
-
-
-def _mean_std(mean, std) -> str:
-    """'0.8123 ± 0.012'; '∞' for a mean that is infinite (an attack's median size when a model's samples mostly
-    survive the largest ε: its std is undefined)."""
-    if mean == float("inf"):
-        return "∞"
-    return f"{mean:.4g}" if pd.isna(std) else f"{mean:.4g} ± {std:.2g}"
-
-
-def comparison_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Level × metric view of a comparison table: cells read 'mean ± std', one column per metric@param."""
-    if table.empty:
-        return pd.DataFrame(columns=["group", "level", "n"])
-    t = table.copy()
-    t["column"] = [metric_label(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
-    t["cell"] = [_mean_std(m, s) for m, s in zip(t["mean"], t["std"], strict=True)]
-    order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
-    wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
-    n = t.groupby(["group", "level"])["n"].max()
-    wide = wide.reindex(columns=order)
-    wide.insert(0, "n", n)
-    return wide.reset_index()
-
-
-# Table headers: units and parameter symbols from the metric catalogue (accuracies are shares in [0, 1]).
-METRIC_UNITS = {name: row.header_unit for name, row in ROWS.items() if row.source == "evaluation"}
-PARAM_NAMES = {name: row.header_param for name, row in ROWS.items() if row.curve or row.param_symbol}
-
-
-def paper_header(metric: str, param) -> str:
-    """'FGSM robust accuracy, ε = 0.01 [share]': a table column a reader needs no legend for."""
-    title = METRIC_TITLES.get(metric, metric)
-    if param is not None and not pd.isna(param):
-        title += f", {PARAM_NAMES.get(metric, 'param')} = {float(param):g}"
-    unit = METRIC_UNITS.get(metric)
-    return f"{title} [{unit}]" if unit and unit not in title else title
-
-
-def paper_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The wide table for a paper: one row per group × level, one column per metric (and parameter) with
-    its unit in the header, cells 'mean ± std (n)' — what Compare's Table tab shows and downloads."""
-    if table.empty:
-        return pd.DataFrame(columns=["group", "level"])
-    t = table.copy()
-    t["column"] = [paper_header(m, p) for m, p in zip(t["metric"], t["param"], strict=True)]
-    t["cell"] = [f"{_mean_std(m, s)} ({n})" for m, s, n in zip(t["mean"], t["std"], t["n"], strict=True)]
-    order = list(dict.fromkeys(t.sort_values(["metric", "param"])["column"]))
-    wide = t.pivot_table(index=["group", "level"], columns="column", values="cell", aggfunc="first")
-    wide = wide.reindex(columns=order).reset_index()
-    wide.columns.name = None
-    return wide
-
-
-def tree_node_table(tree_id: int, eval_key: str | None = None) -> pd.DataFrame:
-    """The nodes of one tree with parents (model ids), `carried` (a node carried up unchanged at an odd-count
-    level) and every scalar metric as a column (for Tree view)."""
-    nodes = store_trees.tree_nodes(int(tree_id))
-    if nodes.empty:
-        return pd.DataFrame(columns=["model_id", "level", "kind", "carried", "parents"])
-    nodes = nodes.rename(columns={"id": "model_id"})
-    nodes["parents"] = nodes["parents"].map(lambda p: [int(x) for x in decoded(p, [])])
-    nodes["widths"] = nodes["widths"].map(widths_label)
-    nodes["carried"] = nodes["carried"].fillna(False).astype(bool) & ~nodes["is_leaf"].astype(bool)
-    base = nodes[["model_id", "level", "kind", "carried", "node_index", "parents", "widths", "seed"]].copy()
-    ev = store_evals.evaluations(model_ids=base["model_id"].astype(int).tolist(), eval_key=eval_key)
-    if not ev.empty:
-        ev = ev.assign(column=[metric_label(m, p) for m, p in zip(ev["metric"], ev["param"], strict=True)])
-        wide = ev.pivot_table(index="model_id", columns="column", values="value", aggfunc="last").reset_index()
-        base = base.merge(wide, on="model_id", how="left")
-    return base.sort_values(["level", "model_id"]).reset_index(drop=True)
