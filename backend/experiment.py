@@ -8,7 +8,7 @@ every model and node evaluated with one EvalConfig; a report with the study's fi
 
 This module is the plan only (pure: presets, overrides, validation); the job that runs a plan is
 backend/jobs/experiment.py, whose steps cache by key (zoos, trees, evaluations), so rerunning an
-interrupted experiment recomputes nothing that finished. Estimates: see backend/estimate.py.
+interrupted experiment recomputes nothing that finished. Estimates: see backend/estimate/.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Jobs cache by key (backend/jobs/*_step.py): a trained model by (zoo, training config, seed), a tree by its
 tree key once its root is set (the root is set last), an evaluation by (model, eval config key), an
-interpolation curve by (pair, curve config key); a rerun recomputes none of them. The time estimates (backend/estimate.py) ask
+interpolation curve by (pair, curve config key); a rerun recomputes none of them. The time estimates (backend/estimate/) ask
 here so that they price only the work still to do.
 
 Cheap enough for a page render: a handful of queries in one short store open, no torch, no weights read (so a

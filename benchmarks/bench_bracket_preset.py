@@ -4,7 +4,7 @@ Trains one model of the preset's training config on its dataset (Fashion-MNIST b
 present), then evaluates it with the preset's EvalConfig three ways, timed side by side in one process: the
 default protocol alone (= the demo preset's evaluation), each added metric alone, and everything. Also counts
 the attack work (samples × gradient steps) of the APGD curve with the two grid searches of
-backend/evaluate/strong.py, and prints backend/estimate.py's figure for the same evaluation, so the estimate
+backend/evaluate/strong.py, and prints backend/estimate's figure for the same evaluation, so the estimate
 can be checked against the clock. The README's preset table quotes this script's output.
 
     .venv/bin/python benchmarks/bench_bracket_preset.py [--dataset fashion_mnist] [--smoke]

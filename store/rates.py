@@ -1,4 +1,4 @@
-"""Work rates: how long units of work (backend/estimate.py's cost model) took on this machine.
+"""Work rates: how long units of work (backend/estimate/cost.py) took on this machine.
 
 Every job step records the work it did and the wall time it took (train, merge, evaluate); estimates
 read the recent rates back, so "how long will this take" comes from what jobs actually measured here.

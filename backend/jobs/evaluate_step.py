@@ -84,7 +84,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
         store_evals.register_eval_config(eval_key, config.to_dict())  # after the checks: bad ids write nothing
         done = store_evals.evaluated_model_ids(eval_key, [int(r["id"]) for r in rows])
         todo = [r for r in rows if int(r["id"]) not in done]
-    from backend.estimate import _split_sizes, arch_key, eval_units, layer_sizes
+    from backend.estimate.cost import arch_key, eval_units, layer_sizes, split_sizes
     from backend.jobs.executors import Unit
     from backend.jobs.units import evaluate_unit, to_bytes
 
@@ -149,7 +149,7 @@ def evaluate_models(model_ids, eval_config, ctx: JobContext, *, stack: int | Non
                 dataset = good[0]["dataset"]
                 sizes = layer_sizes(dataset, decoded(good[0]["widths"]))
                 record_work(ctx, "evaluate", arch_key(sizes),
-                            eval_units(sizes, config, len(good), _split_sizes(dataset)[1]),
+                            eval_units(sizes, config, len(good), split_sizes(dataset)[1]),
                             time.perf_counter() - started[u])
 
         run_units(ctx, executor, units, on_result, before=before)

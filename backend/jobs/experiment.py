@@ -40,7 +40,7 @@ def merge_specs(plan: ExperimentPlan, group: int, leaf_ids) -> list:
 def run_experiment(spec, ctx) -> dict:
     """Run (or resume) an ExperimentSpec: train, merge, evaluate, then write the report.
 
-    The bar is split in proportion to the estimate of each phase (backend/estimate.py), so progress
+    The bar is split in proportion to the estimate of each phase (backend/estimate/), so progress
     moves at about the same speed throughout and the Runs page's ETA holds from the start; the message
     names the stage ("stage 1 of 4 · training plain zoo · model 3 of 12 · epoch 2/5"). Returns the result
     recorded on the experiment row. The time since the job started (worker start-up included) not covered by

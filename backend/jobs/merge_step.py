@@ -59,7 +59,7 @@ def build_merges(spec: MergeSpec, ctx: JobContext) -> list[int]:
     check_compatible(leaves)
     leaf_ids = [int(r["id"]) for r in rows]
     dataset, widths = rows[0]["dataset"], list(decoded(rows[0]["widths"]))
-    from backend.estimate import arch_key, layer_sizes, merge_units
+    from backend.estimate.cost import arch_key, layer_sizes, merge_units
     from backend.merge.registry import needs_images
 
     executor = executor_of(ctx)

@@ -35,7 +35,7 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
     models are stored as its result arrives. In process, every epoch of every model adds a point to its
     training curve (store/train_curves.py) while it trains, and with spec.curve_every = N every N training
     steps too (the mean over those steps); on a cluster a unit's curve points arrive with it."""
-    from backend.estimate import arch_key, layer_sizes, train_units
+    from backend.estimate.cost import arch_key, layer_sizes, train_units
     from backend.jobs.executors import Unit
     from backend.jobs.units import from_bytes, train_unit
     from backend.train import load_train_data, seeds_for
@@ -130,9 +130,9 @@ def train_zoo(spec: TrainSpec, ctx: JobContext) -> int:
 
 
 def _train_split_size(dataset: str) -> int:
-    from backend.estimate import _split_sizes
+    from backend.estimate.cost import split_sizes
 
-    return _split_sizes(dataset)[0]
+    return split_sizes(dataset)[0]
 
 
 def zoo_model_ids(zoo_id: int) -> list[int]:

@@ -168,7 +168,7 @@ class MergeMethod:
     version: int = 1  # bump when the method's numbers change: its trees get new keys and are rebuilt
     description: str = ""
     in_study: bool = False  # part of the default comparison: experiment presets and the Merge builder's default
-    # cost model (backend/estimate.py): weight-matching problems a tree over n leaves solves nominally (each costs
+    # cost model (backend/estimate/cost.py): weight-matching problems a tree over n leaves solves nominally (each costs
     # Σ width³), and how many nodes it stores above the leaves (each is evaluated)
     matchings: Callable[[int], float] = _no_matching
     merged_nodes: Callable[[int], int] = _one_root

@@ -73,9 +73,9 @@ def test_home_shows_presets_with_estimates_and_starts_demo(no_workers):
 
 def test_home_estimates_never_time_the_machine(lab_home):
     """A render uses default rates (or a cached calibration) and writes no calibration; the button offers it."""
-    from backend import estimate
+    from backend.estimate import machine
 
-    estimate._MEMO.clear()
+    machine._MEMO.clear()
     at = _ok(_app())
     assert not (Path(lab_home) / "calibration.json").exists()
     assert all(m.label == "Estimated time (default rates)" for m in at.metric if "Estimated" in m.label)

@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from backend import estimate
+from backend.estimate import machine
 from backend.experiment import PRESETS, ExperimentPlan, plan_for
 
 FIXED_RATES = {"train_step_s": 0.01, "forward_sample_s": 1e-6, "lap_s": 0.001, "lap_width": 128}
@@ -30,7 +31,7 @@ def test_presets_and_overrides():
 
 
 def test_estimate_grows_with_the_preset(monkeypatch):
-    monkeypatch.setattr(estimate, "rates", lambda device, sizes, batch: FIXED_RATES)
+    monkeypatch.setattr(machine, "rates", lambda device, sizes, batch: FIXED_RATES)  # where fallback_rates looks
     totals = [estimate.estimate_breakdown(PRESETS[p], "cpu")["total"] for p in ("demo", "quick", "standard")]
     assert totals == sorted(totals) and totals[0] > 5
     est = estimate.estimate_breakdown(PRESETS["demo"], "cpu")
