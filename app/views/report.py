@@ -54,7 +54,8 @@ def _section(home: str, experiment_id: int, marker: str, title: str):
 
 def _report_bytes(experiment_id: int, fmt: str) -> bytes:
     """The whole report as one file, built from the store when a download button is clicked."""
-    from backend.report import build_report, report_bytes
+    from backend.report import build_report
+    from backend.report_files import report_bytes
 
     return report_bytes(build_report(experiment_id), fmt)
 
@@ -100,7 +101,7 @@ def downloads(experiment_id: int, report_path: str | None) -> None:
                        on_click="ignore", width="stretch")
     if c3.button("Rebuild report file", key="report-rebuild", width="stretch",
                  help="Write the .md file (and its figure files) again from what the store holds now."):
-        from backend.report import rebuild_report
+        from backend.report_files import rebuild_report
 
         with st.spinner("Writing the report file…"):
             path = rebuild_report(experiment_id, saved)

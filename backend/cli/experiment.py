@@ -121,7 +121,7 @@ def _foreground(spec, out: str | None, executor: dict | None = None) -> int:
     result = job.get("result")  # get_job decodes the JSON columns
     path = result.get("report_path")
     if out:
-        from backend.report import write_report
+        from backend.report_files import write_report
 
         try:
             path = write_report(int(result["experiment_id"]), out)

@@ -135,7 +135,7 @@ def run_experiment(spec, ctx) -> dict:
         ctx.span(edges[3], 1.0)
         with ctx.section("stage 4 of 4 · writing the report"):
             ctx.update(edges[3], "report", "figures and tables", force=True)
-            from backend.report import default_report_path, write_report
+            from backend.report_files import default_report_path, write_report
 
             path = write_report(exp_id, default_report_path(exp_id))
         store_exps.update_experiment(exp_id, status=JobStatus.DONE, report_path=str(path))

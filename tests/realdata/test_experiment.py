@@ -18,7 +18,8 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path):
     from backend.jobs.context import JobContext
     from backend.jobs.experiment import run_experiment
     from backend.jobs.spec import ExperimentSpec
-    from backend.report import build_report, write_report
+    from backend.report import build_report
+    from backend.report_files import write_report
     from store import experiments as store_exps
     from store import status
 

@@ -7,7 +7,8 @@ import zipfile
 
 import pandas as pd
 
-from backend.report import Report, Section, render_html, render_markdown, report_archive, report_bytes
+from backend.report import Report, Section
+from backend.report_files import render_html, render_markdown, report_archive, report_bytes
 
 CHART = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": 120, "height": 80,
          "data": {"values": [{"x": 0, "y": 1}, {"x": 1, "y": 2}]}, "mark": "line",
