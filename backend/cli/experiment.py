@@ -85,7 +85,7 @@ def run(args) -> int:
                                      "--dataset fashion_mnist (Debian package dataset-fashion-mnist) offline")
         from backend.jobs.preflight import check_inputs
 
-        check_inputs(spec)
+        check_inputs(spec, writes=not args.estimate)  # an estimate only reads: a read-only store is fine
         est = estimate_breakdown(plan)
     except json.JSONDecodeError as e:
         return _fail(f"--overrides is not valid JSON ({e.msg})")

@@ -127,9 +127,12 @@ def cached_rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict 
 
 def forget_calibration() -> None:
     """Drop every cached rate (memory and disk) so the next measured estimate times the machine afresh."""
+    from store.db import read_only_reason
+
     with _LOCK:
         _MEMO.clear()
-        _calibration_file().unlink(missing_ok=True)
+        if read_only_reason() is None:
+            _calibration_file().unlink(missing_ok=True)
 
 
 def rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict:
@@ -147,7 +150,10 @@ def rates(device: str, layer_sizes: tuple[int, ...], batch: int) -> dict:
                 disk = {}
         if key not in disk:
             disk[key] = measure_rates(device, layer_sizes, batch)
-            atomic_write_bytes(path, json.dumps(disk, indent=1).encode())
+            from store.db import read_only_reason
+
+            if read_only_reason() is None:  # a read-only home stays byte-for-byte as it was: memory only
+                atomic_write_bytes(path, json.dumps(disk, indent=1).encode())
         _MEMO[key] = disk[key]
         return _MEMO[key]
 

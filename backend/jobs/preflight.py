@@ -19,12 +19,13 @@ class InputError(ValueError):
     """A job's input does not fit the store or this machine; the message says what and what to do."""
 
 
-def check_inputs(spec) -> None:
-    """Raise InputError (or the spec's own ValueError) unless the whole job can start."""
+def check_inputs(spec, *, writes: bool = True) -> None:
+    """Raise InputError (or the spec's own ValueError) unless the whole job can start. `writes=False` (only an
+    estimate is asked for) checks the input without requiring a writable store."""
     spec.validate()
     from store.db import read_only_error, read_only_reason
 
-    reason = read_only_reason()
+    reason = read_only_reason() if writes else None
     if reason is not None:  # say so now, not as a failed write halfway through
         raise InputError(str(read_only_error(reason)))
     check = _CHECKS.get(spec.kind)

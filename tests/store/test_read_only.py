@@ -48,6 +48,22 @@ def test_a_read_only_store_is_read_and_left_untouched(frozen, capsys):
     assert db.lock_path(read_only=True).parent != home_dir()
 
 
+def test_an_estimate_reads_a_read_only_store_and_writes_nothing(frozen, capsys):
+    """`experiment --estimate` only reads: it works on a read-only store, and the machine's calibration it
+    times stays in memory (no calibration.json in the home)."""
+    from backend.cli import main
+    from backend.estimate import forget_calibration
+
+    forget_calibration()
+    assert main(["experiment", "--preset", "demo", "--dataset", "fashion_mnist", "--widths", "8,6",
+                 "--estimate"]) == 0
+    assert "estimate about" in capsys.readouterr().out
+    assert _digest(db_path()) == frozen["digest"]
+    assert sorted(p.name for p in home_dir().iterdir()) == frozen["files"]
+    assert main(["experiment", "--preset", "demo", "--dataset", "fashion_mnist", "--widths", "8,6"]) == 2
+    assert "read-only" in capsys.readouterr().err  # starting it is still refused
+
+
 def test_an_unwritable_folder_opens_read_only_by_itself(frozen, monkeypatch):
     monkeypatch.delenv("REBASIN_READ_ONLY")
     assert db.read_only_reason() is None
