@@ -19,10 +19,10 @@ imports once, not per page).
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -227,7 +227,11 @@ def measure_page(page: str, timeout: float = 300) -> tuple[float, float, list[st
 
 
 def main() -> None:
-    reuse = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("home", nargs="?", help="build the store here once and reuse it on later runs "
+                        "(default: a temporary store, removed afterwards)")
+    args = parser.parse_args()
+    reuse = Path(args.home) if args.home else None
     home = reuse or Path(tempfile.mkdtemp(prefix="rebasin-bench-pages-"))
     os.environ["REBASIN_HOME"] = str(home)
     os.environ.setdefault("REBASIN_DATA", str(home / "data"))
