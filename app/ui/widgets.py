@@ -102,6 +102,16 @@ def estimate_text(est: dict, *, stored: bool = True) -> str:
                            "cached": est.get("cached")}, stored=stored)
 
 
+def estimate_caption(spec) -> None:
+    """'Estimated time here: about 3 min (2–5 min), …' under a builder's form for a job spec not started yet
+    (nothing when it cannot be estimated)."""
+    from app.ui.reads import spec_estimate
+
+    est = spec_estimate(spec)
+    if est is not None:
+        st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
+
+
 def stored_note(est: dict) -> str:
     """'12 of 16 models already stored' (why an estimate is short), or '' when nothing of the job is stored."""
     from backend.estimate import stored_text

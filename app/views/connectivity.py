@@ -8,10 +8,9 @@ from app.ui import reads
 from app.ui.frame import empty_state
 from app.ui.text import md
 from app.ui.widgets import (
-    ESTIMATE_SOURCES,
     TREE_ID,
     download_buttons,
-    estimate_text,
+    estimate_caption,
     field_input,
     field_value,
     start_job,
@@ -149,8 +148,6 @@ with st.form("cn_form"):
                 spec = InterpolateSpec(tree_ids=(int(tree_id),), config=config.to_dict())
             else:
                 spec = InterpolateSpec(pairs=((int(model_a), int(model_b)),), config=config.to_dict())
-            est = reads.spec_estimate(spec)
-            if est is not None:
-                st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
+            estimate_caption(spec)
             if computing:
                 start_job(spec, "interpolation")

@@ -68,8 +68,8 @@ for name, plan in PRESETS.items():
                  "calibrated": "Estimated time here (calibrated)"}.get(details[name]["source"],
                                                                       "Estimated time (default rates)")
         mid.metric(label, estimate_text(details[name], stored=False), label_visibility="visible")
-        if stored_note(details[name]):  # why the estimate is short: a rerun recomputes nothing stored
-            mid.caption(f"{stored_note(details[name])}: not recomputed.")
+        if note := stored_note(details[name]):  # why the estimate is short: a rerun recomputes nothing stored
+            mid.caption(f"{note}: not recomputed.")
         if right.button(f"Start {name}", key=f"start-{name}", type="primary" if name == "demo" else "secondary",
                         disabled=status == "missing", width="stretch"):
             with st.container():

@@ -9,9 +9,8 @@ from app.ui.frame import empty_state
 from app.ui.graphs import plan_dot
 from app.ui.text import md
 from app.ui.widgets import (
-    ESTIMATE_SOURCES,
     SELECTED_MODELS,
-    estimate_text,
+    estimate_caption,
     eval_config_inputs,
     executor_input,
     merge_option_input,
@@ -151,11 +150,9 @@ if not problems:
     try:
         spec = MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,
                          evaluate=eval_dict)
-        est = reads.spec_estimate(spec)
+        estimate_caption(spec)
     except ValueError:  # the start button says what is wrong
-        est = None
-    if est is not None:
-        st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
+        pass
 executor = executor_input("merge")
 if st.button("Start merge", type="primary", disabled=bool(problems), key="start_merge"):
     spec = spec or MergeSpec(model_ids=tuple(leaf_ids), methods=tuple(methods), **values, pairing=pairing,

@@ -7,10 +7,9 @@ import streamlit as st
 from app.ui import reads
 from app.ui.text import md
 from app.ui.widgets import (
-    ESTIMATE_SOURCES,
     SELECTED_MODELS,
     download_buttons,
-    estimate_text,
+    estimate_caption,
     executor_input,
     field_input,
     field_value,
@@ -78,9 +77,7 @@ with st.expander("Train a new zoo", expanded=reads.counts().get("models", 0) == 
         except ValueError as err:
             st.error(f"Cannot train this zoo: {md(err)}")
         else:
-            est = reads.spec_estimate(spec)
-            if est is not None:
-                st.caption(f"Estimated time here: {estimate_text(est)}, {ESTIMATE_SOURCES[est['source']]}.")
+            estimate_caption(spec)
             if submitted:
                 start_job(spec, f"zoo '{name}'", executor)
 
